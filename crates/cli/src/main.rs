@@ -1,0 +1,2 @@
+//! The `elevenfold` binary.
+fn main() {}
