@@ -1,0 +1,4 @@
+//! Ledger tests: scenario tables (`scenarios.rs`) and a model-based property test (`model.rs`).
+
+mod model;
+mod scenarios;
