@@ -1,0 +1,197 @@
+//! Tidy: repository rules checked as a test, so they hold on every `cargo test`.
+//!
+//! - every Rust file starts with a `//!` comment saying what it is for;
+//! - pure crates (stdx, ledger, engine) never touch the clock, the OS, threads or randomness;
+//! - the crate graph points down: each workspace crate depends only on the crates its layer
+//!   allows (ARCHITECTURE.md, "Crate graph");
+//! - no `#[ignore]`d or `#[should_panic]` tests, no `dbg!`, no `todo!`.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the root")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" || name == "fuzz" && path.join("corpus").exists() {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    rust_files(&root().join("xtask"), &mut files);
+    files.sort();
+    files
+}
+
+// Goal: every Rust file opens with a `//!` header that says what it is for.
+#[test]
+fn every_file_has_a_header() {
+    let missing: Vec<_> = workspace_files()
+        .into_iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).expect("readable");
+            !text.trim_start().starts_with("//!")
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without a //! header: {missing:?}"
+    );
+}
+
+// Goal: the pure crates stay pure (no clock, OS, threads, randomness, JSON).
+#[test]
+fn pure_crates_stay_pure() {
+    let banned = [
+        "Instant::now",
+        "SystemTime::now",
+        "std::fs",
+        "std::net",
+        "thread::spawn",
+        "std::process",
+        "rand::",
+        "tokio",
+        "serde_json",
+        "std::env",
+    ];
+    let mut found = Vec::new();
+    for krate in ["stdx", "ledger", "engine"] {
+        let mut files = Vec::new();
+        rust_files(&root().join("crates").join(krate).join("src"), &mut files);
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            for word in banned {
+                if text.contains(word) {
+                    found.push(format!("{}: {word}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "impure calls in pure crates: {found:?}");
+}
+
+/// Workspace crates each crate may depend on (normal dependencies); layers point down.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("stdx", &[]),
+    ("ledger", &["stdx"]),
+    ("storage", &[]),
+    ("engine", &["ledger", "stdx"]),
+    ("node", &["engine", "ledger", "storage", "stdx"]),
+    ("server", &["node", "engine", "ledger", "storage", "stdx"]),
+    (
+        "cli",
+        &["server", "node", "engine", "ledger", "storage", "stdx"],
+    ),
+];
+
+/// External crates a pure or storage crate may use.
+const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
+    ("stdx", &[]),
+    ("ledger", &[]),
+    ("engine", &[]),
+    ("storage", &["crc32c"]),
+];
+
+fn dependencies(manifest: &str) -> Vec<String> {
+    let mut in_dependencies = false;
+    let mut names = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if in_dependencies && let Some((name, _)) = line.split_once(['=', '.']) {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+// Goal: the crate graph is the architecture: every edge points down, pure crates have no
+// external dependencies (storage: a checksum crate only).
+#[test]
+fn crate_graph_points_down() {
+    let workspace: Vec<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates"))
+        .expect("crates dir")
+        .flatten()
+    {
+        let krate = entry.file_name().to_string_lossy().to_string();
+        seen.push(krate.clone());
+        let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).expect("manifest");
+        let Some((_, allowed)) = ALLOWED.iter().find(|(name, _)| *name == krate) else {
+            problems.push(format!(
+                "{krate}: not in tidy's crate table (add it and to ARCHITECTURE.md)"
+            ));
+            continue;
+        };
+        let external = EXTERNAL_ALLOWED
+            .iter()
+            .find(|(name, _)| *name == krate)
+            .map(|(_, e)| *e);
+        for dependency in dependencies(&manifest) {
+            if workspace.contains(&dependency.as_str()) {
+                if !allowed.contains(&dependency.as_str()) {
+                    problems.push(format!("{krate} -> {dependency}: edge not allowed"));
+                }
+            } else if let Some(external) = external
+                && !external.contains(&dependency.as_str())
+            {
+                problems.push(format!(
+                    "{krate} -> {dependency}: no external dependencies here"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(seen.len() >= 7, "crates found: {seen:?}");
+}
+
+// Goal: no test is switched off and no debugging leftovers ship.
+#[test]
+fn no_ignored_tests_or_leftovers() {
+    let banned = [
+        "#[ignore",
+        "#[should_panic",
+        "dbg!(",
+        "todo!(",
+        "unimplemented!(",
+    ];
+    let mut found = Vec::new();
+    for path in workspace_files() {
+        if path.ends_with("tidy.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for word in banned {
+            if text.contains(word) {
+                found.push(format!("{}: {word}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+}
