@@ -523,14 +523,16 @@ impl Ledger {
         if t.code == 0 {
             return R::CodeMustNotBeZero;
         }
-        let Some(dr) = self.accounts.get(&t.debit_account_id) else {
-            return R::DebitAccountNotFound;
+        // One probe finds both accounts; validation and apply use the same references.
+        let [dr_state, cr_state] = match self
+            .accounts
+            .get_disjoint_mut([&t.debit_account_id, &t.credit_account_id])
+        {
+            [Some(dr), Some(cr)] => [dr, cr],
+            [None, _] => return R::DebitAccountNotFound,
+            [Some(_), None] => return R::CreditAccountNotFound,
         };
-        let Some(cr) = self.accounts.get(&t.credit_account_id) else {
-            return R::CreditAccountNotFound;
-        };
-        let (dr_limits, dr) = (dr.limits, dr.account);
-        let (cr_limits, cr) = (cr.limits, cr.account);
+        let (dr, cr) = (&dr_state.account, &cr_state.account);
         if dr.ledger != cr.ledger {
             return R::AccountsMustHaveTheSameLedger;
         }
@@ -543,21 +545,22 @@ impl Ledger {
         if cr.flags.closed() {
             return R::CreditAccountAlreadyClosed;
         }
-        let dr_ceiling = debit_ceiling(&dr, &dr_limits);
-        let cr_ceiling = credit_ceiling(&cr, &cr_limits);
+        let dr_ceiling = debit_ceiling(dr, &dr_state.limits);
+        let cr_ceiling = credit_ceiling(cr, &cr_state.limits);
         let mut amount = t.amount;
         if t.flags.balancing_debit() {
             // Without the limit flag the ceiling is the credits posted, as in the reference.
             let ceiling = dr_ceiling.unwrap_or(dr.credits_posted);
-            amount = amount
-                .min(ceiling.saturating_sub(dr.debits_pending.saturating_add(dr.debits_posted)));
+            let used = dr.debits_pending.saturating_add(dr.debits_posted);
+            amount = amount.min(ceiling.saturating_sub(used));
         }
         if t.flags.balancing_credit() {
             let ceiling = cr_ceiling.unwrap_or(cr.debits_posted);
-            amount = amount
-                .min(ceiling.saturating_sub(cr.credits_pending.saturating_add(cr.credits_posted)));
+            let used = cr.credits_pending.saturating_add(cr.credits_posted);
+            amount = amount.min(ceiling.saturating_sub(used));
         }
-        if t.flags.pending() {
+        let pending = t.flags.pending();
+        if pending {
             if dr.debits_pending.checked_add(amount).is_none() {
                 return R::OverflowsDebitsPending;
             }
@@ -571,26 +574,18 @@ impl Ledger {
         if cr.credits_posted.checked_add(amount).is_none() {
             return R::OverflowsCreditsPosted;
         }
-        let Some(dr_debits) = dr
-            .debits_pending
-            .checked_add(dr.debits_posted)
-            .and_then(|d| d.checked_add(amount))
-        else {
+        let dr_debits = dr.debits_pending.checked_add(dr.debits_posted);
+        let Some(dr_debits) = dr_debits.and_then(|d| d.checked_add(amount)) else {
             return R::OverflowsDebits;
         };
-        let Some(cr_credits) = cr
-            .credits_pending
-            .checked_add(cr.credits_posted)
-            .and_then(|c| c.checked_add(amount))
-        else {
+        let cr_credits = cr.credits_pending.checked_add(cr.credits_posted);
+        let Some(cr_credits) = cr_credits.and_then(|c| c.checked_add(amount)) else {
             return R::OverflowsCredits;
         };
         let mut expires_at = None;
-        if t.flags.pending() && t.timeout != 0 {
-            match u64::from(t.timeout)
-                .checked_mul(NS_PER_S)
-                .and_then(|ns| timestamp.checked_add(ns))
-            {
+        if pending && t.timeout != 0 {
+            let timeout_ns = u64::from(t.timeout).checked_mul(NS_PER_S);
+            match timeout_ns.and_then(|ns| timestamp.checked_add(ns)) {
                 Some(at) if at <= TIMESTAMP_MAX => expires_at = Some(at),
                 _ => return R::OverflowsTimeout,
             }
@@ -603,33 +598,42 @@ impl Ledger {
         }
 
         // Point of no return.
+        if self.recording {
+            self.undo.push(Undo::Account(dr_state.account));
+            self.undo.push(Undo::Account(cr_state.account));
+            self.undo.push(Undo::TransferPush);
+        }
+        let (dr, cr) = (&mut dr_state.account, &mut cr_state.account);
+        if pending {
+            dr.debits_pending += amount;
+            cr.credits_pending += amount;
+        } else {
+            dr.debits_posted += amount;
+            cr.credits_posted += amount;
+        }
+        if t.flags.closing_debit() {
+            dr.flags.0 |= AccountFlags::CLOSED;
+        }
+        if t.flags.closing_credit() {
+            cr.flags.0 |= AccountFlags::CLOSED;
+        }
+        let position = self.transfers.len() as u64;
         let stored = Transfer {
             amount,
             timestamp,
             ..*t
         };
-        let pending = t.flags.pending();
-        self.account_update(t.debit_account_id, |a| {
-            if pending {
-                a.debits_pending += amount;
-            } else {
-                a.debits_posted += amount;
+        self.transfers.push(stored);
+        for state in [dr_state, cr_state] {
+            state.transfers.push(position);
+            if state.account.flags.history() {
+                state
+                    .history
+                    .push(AccountBalance::of(&state.account, timestamp));
             }
-            if t.flags.closing_debit() {
-                a.flags.0 |= AccountFlags::CLOSED;
-            }
-        });
-        self.account_update(t.credit_account_id, |a| {
-            if pending {
-                a.credits_pending += amount;
-            } else {
-                a.credits_posted += amount;
-            }
-            if t.flags.closing_credit() {
-                a.flags.0 |= AccountFlags::CLOSED;
-            }
-        });
-        let position = self.transfer_push(stored);
+        }
+        let previous = self.transfer_index.insert(t.id, position);
+        assert!(previous.is_none(), "transfer ids are unique");
         if pending {
             self.pending_set(t.id, PendingStatus::Pending);
             if let Some(at) = expires_at {
