@@ -96,10 +96,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("engine", &["ledger", "stdx"]),
     ("node", &["engine", "ledger", "storage", "stdx"]),
     ("server", &["node", "engine", "ledger", "storage", "stdx"]),
-    (
-        "cli",
-        &["server", "node", "engine", "ledger", "storage", "stdx"],
-    ),
+    ("bench", &["node", "engine", "ledger", "server", "stdx"]),
+    ("cli", &["server", "bench", "node", "engine", "ledger", "storage", "stdx"]),
 ];
 
 /// External crates a pure or storage crate may use.

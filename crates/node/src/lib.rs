@@ -1,1 +1,563 @@
-//! node crate.
+//! The node: one writer thread that turns concurrent requests into durable, applied batches.
+//!
+//! Request path: `submit` queues a request with a reply channel; the writer thread takes every
+//! queued request (up to `batch_events_max` events) as one batch, stamps it with engine time
+//! (wall clock, forced strictly monotonic), appends it to the WAL, syncs once (group commit),
+//! applies it to the state machine, and only then replies. So a reply always means durable, and
+//! one fsync covers every request that queued while the previous one ran.
+//!
+//! Recovery on open: the newest valid snapshot, then replay of the WAL after it; conservation is
+//! checked before serving. Snapshots are taken by the writer thread when the log written since
+//! the last one exceeds a threshold, so replay time stays bounded.
+//!
+//! This is an I/O shell: it owns the clock, the thread and the disk. The state machine it drives
+//! (`engine`) stays pure.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine, encode_batch};
+use storage::{Options, Wal};
+
+/// How the node is run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Most events in one group-committed batch (many requests).
+    pub batch_events_max: usize,
+    /// Take a snapshot once this many log bytes were written since the last one (and at least
+    /// as many as the last snapshot's size, so snapshot cost stays linear in log size).
+    pub snapshot_log_bytes_min: u64,
+    /// fsync before replying. Only benchmarks of the CPU path turn this off; it is not durable.
+    pub sync: bool,
+}
+
+impl Config {
+    #[must_use]
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            batch_events_max: 64 * 1024,
+            snapshot_log_bytes_min: 256 * 1024 * 1024,
+            sync: true,
+        }
+    }
+}
+
+/// Why a request or the node failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The request is malformed as a whole (empty, too many events).
+    InvalidRequest(&'static str),
+    /// The node is shutting down and takes no new requests.
+    ShuttingDown,
+    /// The node hit a storage failure and stopped; nothing after it was acknowledged.
+    Failed(String),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::InvalidRequest(reason) => write!(f, "invalid request: {reason}"),
+            NodeError::ShuttingDown => write!(f, "node is shutting down"),
+            NodeError::Failed(reason) => write!(f, "node failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Why the node could not open.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    Storage(storage::StorageError),
+    Snapshot {
+        op: u64,
+        source: engine::StateMachineError,
+    },
+    Batch {
+        op: u64,
+        source: engine::DecodeError,
+    },
+    Replay(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Storage(_) => write!(f, "cannot open the data directory"),
+            OpenError::Snapshot { op, .. } => write!(f, "snapshot at op {op} does not decode"),
+            OpenError::Batch { op, .. } => write!(f, "log entry op {op} does not decode"),
+            OpenError::Replay(reason) => write!(f, "replay failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Storage(e) => Some(e),
+            OpenError::Snapshot { source, .. } => Some(source),
+            OpenError::Batch { source, .. } => Some(source),
+            OpenError::Replay(_) => None,
+        }
+    }
+}
+
+type ReplySender = tokio::sync::oneshot::Sender<Result<Reply, NodeError>>;
+/// The receiving end of one request's reply.
+pub type ReplyReceiver = tokio::sync::oneshot::Receiver<Result<Reply, NodeError>>;
+
+struct Queued {
+    request: Request,
+    reply: ReplySender,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Queued>,
+    shutdown: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    state: RwLock<StateMachine>,
+    failed: Mutex<Option<String>>,
+    ready: AtomicBool,
+    /// Engine time of the next pending-transfer expiry; 0 when none.
+    next_expiry: AtomicU64,
+}
+
+/// What recovery found, for logs and `inspect`.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    pub snapshot_op: Option<u64>,
+    pub replayed_batches: u64,
+    pub replayed_events: u64,
+    pub tail_cut: Option<String>,
+    pub duration: Duration,
+}
+
+/// A running node. Cloning the handle is cheap; `shutdown` stops the writer.
+#[derive(Clone)]
+pub struct Node {
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+fn random_hash_key() -> u64 {
+    // std's RandomState is seeded from OS randomness once per process.
+    std::collections::hash_map::RandomState::new().hash_one(0x11_u64)
+}
+
+/// Engine time: nanoseconds since the Unix epoch from the wall clock. Monotonicity is enforced
+/// by the writer, not assumed from the clock.
+fn wall_clock_ns() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Node {
+    /// Opens the data directory (creating it), recovers, and starts the writer thread.
+    pub fn open(config: Config) -> Result<(Node, RecoveryReport), OpenError> {
+        let started = Instant::now();
+        let hash_key = random_hash_key();
+        let (wal, recovery) =
+            Wal::open(&config.data_dir, Options::default()).map_err(OpenError::Storage)?;
+        let mut report = RecoveryReport {
+            tail_cut: recovery
+                .truncated_tail
+                .as_ref()
+                .map(|cut| format!("{cut:?}")),
+            ..RecoveryReport::default()
+        };
+        let mut state = match &recovery.snapshot {
+            Some(snapshot) => {
+                report.snapshot_op = Some(snapshot.op);
+                StateMachine::decode_snapshot(&snapshot.payload, hash_key).map_err(|source| {
+                    OpenError::Snapshot {
+                        op: snapshot.op,
+                        source,
+                    }
+                })?
+            }
+            None => StateMachine::new(hash_key),
+        };
+        let after_op = state.op();
+        wal.replay(after_op, |op, bytes| {
+            let batch =
+                engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
+            report.replayed_batches += 1;
+            report.replayed_events += batch.event_count();
+            state.apply(op, &batch);
+            Ok::<(), OpenError>(())
+        })
+        .map_err(|error| match error {
+            storage::ReplayError::Storage(e) => OpenError::Storage(e),
+            storage::ReplayError::Callback(e) => e,
+            other => OpenError::Replay(other.to_string()),
+        })?;
+        state.ledger().check_conservation();
+        report.duration = started.elapsed();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            next_expiry: AtomicU64::new(state.ledger().next_expiry().unwrap_or(0)),
+            state: RwLock::new(state),
+            failed: Mutex::new(None),
+            ready: AtomicBool::new(true),
+        });
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            wal,
+            config,
+            buffer: Vec::new(),
+            log_bytes_since_snapshot: 0,
+            last_snapshot_bytes: recovery
+                .snapshot
+                .as_ref()
+                .map_or(0, |s| s.payload.len() as u64),
+        };
+        let handle = std::thread::Builder::new()
+            .name("elevenfold-writer".to_string())
+            .spawn(move || writer.run())
+            .expect("spawning the writer thread");
+        Ok((
+            Node {
+                shared,
+                writer: Arc::new(Mutex::new(Some(handle))),
+            },
+            report,
+        ))
+    }
+
+    /// Queues a request; the receiver gets its reply once the batch holding it is durable and
+    /// applied. Validates the request's shape first.
+    pub fn submit(&self, request: Request) -> ReplyReceiver {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let count = request.event_count();
+        if count == 0 {
+            let _ = sender.send(Err(NodeError::InvalidRequest(
+                "a request needs at least one event",
+            )));
+            return receiver;
+        }
+        if count > REQUEST_EVENTS_MAX {
+            let _ = sender.send(Err(NodeError::InvalidRequest(
+                "a request holds at most 8189 events",
+            )));
+            return receiver;
+        }
+        if let Some(reason) = self.failure() {
+            let _ = sender.send(Err(NodeError::Failed(reason)));
+            return receiver;
+        }
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .expect("queue lock is never poisoned");
+        if queue.shutdown {
+            drop(queue);
+            let _ = sender.send(Err(NodeError::ShuttingDown));
+            return receiver;
+        }
+        queue.items.push_back(Queued {
+            request,
+            reply: sender,
+        });
+        drop(queue);
+        self.shared.wake.notify_one();
+        receiver
+    }
+
+    /// Submits and waits (async).
+    pub async fn execute(&self, request: Request) -> Result<Reply, NodeError> {
+        self.submit(request)
+            .await
+            .unwrap_or(Err(NodeError::ShuttingDown))
+    }
+
+    /// Submits and waits (blocking; not for async contexts).
+    pub fn execute_blocking(&self, request: Request) -> Result<Reply, NodeError> {
+        self.submit(request)
+            .blocking_recv()
+            .unwrap_or(Err(NodeError::ShuttingDown))
+    }
+
+    /// Runs `f` on the current state (committed, durable batches only).
+    pub fn read<R>(&self, f: impl FnOnce(&StateMachine) -> R) -> R {
+        f(&self
+            .shared
+            .state
+            .read()
+            .expect("state lock is never poisoned"))
+    }
+
+    /// `Some(reason)` once the node has failed and stopped writing.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.shared
+            .failed
+            .lock()
+            .expect("failure lock is never poisoned")
+            .clone()
+    }
+
+    /// True while the node accepts requests.
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Relaxed) && self.failure().is_none()
+    }
+
+    /// Stops taking requests, lets the writer finish every queued one, and waits for it.
+    pub fn shutdown(&self) {
+        self.shared.ready.store(false, Ordering::Relaxed);
+        self.shared
+            .queue
+            .lock()
+            .expect("queue lock is never poisoned")
+            .shutdown = true;
+        self.shared.wake.notify_all();
+        let handle = self
+            .writer
+            .lock()
+            .expect("writer lock is never poisoned")
+            .take();
+        if let Some(handle) = handle {
+            handle.join().expect("the writer thread does not panic");
+        }
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    wal: Wal,
+    config: Config,
+    buffer: Vec<u8>,
+    log_bytes_since_snapshot: u64,
+    last_snapshot_bytes: u64,
+}
+
+enum Work {
+    Batch(Vec<Queued>),
+    Pulse,
+    Stop,
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            let work = self.next_work();
+            let (queued, requests) = match work {
+                Work::Stop => break,
+                Work::Pulse => (Vec::new(), Vec::new()),
+                Work::Batch(queued) => {
+                    let mut requests = Vec::with_capacity(queued.len());
+                    let mut replies = Vec::with_capacity(queued.len());
+                    for item in queued {
+                        requests.push(item.request);
+                        replies.push(item.reply);
+                    }
+                    (replies, requests)
+                }
+            };
+            if let Err(reason) = self.commit(queued, requests) {
+                tracing::error!(reason = %reason, "storage failed; the node stops writing");
+                *self
+                    .shared
+                    .failed
+                    .lock()
+                    .expect("failure lock is never poisoned") = Some(reason.clone());
+                self.shared.ready.store(false, Ordering::Relaxed);
+                let mut queue = self
+                    .shared
+                    .queue
+                    .lock()
+                    .expect("queue lock is never poisoned");
+                queue.shutdown = true;
+                for item in queue.items.drain(..) {
+                    let _ = item.reply.send(Err(NodeError::Failed(reason.clone())));
+                }
+                break;
+            }
+        }
+    }
+
+    /// Waits for requests (or a due expiry, or shutdown) and takes up to a batch of them.
+    fn next_work(&mut self) -> Work {
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .expect("queue lock is never poisoned");
+        loop {
+            if !queue.items.is_empty() {
+                let mut events = 0;
+                let mut taken = Vec::new();
+                while let Some(front) = queue.items.front() {
+                    let count = front.request.event_count();
+                    if !taken.is_empty() && events + count > self.config.batch_events_max {
+                        break;
+                    }
+                    events += count;
+                    taken.push(queue.items.pop_front().expect("front exists"));
+                }
+                return Work::Batch(taken);
+            }
+            if queue.shutdown {
+                return Work::Stop;
+            }
+            let next_expiry = self.shared.next_expiry.load(Ordering::Relaxed);
+            let wait = if next_expiry == 0 {
+                Duration::from_secs(1)
+            } else {
+                let now = wall_clock_ns();
+                if now >= next_expiry {
+                    return Work::Pulse;
+                }
+                Duration::from_nanos((next_expiry - now).min(1_000_000_000))
+            };
+            queue = self
+                .shared
+                .wake
+                .wait_timeout(queue, wait)
+                .expect("queue lock is never poisoned")
+                .0;
+        }
+    }
+
+    /// Logs, syncs, applies and replies to one batch.
+    fn commit(&mut self, replies: Vec<ReplySender>, requests: Vec<Request>) -> Result<(), String> {
+        let (op, commit_timestamp) = {
+            let state = self
+                .shared
+                .state
+                .read()
+                .expect("state lock is never poisoned");
+            (state.op() + 1, state.commit_timestamp())
+        };
+        let event_count: u64 = requests.iter().map(|r| r.event_count() as u64).sum();
+        let timestamp = wall_clock_ns().max(commit_timestamp + event_count.max(1));
+        let batch = Batch {
+            timestamp,
+            requests,
+        };
+        self.buffer.clear();
+        encode_batch(&batch, &mut self.buffer);
+        self.wal
+            .append(op, &self.buffer)
+            .map_err(|e| format!("wal append: {e}"))?;
+        if self.config.sync {
+            let started = Instant::now();
+            self.wal.sync().map_err(|e| format!("wal sync: {e}"))?;
+            metrics::histogram!("elevenfold_wal_fsync_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        self.log_bytes_since_snapshot += self.buffer.len() as u64;
+        let results = {
+            let mut state = self
+                .shared
+                .state
+                .write()
+                .expect("state lock is never poisoned");
+            let results = state.apply(op, &batch);
+            self.shared
+                .next_expiry
+                .store(state.ledger().next_expiry().unwrap_or(0), Ordering::Relaxed);
+            results
+        };
+        record_metrics(&batch, &results);
+        for (reply, result) in replies.into_iter().zip(results) {
+            // A caller that stopped waiting is fine: its request is durable regardless.
+            let _ = reply.send(Ok(result));
+        }
+        if self.log_bytes_since_snapshot
+            >= self
+                .config
+                .snapshot_log_bytes_min
+                .max(self.last_snapshot_bytes)
+        {
+            self.snapshot(op)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, op: u64) -> Result<(), String> {
+        let started = Instant::now();
+        let bytes = self
+            .shared
+            .state
+            .read()
+            .expect("state lock is never poisoned")
+            .encode_snapshot();
+        self.wal
+            .write_snapshot(op, &bytes)
+            .map_err(|e| format!("snapshot: {e}"))?;
+        tracing::info!(
+            op,
+            bytes = bytes.len(),
+            duration_s = started.elapsed().as_secs_f64(),
+            "snapshot written"
+        );
+        self.last_snapshot_bytes = bytes.len() as u64;
+        self.log_bytes_since_snapshot = 0;
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Everything acknowledged was synced already; this only flushes a pulse-only tail.
+        if self.config.sync {
+            let _ = self.wal.sync();
+        }
+    }
+}
+
+fn record_metrics(batch: &Batch, replies: &[Reply]) {
+    metrics::counter!("elevenfold_batches_total").increment(1);
+    for request in &batch.requests {
+        metrics::counter!("elevenfold_events_total", "operation" => request.operation_name())
+            .increment(request.event_count() as u64);
+    }
+    // Count per code locally first: one metrics call per distinct code, not per event.
+    let mut counts: std::collections::BTreeMap<&'static str, u64> =
+        std::collections::BTreeMap::new();
+    for reply in replies {
+        match reply {
+            Reply::CreateAccounts(results) => {
+                for r in results {
+                    *counts.entry(r.name()).or_default() += 1;
+                }
+            }
+            Reply::CreateTransfers(results) => {
+                for r in results {
+                    *counts.entry(r.name()).or_default() += 1;
+                }
+            }
+            Reply::SetAccountLimits(results) => {
+                for r in results {
+                    *counts.entry(r.name()).or_default() += 1;
+                }
+            }
+        }
+    }
+    for (name, count) in counts {
+        metrics::counter!("elevenfold_results_total", "result" => name).increment(count);
+    }
+}
+
+#[cfg(test)]
+mod tests;

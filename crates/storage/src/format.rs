@@ -1,0 +1,191 @@
+//! The on-disk format: frame and snapshot headers, and file names.
+//!
+//! This is the only place that knows byte offsets; `docs/internals/wal.md` is its specification
+//! and must change together with it. Invariants owned here:
+//! - all integers are little-endian and explicitly sized (never `usize` on disk);
+//! - a header is trusted only after its own checksum matched, so a flipped length field can
+//!   never make a reader allocate or read garbage;
+//! - the payload checksum is itself covered by the header checksum, binding payload to header.
+
+use crate::error::FrameDefect;
+
+/// Frame magic, the bytes `EFWL` read as a little-endian u32.
+pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"EFWL");
+/// Snapshot magic, the bytes `EFSN` read as a little-endian u32.
+pub(crate) const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"EFSN");
+pub(crate) const FRAME_VERSION: u32 = 1;
+pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+
+/// Size of a frame header: magic u32, version u32, op u64, payload size u32, payload checksum
+/// u32, header checksum u32.
+pub const FRAME_HEADER_SIZE: usize = 28;
+/// Size of a snapshot header: magic u32, version u32, op u64, payload size u64, payload checksum
+/// u32, header checksum u32.
+pub const SNAPSHOT_HEADER_SIZE: usize = 32;
+/// The largest payload one WAL entry may carry (64 MiB). Part of the format: a reader treats a
+/// larger announced size as a defect, so raising it needs a format version bump.
+pub const PAYLOAD_SIZE_MAX: u32 = 64 * 1024 * 1024;
+
+pub(crate) const SEGMENT_PREFIX: &str = "wal-";
+pub(crate) const SEGMENT_SUFFIX: &str = ".log";
+pub(crate) const SNAPSHOT_PREFIX: &str = "snapshot-";
+pub(crate) const SNAPSHOT_SUFFIX: &str = ".snap";
+pub(crate) const TEMPORARY_SUFFIX: &str = ".tmp";
+pub(crate) const LOCK_NAME: &str = "LOCK";
+
+/// A decoded frame header whose own checksum matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameHeader {
+    pub(crate) op: u64,
+    pub(crate) payload_size: u32,
+    pub(crate) payload_checksum: u32,
+}
+
+pub(crate) fn checksum(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+pub(crate) fn frame_header_encode(op: u64, payload: &[u8]) -> [u8; FRAME_HEADER_SIZE] {
+    let payload_size =
+        u32::try_from(payload.len()).expect("callers reject payloads above PAYLOAD_SIZE_MAX");
+    assert!(payload_size <= PAYLOAD_SIZE_MAX);
+    let mut header = [0u8; FRAME_HEADER_SIZE];
+    header[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+    header[4..8].copy_from_slice(&FRAME_VERSION.to_le_bytes());
+    header[8..16].copy_from_slice(&op.to_le_bytes());
+    header[16..20].copy_from_slice(&payload_size.to_le_bytes());
+    header[20..24].copy_from_slice(&checksum(payload).to_le_bytes());
+    let header_checksum = checksum(&header[0..24]);
+    header[24..28].copy_from_slice(&header_checksum.to_le_bytes());
+    header
+}
+
+/// Decodes and verifies a frame header. Checks run in the order that gives the most precise
+/// defect: magic, header checksum, then the fields the checksum vouches for.
+pub(crate) fn frame_header_decode(
+    header: &[u8; FRAME_HEADER_SIZE],
+) -> Result<FrameHeader, FrameDefect> {
+    if u32_at(header, 0) != FRAME_MAGIC {
+        return Err(FrameDefect::BadMagic);
+    }
+    if checksum(&header[0..24]) != u32_at(header, 24) {
+        return Err(FrameDefect::HeaderChecksum);
+    }
+    let version = u32_at(header, 4);
+    if version != FRAME_VERSION {
+        return Err(FrameDefect::UnsupportedVersion { version });
+    }
+    let payload_size = u32_at(header, 16);
+    if payload_size > PAYLOAD_SIZE_MAX {
+        return Err(FrameDefect::PayloadTooLarge { size: payload_size });
+    }
+    Ok(FrameHeader {
+        op: u64_at(header, 8),
+        payload_size,
+        payload_checksum: u32_at(header, 20),
+    })
+}
+
+/// A decoded snapshot header whose own checksum matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SnapshotHeader {
+    pub(crate) op: u64,
+    pub(crate) payload_size: u64,
+    pub(crate) payload_checksum: u32,
+}
+
+pub(crate) fn snapshot_header_encode(op: u64, payload: &[u8]) -> [u8; SNAPSHOT_HEADER_SIZE] {
+    let payload_size = u64::try_from(payload.len()).expect("usize fits in u64 on our targets");
+    let mut header = [0u8; SNAPSHOT_HEADER_SIZE];
+    header[0..4].copy_from_slice(&SNAPSHOT_MAGIC.to_le_bytes());
+    header[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    header[8..16].copy_from_slice(&op.to_le_bytes());
+    header[16..24].copy_from_slice(&payload_size.to_le_bytes());
+    header[24..28].copy_from_slice(&checksum(payload).to_le_bytes());
+    let header_checksum = checksum(&header[0..28]);
+    header[28..32].copy_from_slice(&header_checksum.to_le_bytes());
+    header
+}
+
+pub(crate) fn snapshot_header_decode(
+    header: &[u8; SNAPSHOT_HEADER_SIZE],
+) -> Result<SnapshotHeader, String> {
+    if u32_at(header, 0) != SNAPSHOT_MAGIC {
+        return Err("bad snapshot magic".to_owned());
+    }
+    if checksum(&header[0..28]) != u32_at(header, 28) {
+        return Err("snapshot header checksum mismatch".to_owned());
+    }
+    let version = u32_at(header, 4);
+    if version != SNAPSHOT_VERSION {
+        return Err(format!("unsupported snapshot version {version}"));
+    }
+    Ok(SnapshotHeader {
+        op: u64_at(header, 8),
+        payload_size: u64_at(header, 16),
+        payload_checksum: u32_at(header, 24),
+    })
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    let field: [u8; 4] = bytes[offset..offset + 4]
+        .try_into()
+        .expect("slice is 4 bytes long");
+    u32::from_le_bytes(field)
+}
+
+fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+    let field: [u8; 8] = bytes[offset..offset + 8]
+        .try_into()
+        .expect("slice is 8 bytes long");
+    u64::from_le_bytes(field)
+}
+
+/// The size of the frame holding `payload_size` bytes of payload.
+pub(crate) fn frame_size(payload_size: u32) -> u64 {
+    FRAME_HEADER_SIZE as u64 + u64::from(payload_size)
+}
+
+pub(crate) fn segment_name(first_op: u64) -> String {
+    format!("{SEGMENT_PREFIX}{first_op:020}{SEGMENT_SUFFIX}")
+}
+
+pub(crate) fn snapshot_name(op: u64) -> String {
+    format!("{SNAPSHOT_PREFIX}{op:020}{SNAPSHOT_SUFFIX}")
+}
+
+/// What a file name in the data directory stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Segment { first_op: u64 },
+    Snapshot { op: u64 },
+    Temporary,
+    Lock,
+    Other,
+}
+
+/// Classifies a file name. Only the exact names we write match (20 decimal digits), so a
+/// stray `wal-1.log` copied in by hand is reported as "other" instead of being half-trusted.
+pub(crate) fn file_kind(name: &str) -> FileKind {
+    if name.ends_with(TEMPORARY_SUFFIX) {
+        return FileKind::Temporary;
+    }
+    if name == LOCK_NAME {
+        return FileKind::Lock;
+    }
+    if let Some(first_op) = name_number(name, SEGMENT_PREFIX, SEGMENT_SUFFIX) {
+        return FileKind::Segment { first_op };
+    }
+    if let Some(op) = name_number(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX) {
+        return FileKind::Snapshot { op };
+    }
+    FileKind::Other
+}
+
+fn name_number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
