@@ -488,7 +488,13 @@ impl Ledger {
             if position == FAILED {
                 return R::IdAlreadyFailed;
             }
-            return create_transfer_exists(t, &self.transfers[usize_of(position)]);
+            let e = &self.transfers[usize_of(position)];
+            let resolved = (e.flags.post_pending_transfer() || e.flags.void_pending_transfer())
+                .then(|| {
+                    self.lookup_transfer(e.pending_id)
+                        .expect("resolved pending stored")
+                });
+            return create_transfer_exists(t, e, resolved.as_ref());
         }
         if t.flags.post_pending_transfer() || t.flags.void_pending_transfer() {
             return self.post_or_void_pending_transfer(t, timestamp);
@@ -710,6 +716,9 @@ impl Ledger {
                 t.amount
             }
         } else {
+            if t.amount > p.amount {
+                return R::ExceedsPendingTransferAmount;
+            }
             if t.amount != 0 && t.amount != p.amount {
                 return R::PendingTransferHasDifferentAmount;
             }
@@ -741,11 +750,11 @@ impl Ledger {
             .expect("pending cr exists")
             .account;
         if post {
-            // Voiding is always allowed; posting into an account closed by another transfer is not.
-            if dr.flags.closed() && !p.flags.closing_debit() {
+            // A closed account takes no movement but a void, even of the transfer that closed it.
+            if dr.flags.closed() {
                 return R::DebitAccountAlreadyClosed;
             }
-            if cr.flags.closed() && !p.flags.closing_credit() {
+            if cr.flags.closed() {
                 return R::CreditAccountAlreadyClosed;
             }
             if dr.debits_posted.checked_add(amount).is_none() {
@@ -1084,7 +1093,12 @@ fn create_account_exists(a: &Account, e: &Account) -> CreateAccountResult {
     R::Exists
 }
 
-fn create_transfer_exists(t: &Transfer, e: &Transfer) -> CreateTransferResult {
+/// `p` is the pending transfer `e` resolved, when `e` is a post or void.
+fn create_transfer_exists(
+    t: &Transfer,
+    e: &Transfer,
+    p: Option<&Transfer>,
+) -> CreateTransferResult {
     use CreateTransferResult as R;
     if t.flags != e.flags {
         return R::ExistsWithDifferentFlags;
@@ -1114,7 +1128,12 @@ fn create_transfer_exists(t: &Transfer, e: &Transfer) -> CreateTransferResult {
         // The stored amount was clamped from at most the requested one.
         t.amount < e.amount
     } else if e.flags.post_pending_transfer() {
-        t.amount != AMOUNT_MAX && t.amount != e.amount
+        if t.amount == AMOUNT_MAX {
+            // The whole pending amount, which a partial post did not take.
+            p.is_some_and(|p| e.amount != p.amount)
+        } else {
+            t.amount != e.amount
+        }
     } else if e.flags.void_pending_transfer() {
         t.amount != 0 && t.amount != e.amount
     } else {
@@ -1123,13 +1142,20 @@ fn create_transfer_exists(t: &Transfer, e: &Transfer) -> CreateTransferResult {
     if amount_differs {
         return R::ExistsWithDifferentAmount;
     }
-    if differs(t.user_data_128, e.user_data_128) {
+    // User data given as zero means the pending transfer's, which the stored one may not have.
+    let user_data_differs = |given: u128, stored: u128, pending: Option<u128>| match pending {
+        Some(pending) if given == 0 => stored != pending,
+        _ => given != stored,
+    };
+    if user_data_differs(t.user_data_128, e.user_data_128, p.map(|p| p.user_data_128)) {
         return R::ExistsWithDifferentUserData128;
     }
-    if differs(u128::from(t.user_data_64), u128::from(e.user_data_64)) {
+    let u64_of = |p: &Transfer| u128::from(p.user_data_64);
+    if user_data_differs(t.user_data_64.into(), e.user_data_64.into(), p.map(u64_of)) {
         return R::ExistsWithDifferentUserData64;
     }
-    if differs(u128::from(t.user_data_32), u128::from(e.user_data_32)) {
+    let u32_of = |p: &Transfer| u128::from(p.user_data_32);
+    if user_data_differs(t.user_data_32.into(), e.user_data_32.into(), p.map(u32_of)) {
         return R::ExistsWithDifferentUserData32;
     }
     if differs(u128::from(t.ledger), u128::from(e.ledger)) {

@@ -446,6 +446,7 @@ transfer id=4 pending_id=1 cr=3 ledger=2 flags=post_pending_transfer => pending_
 transfer id=4 pending_id=1 ledger=2 code=2 flags=post_pending_transfer => pending_transfer_has_different_ledger
 transfer id=4 pending_id=1 code=2 amount=11 flags=post_pending_transfer => pending_transfer_has_different_code
 transfer id=4 pending_id=1 amount=11 flags=post_pending_transfer => exceeds_pending_transfer_amount
+transfer id=4 pending_id=1 amount=11 flags=void_pending_transfer => exceeds_pending_transfer_amount
 transfer id=4 pending_id=1 amount=9 flags=void_pending_transfer => pending_transfer_has_different_amount
 transfer id=4 pending_id=1 amount=4 ledger=0 code=0 flags=post_pending_transfer => ok
 status 1 posted
@@ -453,12 +454,14 @@ balance 1 0 14 0 0
 balance 2 0 0 0 14
 amount 4 4
 transfer id=4 pending_id=1 amount=4 ledger=0 code=0 flags=post_pending_transfer => exists
-transfer id=4 pending_id=1 amount=max ledger=0 code=0 flags=post_pending_transfer => exists
+transfer id=4 pending_id=1 amount=max ledger=0 code=0 flags=post_pending_transfer => exists_with_different_amount
 transfer id=4 pending_id=1 amount=5 ledger=0 code=0 flags=post_pending_transfer => exists_with_different_amount
 transfer id=5 pending_id=1 amount=0 flags=void_pending_transfer => pending_transfer_already_posted
 
 transfer id=6 dr=1 cr=2 amount=7 flags=pending timeout=1 => ok
-transfer id=7 pending_id=6 flags=void_pending_transfer => ok
+transfer id=7 pending_id=6 flags=void_pending_transfer ud32=5 => ok
+transfer id=7 pending_id=6 flags=void_pending_transfer => exists_with_different_user_data_32
+transfer id=7 pending_id=6 flags=void_pending_transfer ud32=5 => exists
 transfer id=8 pending_id=6 amount=max flags=post_pending_transfer => pending_transfer_already_voided
 status 6 voided
 
@@ -563,7 +566,8 @@ transfer id=5 dr=3 cr=2 amount=1 => exceeds_debits
     );
 }
 
-// Goal: closing transfers close accounts; voiding reopens; expiry reopens; closed rejects.
+// Goal: closing transfers close accounts; voiding reopens; expiry reopens; closed rejects,
+// even a post of the transfer that closed it (only a void moves a closed account).
 #[test]
 fn closing_accounts() {
     check(
@@ -585,8 +589,9 @@ tick 2
 closed 2 no
 transfer id=6 dr=3 cr=2 amount=1 flags=pending|closing_credit => ok
 transfer id=7 dr=3 cr=2 amount=1 flags=pending => credit_account_already_closed
-transfer id=8 pending_id=6 flags=post_pending_transfer amount=max => ok
+transfer id=8 pending_id=6 flags=post_pending_transfer amount=max => credit_account_already_closed
 closed 2 yes
+status 6 pending
 account id=2 => exists
 ",
     );
