@@ -187,3 +187,66 @@ fn snapshot_then_replay_recovers_state() {
     assert_eq!(node.read(|s| s.encode_snapshot()), before);
     node.shutdown();
 }
+
+fn result_code_docs() -> String {
+    use ledger::{CreateAccountResult, CreateTransferResult, SetLimitResult};
+    let mut out = String::from(
+        "# Result codes\n\n\
+         Every event gets exactly one result. When several rejections apply, the one listed first \
+         wins (precedence order). Numbers are stable and never reused; binary formats carry them.\n\
+         Generated from `crates/ledger/src/result.rs` by the test `result_code_docs_are_current` \
+         (`UPDATE_DOCS=1 cargo test -p node` rewrites this file).\n",
+    );
+    let mut table = |title: &str, rows: Vec<(u32, &str)>| {
+        out.push_str(&format!(
+            "\n## {title}\n\n| precedence | code | number |\n| --- | --- | --- |\n"
+        ));
+        for (index, (number, name)) in rows.into_iter().enumerate() {
+            out.push_str(&format!("| {} | `{name}` | {number} |\n", index + 1));
+        }
+    };
+    table(
+        "create_accounts",
+        CreateAccountResult::ALL
+            .iter()
+            .map(|c| (c.number(), c.name()))
+            .collect(),
+    );
+    table(
+        "create_transfers",
+        CreateTransferResult::ALL
+            .iter()
+            .map(|c| (c.number(), c.name()))
+            .collect(),
+    );
+    table(
+        "set_account_limits",
+        SetLimitResult::ALL
+            .iter()
+            .map(|c| (c.number(), c.name()))
+            .collect(),
+    );
+    out.push_str(
+        "\nTransient codes (the transfer id is then spent: retrying it answers `id_already_failed`): \
+         `debit_account_not_found`, `credit_account_not_found`, `pending_transfer_not_found`, \
+         `exceeds_credits`, `exceeds_debits`, `debit_account_already_closed`, \
+         `credit_account_already_closed`.\n",
+    );
+    out
+}
+
+// Goal: docs/result-codes.md lists every code in precedence order, so the documentation can
+// never drift from the code.
+#[test]
+fn result_code_docs_are_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/result-codes.md");
+    let expected = result_code_docs();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).expect("docs writable");
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "docs/result-codes.md is stale: run UPDATE_DOCS=1 cargo test -p node"
+    );
+}
