@@ -120,19 +120,51 @@ fn count_rejected(body: &[u8], event_count: usize) -> u64 {
     (event_count.saturating_sub(ok)) as u64
 }
 
-/// Starts a server on a free loopback port and a temporary directory, in this process.
-fn start_server(
-    config: &Config,
-) -> Result<(String, std::thread::JoinHandle<()>, tokio_shutdown::Sender), String> {
-    let _ = config;
-    Err(
-        "the http mode needs --addr of a running server until the in-process server is wired"
-            .to_string(),
-    )
+/// A server started by the benchmark, in this process, on a free loopback port.
+struct LocalServer {
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
-mod tokio_shutdown {
-    pub type Sender = ();
+impl LocalServer {
+    fn start(dir: &std::path::Path) -> Result<LocalServer, String> {
+        let config = server::ServerConfig::new(dir, "127.0.0.1:0");
+        let (addr_sender, addr_receiver) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let bound = server::Server::bind(config).await.map_err(|e| format!("{e:#}"));
+                let server = match bound {
+                    Ok(server) => server,
+                    Err(error) => {
+                        let _ = addr_sender.send(Err(error.clone()));
+                        return Err(error);
+                    }
+                };
+                let addr = server.local_addr().map_err(|e| e.to_string())?;
+                let _ = addr_sender.send(Ok(addr.to_string()));
+                server.serve(async move { drop(stopped.await) }).await.map_err(|e| format!("{e:#}"))
+            })
+        });
+        let addr = addr_receiver.recv().map_err(|_| "the server thread died".to_string())??;
+        Ok(LocalServer { addr, stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 pub fn run(
@@ -140,12 +172,15 @@ pub fn run(
     workload: &Workload,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<crate::Report, String> {
-    let addr = match &config.addr {
-        Some(addr) => addr
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string(),
-        None => start_server(config)?.0,
+    let (_temp, dir) = crate::data_dir(config)?;
+    let local = match &config.addr {
+        Some(_) => None,
+        None => Some(LocalServer::start(&dir)?),
+    };
+    let addr = match (&config.addr, &local) {
+        (Some(addr), _) => addr.trim_start_matches("http://").trim_end_matches('/').to_string(),
+        (_, Some(local)) => local.addr.clone(),
+        (None, None) => return Err("no server address".to_string()),
     };
     let mut setup = Connection::open(&addr)?;
     for chunk in workload.accounts.chunks(engine::REQUEST_EVENTS_MAX) {

@@ -375,7 +375,7 @@ mod tests {
     // later tooling reads.
     #[test]
     fn modes_run_and_report() {
-        for mode in [Mode::StateMachine, Mode::Node, Mode::Recovery] {
+        for mode in [Mode::StateMachine, Mode::Node, Mode::Recovery, Mode::Http] {
             let report = run(&config(mode), &|_| {}).expect("runs");
             assert_eq!(report.rejected_count, 0, "{mode:?}");
             assert!(report.transfers_per_second > 0.0, "{mode:?}");
