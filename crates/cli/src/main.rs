@@ -1,2 +1,61 @@
-//! The `elevenfold` binary.
-fn main() {}
+//! The `elevenfold` binary: one command per module, each only parsing flags and calling the
+//! libraries (`server`, `storage`) or the HTTP API.
+//!
+//! Exit codes are part of the interface (see `EXIT_CODES`). Adding a command is one `Command`
+//! variant plus its module.
+
+mod client;
+mod inspect;
+mod output;
+mod start;
+
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the request was rejected (problem, or an event result other than ok/exists), the data
+     directory is corrupt, or another error
+  2  usage error, or the server cannot be reached";
+
+/// A durable double-entry ledger.
+#[derive(Debug, Parser)]
+#[command(name = "elevenfold", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the node and its HTTP API until SIGINT or SIGTERM.
+    Start(start::StartArgs),
+    /// Check a data directory's WAL segments and snapshots (read-only).
+    Inspect(inspect::InspectArgs),
+    /// Create, read and limit accounts on a running server.
+    Accounts(client::AccountsArgs),
+    /// Create and read transfers on a running server.
+    Transfers(client::TransfersArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Start(args) => start::run(args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Accounts(args) => client::run_accounts(args),
+        Command::Transfers(args) => client::run_transfers(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

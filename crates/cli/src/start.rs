@@ -1,0 +1,88 @@
+//! `elevenfold start`: JSON logs to stdout, the server until SIGINT/SIGTERM, then exit 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use server::{Server, ServerConfig};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Directory of the WAL and snapshots; created if missing.
+    #[arg(long, env = "ELEVENFOLD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    #[arg(
+        long = "http",
+        env = "ELEVENFOLD_HTTP",
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
+    pub http: String,
+}
+
+pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("elevenfold-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(ServerConfig::new(&args.data_dir, &args.http)).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(
+            %addr,
+            next_step = %format!(
+                "curl -X POST http://{addr}/v1/accounts -H 'content-type: application/json' \
+                 -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":1,\"code\":1}}]}}'"
+            ),
+            "elevenfold is ready"
+        );
+        server.serve(shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON object per line on stdout, filtered by `RUST_LOG` (default `info`).
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            // Without the handler only SIGTERM can stop us; never resolve on the error itself.
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("signal received");
+}
