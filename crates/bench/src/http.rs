@@ -138,7 +138,9 @@ impl LocalServer {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
-                let bound = server::Server::bind(config).await.map_err(|e| format!("{e:#}"));
+                let bound = server::Server::bind(config)
+                    .await
+                    .map_err(|e| format!("{e:#}"));
                 let server = match bound {
                     Ok(server) => server,
                     Err(error) => {
@@ -148,11 +150,20 @@ impl LocalServer {
                 };
                 let addr = server.local_addr().map_err(|e| e.to_string())?;
                 let _ = addr_sender.send(Ok(addr.to_string()));
-                server.serve(async move { drop(stopped.await) }).await.map_err(|e| format!("{e:#}"))
+                server
+                    .serve(async move { drop(stopped.await) })
+                    .await
+                    .map_err(|e| format!("{e:#}"))
             })
         });
-        let addr = addr_receiver.recv().map_err(|_| "the server thread died".to_string())??;
-        Ok(LocalServer { addr, stop: Some(stop), thread: Some(thread) })
+        let addr = addr_receiver
+            .recv()
+            .map_err(|_| "the server thread died".to_string())??;
+        Ok(LocalServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -178,7 +189,10 @@ pub fn run(
         None => Some(LocalServer::start(&dir)?),
     };
     let addr = match (&config.addr, &local) {
-        (Some(addr), _) => addr.trim_start_matches("http://").trim_end_matches('/').to_string(),
+        (Some(addr), _) => addr
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string(),
         (_, Some(local)) => local.addr.clone(),
         (None, None) => return Err("no server address".to_string()),
     };

@@ -59,9 +59,8 @@ pub fn render(inspection: &Inspection) -> Report {
             Some(defect) => {
                 corrupt = true;
                 let mut status = format!("CORRUPT at byte {}: {}", defect.offset, defect.reason);
-                // Not a number: storage documents an op but currently returns a byte offset.
-                if defect.valid_frame_after.is_some() {
-                    status.push_str("; valid frames follow it");
+                if let Some(offset) = defect.valid_frame_after {
+                    status.push_str(&format!("; a valid frame follows at byte {offset}"));
                 }
                 status
             }

@@ -4,6 +4,7 @@
 //! Exit codes are part of the interface (see `EXIT_CODES`). Adding a command is one `Command`
 //! variant plus its module.
 
+mod bench;
 mod client;
 mod inspect;
 mod output;
@@ -41,6 +42,8 @@ enum Command {
     Accounts(client::AccountsArgs),
     /// Create and read transfers on a running server.
     Transfers(client::TransfersArgs),
+    /// Measure throughput and latency (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Accounts(args) => client::run_accounts(args),
         Command::Transfers(args) => client::run_transfers(args),
+        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -43,8 +43,9 @@ pub struct SegmentInspection {
 pub struct SegmentDefect {
     pub offset: u64,
     pub reason: FrameDefect,
-    /// A valid frame with a higher op found after the bad one. `None` in the last segment means
-    /// recovery would treat the defect as a torn tail and cut it; `Some` means it would refuse.
+    /// The byte offset of a valid frame with a higher op found after the bad one. `None` in the
+    /// last segment means recovery would treat the defect as a torn tail and cut it; `Some`
+    /// means it would refuse.
     pub valid_frame_after: Option<u64>,
 }
 

@@ -130,7 +130,8 @@ impl<'f, F: VfsFile> SegmentReader<'f, F> {
         Ok(frame_parse(bytes, expected_op))
     }
 
-    /// Searches byte by byte from `start` for a fully valid frame whose op is above `op_min`.
+    /// Searches byte by byte from `start` for a fully valid frame whose op is above `op_min`,
+    /// and returns its byte offset.
     /// Finding one after a bad frame proves the bad frame is not a torn tail.
     pub(crate) fn valid_frame_after(
         &mut self,

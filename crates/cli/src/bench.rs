@@ -1,0 +1,135 @@
+//! `elevenfold bench ledger`: flags in, `bench::run` out, a progress line on a terminal, and the
+//! report as text or one JSON object (`--json`).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(Debug, Subcommand)]
+enum Target {
+    /// Transfers through the ledger: state machine, durable node, HTTP, or recovery.
+    Ledger(LedgerArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// The state machine alone, one core, no log.
+    StateMachine,
+    /// An in-process node: WAL, group commit, fsync before reply.
+    Node,
+    /// The HTTP/JSON API of a server (started here unless --addr is given).
+    Http,
+    /// Write through a node, restart, and time the replay.
+    Recovery,
+}
+
+#[derive(Debug, Args)]
+struct LedgerArgs {
+    #[arg(long, value_enum, default_value = "node")]
+    mode: Mode,
+    /// Transfers to create.
+    #[arg(long, default_value_t = 1_000_000)]
+    transfers: u64,
+    /// Accounts to spread them over.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: u64,
+    /// Transfers per request (at most 8189).
+    #[arg(long, default_value_t = 8189)]
+    batch: usize,
+    /// Concurrent clients, each waiting for its reply before sending again.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Zipf exponent of account choice (0 = uniform).
+    #[arg(long, default_value_t = 0.0)]
+    zipf: f64,
+    /// Every transfer credits one account (one big merchant).
+    #[arg(long)]
+    hot_account: bool,
+    /// Share of transfers created pending, in percent.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pending_percent: u8,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// For --mode http: a running server, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Data directory for the node (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let Target::Ledger(args) = args.target;
+    let config = bench::Config {
+        mode: match args.mode {
+            Mode::StateMachine => bench::Mode::StateMachine,
+            Mode::Node => bench::Mode::Node,
+            Mode::Http => bench::Mode::Http,
+            Mode::Recovery => bench::Mode::Recovery,
+        },
+        transfer_count: args.transfers,
+        account_count: args.accounts,
+        batch_size: args.batch,
+        clients: args.clients,
+        zipf_exponent: args.zipf,
+        hot_account: args.hot_account,
+        pending_percent: args.pending_percent,
+        seed: args.seed,
+        addr: args.addr,
+        data_dir: args.data_dir,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let last_draw = Mutex::new(
+        Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or_else(Instant::now),
+    );
+    let progress = |share: f64| {
+        if !terminal {
+            return;
+        }
+        let mut last = last_draw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.elapsed() >= Duration::from_millis(100) {
+            *last = Instant::now();
+            let filled = (share.clamp(0.0, 1.0) * 40.0).round();
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "0..=40"
+            )]
+            let filled = filled as usize;
+            eprint!(
+                "\r[{}{}] {:>3.0}%",
+                "#".repeat(filled),
+                " ".repeat(40 - filled),
+                share * 100.0
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let report = bench::run(&config, &progress).map_err(|e| anyhow::anyhow!(e))?;
+    if terminal {
+        eprint!("\r{}\r", " ".repeat(48));
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
