@@ -3,12 +3,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use ledger::{Account, Transfer};
 
-use crate::{Config, Workload, histogram, record, report};
+use crate::{Config, Workload, report};
 
 fn flag_names(bits: u16, names: &[(u16, &str)]) -> String {
     let names: Vec<String> = names
@@ -208,54 +206,22 @@ pub fn run(
         .chunks(workload.batch_size)
         .map(|c| (c.len(), transfers_body(c)))
         .collect();
-    let total = bodies.len();
-    let queue = Arc::new(Mutex::new(bodies.into_iter().enumerate()));
-    let started = Instant::now();
-    let results = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..config.clients.max(1))
-            .map(|_| {
-                let queue = Arc::clone(&queue);
-                let addr = addr.clone();
-                scope.spawn(move || {
-                    let mut connection = Connection::open(&addr)?;
-                    let mut latency = histogram();
-                    let mut rejected = 0;
-                    loop {
-                        let next = queue.lock().expect("queue lock").next();
-                        let Some((index, (count, body))) = next else {
-                            break;
-                        };
-                        let request_started = Instant::now();
-                        let (status, response) = connection.post("/v1/transfers", &body)?;
-                        record(&mut latency, request_started.elapsed());
-                        if status != 200 {
-                            return Err(format!(
-                                "HTTP {status}: {}",
-                                String::from_utf8_lossy(&response)
-                            ));
-                        }
-                        rejected += count_rejected(&response, count);
-                        if index % 4 == 0 {
-                            #[expect(clippy::cast_precision_loss, reason = "progress only")]
-                            progress(index as f64 / total as f64);
-                        }
-                    }
-                    Ok::<_, String>((latency, rejected))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect::<Vec<_>>()
-    });
-    let elapsed = started.elapsed();
-    let mut latency = histogram();
-    let mut rejected = 0;
-    for result in results {
-        let (client_latency, client_rejected) = result?;
-        latency.add(client_latency).expect("same bounds");
-        rejected += client_rejected;
-    }
+    let connect = || Connection::open(&addr);
+    let (elapsed, latency, rejected) = crate::drive_clients(
+        config.clients,
+        bodies,
+        progress,
+        connect,
+        |connection, (count, body)| {
+            let (status, response) = connection.post("/v1/transfers", &body)?;
+            if status != 200 {
+                return Err(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&response)
+                ));
+            }
+            Ok(count_rejected(&response, count))
+        },
+    )?;
     Ok(report(config, elapsed, &latency, rejected))
 }

@@ -16,7 +16,6 @@ mod http;
 mod workload;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{Batch, Reply, Request, StateMachine};
@@ -247,35 +246,35 @@ fn data_dir(config: &Config) -> Result<(Option<tempfile::TempDir>, PathBuf), Str
     }
 }
 
-/// Sends the workload's transfer requests from `clients` threads, each waiting for its reply.
-fn drive_node(
-    node: &node::Node,
-    config: &Config,
-    workload: Workload,
+/// What a client run measured: elapsed time, per-request latency, rejected events.
+pub(crate) type Driven = (Duration, Histogram<u64>, u64);
+
+/// Sends `items` from `clients` threads, each with its own connection from `connect`, each
+/// waiting for `send`'s reply (the count of rejected events) before taking the next item.
+pub(crate) fn drive_clients<T: Send, C>(
+    clients: usize,
+    items: Vec<T>,
     progress: &(dyn Fn(f64) + Sync),
-) -> Result<(Duration, Histogram<u64>, u64), String> {
-    for request in workload.account_requests() {
-        node.execute_blocking(request).map_err(|e| e.to_string())?;
-    }
-    let requests: Vec<Request> = workload.transfer_requests().collect();
-    let total = requests.len();
-    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter().enumerate()));
+    connect: impl Fn() -> Result<C, String> + Sync,
+    send: impl Fn(&mut C, T) -> Result<u64, String> + Sync,
+) -> Result<Driven, String> {
+    let total = items.len().max(1);
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
     let started = Instant::now();
     let results = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..config.clients.max(1))
+        let handles: Vec<_> = (0..clients.max(1))
             .map(|_| {
-                let queue = Arc::clone(&queue);
-                scope.spawn(move || {
+                scope.spawn(|| {
+                    let mut connection = connect()?;
                     let mut latency = histogram();
                     let mut rejected = 0;
                     loop {
                         let next = queue.lock().expect("queue lock").next();
-                        let Some((index, request)) = next else { break };
+                        let Some((index, item)) = next else { break };
                         let request_started = Instant::now();
-                        let reply = node.execute_blocking(request).map_err(|e| e.to_string())?;
+                        rejected += send(&mut connection, item)?;
                         record(&mut latency, request_started.elapsed());
-                        rejected += count_rejected(&reply);
-                        if index % 16 == 0 {
+                        if index % 4 == 0 {
                             #[expect(clippy::cast_precision_loss, reason = "progress only")]
                             progress(index as f64 / total as f64);
                         }
@@ -298,6 +297,29 @@ fn drive_node(
         rejected += client_rejected;
     }
     Ok((elapsed, latency, rejected))
+}
+
+/// Sends the workload's transfer requests to an in-process node.
+fn drive_node(
+    node: &node::Node,
+    config: &Config,
+    workload: Workload,
+    progress: &(dyn Fn(f64) + Sync),
+) -> Result<Driven, String> {
+    for request in workload.account_requests() {
+        node.execute_blocking(request).map_err(|e| e.to_string())?;
+    }
+    let requests: Vec<Request> = workload.transfer_requests().collect();
+    drive_clients(
+        config.clients,
+        requests,
+        progress,
+        || Ok(()),
+        |(), request| {
+            let reply = node.execute_blocking(request).map_err(|e| e.to_string())?;
+            Ok(count_rejected(&reply))
+        },
+    )
 }
 
 fn run_node(
