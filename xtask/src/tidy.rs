@@ -97,7 +97,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("node", &["engine", "ledger", "storage", "stdx"]),
     ("server", &["node", "engine", "ledger", "storage", "stdx"]),
     ("bench", &["node", "engine", "ledger", "server", "stdx"]),
-    ("cli", &["server", "bench", "node", "engine", "ledger", "storage", "stdx"]),
+    (
+        "cli",
+        &[
+            "server", "bench", "node", "engine", "ledger", "storage", "stdx",
+        ],
+    ),
 ];
 
 /// External crates a pure or storage crate may use.
