@@ -4,7 +4,7 @@
 //! - pure crates (stdx, ledger, engine) never touch the clock, the OS, threads or randomness;
 //! - the crate graph points down: each workspace crate depends only on the crates its layer
 //!   allows (ARCHITECTURE.md, "Crate graph");
-//! - no `#[ignore]`d or `#[should_panic]` tests, no `dbg!`, no `todo!`.
+//! - no ignored or should-panic tests, no debugging macros or stubs left in.
 
 use std::path::{Path, PathBuf};
 
@@ -177,18 +177,16 @@ fn crate_graph_points_down() {
 // Goal: no test is switched off and no debugging leftovers ship.
 #[test]
 fn no_ignored_tests_or_leftovers() {
+    // Spelled in pieces so this file does not contain what it bans.
     let banned = [
-        "#[ignore",
-        "#[should_panic",
-        "dbg!(",
-        "todo!(",
-        "unimplemented!(",
+        concat!("#[ig", "nore"),
+        concat!("#[should", "_panic"),
+        concat!("dbg", "!("),
+        concat!("to", "do!("),
+        concat!("unimple", "mented!("),
     ];
     let mut found = Vec::new();
     for path in workspace_files() {
-        if path.ends_with("tidy.rs") {
-            continue;
-        }
         let text = std::fs::read_to_string(&path).expect("readable");
         for word in banned {
             if text.contains(word) {

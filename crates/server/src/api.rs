@@ -226,6 +226,24 @@ fn account_not_found(id: u128) -> Problem {
     )
 }
 
+/// Sends one request to the node; answers its per-event results, in order.
+async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
+    let operation = request.operation_name();
+    let names: Vec<&'static str> = match app.node.execute(request).await.map_err(node_problem)? {
+        Reply::CreateAccounts(results) if operation == "create_accounts" => {
+            results.iter().map(|r| r.name()).collect()
+        }
+        Reply::CreateTransfers(results) if operation == "create_transfers" => {
+            results.iter().map(|r| r.name()).collect()
+        }
+        Reply::SetAccountLimits(results) if operation == "set_account_limits" => {
+            results.iter().map(|r| r.name()).collect()
+        }
+        _ => return Err(reply_mismatch(operation)),
+    };
+    Ok(results_response(names.into_iter()))
+}
+
 /// Create accounts: one result per account, in order.
 #[utoipa::path(
     post,
@@ -251,15 +269,7 @@ async fn create_accounts(
         .into_iter()
         .map(AccountInput::into_account)
         .collect();
-    match app
-        .node
-        .execute(Request::CreateAccounts(accounts))
-        .await
-        .map_err(node_problem)?
-    {
-        Reply::CreateAccounts(results) => Ok(results_response(results.iter().map(|r| r.name()))),
-        _ => Err(reply_mismatch("create_accounts")),
-    }
+    execute(&app, Request::CreateAccounts(accounts)).await
 }
 
 /// Create transfers: one result per transfer, in order.
@@ -287,15 +297,7 @@ async fn create_transfers(
         .into_iter()
         .map(TransferInput::into_transfer)
         .collect();
-    match app
-        .node
-        .execute(Request::CreateTransfers(transfers))
-        .await
-        .map_err(node_problem)?
-    {
-        Reply::CreateTransfers(results) => Ok(results_response(results.iter().map(|r| r.name()))),
-        _ => Err(reply_mismatch("create_transfers")),
-    }
+    execute(&app, Request::CreateTransfers(transfers)).await
 }
 
 /// Change accounts' debit and credit limits: one result per change, in order.
@@ -323,15 +325,7 @@ async fn set_account_limits(
         .into_iter()
         .map(LimitInput::into_change)
         .collect();
-    match app
-        .node
-        .execute(Request::SetAccountLimits(changes))
-        .await
-        .map_err(node_problem)?
-    {
-        Reply::SetAccountLimits(results) => Ok(results_response(results.iter().map(|r| r.name()))),
-        _ => Err(reply_mismatch("set_account_limits")),
-    }
+    execute(&app, Request::SetAccountLimits(changes)).await
 }
 
 /// One account with its balances, flags and limits.
