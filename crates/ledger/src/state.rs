@@ -623,23 +623,17 @@ impl Ledger {
         if t.flags.closing_credit() {
             cr.flags.0 |= AccountFlags::CLOSED;
         }
-        let position = self.transfers.len() as u64;
         let stored = Transfer {
             amount,
             timestamp,
             ..*t
         };
-        self.transfers.push(stored);
-        for state in [dr_state, cr_state] {
-            state.transfers.push(position);
-            if state.account.flags.history() {
-                state
-                    .history
-                    .push(AccountBalance::of(&state.account, timestamp));
-            }
-        }
-        let previous = self.transfer_index.insert(t.id, position);
-        assert!(previous.is_none(), "transfer ids are unique");
+        let position = store_transfer(
+            &mut self.transfers,
+            &mut self.transfer_index,
+            [dr_state, cr_state],
+            stored,
+        );
         if pending {
             self.pending_set(t.id, PendingStatus::Pending);
             if let Some(at) = expires_at {
@@ -766,36 +760,32 @@ impl Ledger {
         }
 
         // Point of no return.
-        self.account_update(p.debit_account_id, |a| {
-            a.debits_pending -= p.amount;
-            if post {
-                a.debits_posted += amount;
-            } else if p.flags.closing_debit() {
-                a.flags.0 &= !AccountFlags::CLOSED;
-            }
-        });
-        self.account_update(p.credit_account_id, |a| {
-            a.credits_pending -= p.amount;
-            if post {
-                a.credits_posted += amount;
-            } else if p.flags.closing_credit() {
-                a.flags.0 &= !AccountFlags::CLOSED;
-            }
-        });
-        let status = if post {
-            PendingStatus::Posted
-        } else {
-            PendingStatus::Voided
+        let [Some(dr_state), Some(cr_state)] = self
+            .accounts
+            .get_disjoint_mut([&p.debit_account_id, &p.credit_account_id])
+        else {
+            unreachable!("a pending transfer's accounts exist and differ");
         };
-        self.pending_set(p.id, status);
-        if let Some(at) = expires_at {
-            let position = *self.transfer_index.get(&p.id).expect("pending indexed");
-            assert!(self.expiry.remove(&(at, position)));
-            if self.recording {
-                self.undo.push(Undo::ExpiryRemove((at, position)));
+        if self.recording {
+            self.undo.push(Undo::Account(dr_state.account));
+            self.undo.push(Undo::Account(cr_state.account));
+            self.undo.push(Undo::TransferPush);
+        }
+        let (dr, cr) = (&mut dr_state.account, &mut cr_state.account);
+        dr.debits_pending -= p.amount;
+        cr.credits_pending -= p.amount;
+        if post {
+            dr.debits_posted += amount;
+            cr.credits_posted += amount;
+        } else {
+            // Voiding a closing transfer reopens what it closed.
+            if p.flags.closing_debit() {
+                dr.flags.0 &= !AccountFlags::CLOSED;
+            }
+            if p.flags.closing_credit() {
+                cr.flags.0 &= !AccountFlags::CLOSED;
             }
         }
-        let inherit = |given: u128, from: u128| if given == 0 { from } else { given };
         let stored = Transfer {
             id: t.id,
             debit_account_id: p.debit_account_id,
@@ -803,35 +793,34 @@ impl Ledger {
             amount,
             pending_id: t.pending_id,
             user_data_128: inherit(t.user_data_128, p.user_data_128),
-            user_data_64: if t.user_data_64 == 0 {
-                p.user_data_64
-            } else {
-                t.user_data_64
-            },
-            user_data_32: if t.user_data_32 == 0 {
-                p.user_data_32
-            } else {
-                t.user_data_32
-            },
+            user_data_64: inherit(t.user_data_64, p.user_data_64),
+            user_data_32: inherit(t.user_data_32, p.user_data_32),
             timeout: 0,
             ledger: p.ledger,
             code: p.code,
             flags: t.flags,
             timestamp,
         };
-        self.transfer_push(stored);
-        R::Ok
-    }
-
-    fn account_update(&mut self, id: u128, change: impl FnOnce(&mut Account)) {
-        let state = self
-            .accounts
-            .get_mut(&id)
-            .expect("validated account exists");
-        if self.recording {
-            self.undo.push(Undo::Account(state.account));
+        let pending_position = *self.transfer_index.get(&p.id).expect("pending indexed");
+        store_transfer(
+            &mut self.transfers,
+            &mut self.transfer_index,
+            [dr_state, cr_state],
+            stored,
+        );
+        let status = if post {
+            PendingStatus::Posted
+        } else {
+            PendingStatus::Voided
+        };
+        self.pending_set(p.id, status);
+        if let Some(at) = expires_at {
+            assert!(self.expiry.remove(&(at, pending_position)));
+            if self.recording {
+                self.undo.push(Undo::ExpiryRemove((at, pending_position)));
+            }
         }
-        change(&mut state.account);
+        R::Ok
     }
 
     fn pending_set(&mut self, id: u128, status: PendingStatus) {
@@ -839,31 +828,6 @@ impl Ledger {
         if self.recording {
             self.undo.push(Undo::Pending(id, previous));
         }
-    }
-
-    /// Stores a validated transfer whose balance effects are already applied, and indexes it.
-    fn transfer_push(&mut self, transfer: Transfer) -> u64 {
-        let position = self.transfers.len() as u64;
-        assert!(transfer.timestamp > self.transfers.last().map_or(0, |t| t.timestamp));
-        self.transfers.push(transfer);
-        let previous = self.transfer_index.insert(transfer.id, position);
-        assert!(previous.is_none(), "transfer ids are unique");
-        for id in [transfer.debit_account_id, transfer.credit_account_id] {
-            let state = self
-                .accounts
-                .get_mut(&id)
-                .expect("validated account exists");
-            state.transfers.push(position);
-            if state.account.flags.history() {
-                state
-                    .history
-                    .push(AccountBalance::of(&state.account, transfer.timestamp));
-            }
-        }
-        if self.recording {
-            self.undo.push(Undo::TransferPush);
-        }
-        position
     }
 
     // Lookups. These read committed state only; they never change it.
@@ -1032,6 +996,36 @@ impl Ledger {
             );
         }
     }
+}
+
+/// Stores a validated transfer whose balance effects are already applied, and indexes it under
+/// its id and under both accounts (with a balance row for history accounts). The caller records
+/// `Undo::TransferPush` when inside a chain.
+fn store_transfer(
+    transfers: &mut Vec<Transfer>,
+    transfer_index: &mut IdMap<u128, u64>,
+    accounts: [&mut AccountState; 2],
+    transfer: Transfer,
+) -> u64 {
+    let position = transfers.len() as u64;
+    assert!(transfer.timestamp > transfers.last().map_or(0, |t| t.timestamp));
+    transfers.push(transfer);
+    for state in accounts {
+        state.transfers.push(position);
+        if state.account.flags.history() {
+            state
+                .history
+                .push(AccountBalance::of(&state.account, transfer.timestamp));
+        }
+    }
+    let previous = transfer_index.insert(transfer.id, position);
+    assert!(previous.is_none(), "transfer ids are unique");
+    position
+}
+
+/// A post or void's field: zero means "the pending transfer's".
+fn inherit<T: PartialEq + Default>(given: T, from: T) -> T {
+    if given == T::default() { from } else { given }
 }
 
 /// The most an account's debits may reach, if its debits are limited.

@@ -532,30 +532,57 @@ fn record_metrics(batch: &Batch, replies: &[Reply]) {
         metrics::counter!("elevenfold_events_total", "operation" => request.operation_name())
             .increment(request.event_count() as u64);
     }
-    // Count per code locally first: one metrics call per distinct code, not per event.
-    let mut counts: std::collections::BTreeMap<&'static str, u64> =
-        std::collections::BTreeMap::new();
+    // Tallied per reply kind (their code numbers overlap) across the whole batch, so there is
+    // one metrics call per distinct code per batch, and no per-event lookup.
+    let mut tallies = [ResultTally::new(), ResultTally::new(), ResultTally::new()];
     for reply in replies {
         match reply {
             Reply::CreateAccounts(results) => {
-                for r in results {
-                    *counts.entry(r.name()).or_default() += 1;
-                }
+                tallies[0].add(results.iter().map(|r| (r.number(), r.name())));
             }
             Reply::CreateTransfers(results) => {
-                for r in results {
-                    *counts.entry(r.name()).or_default() += 1;
-                }
+                tallies[1].add(results.iter().map(|r| (r.number(), r.name())));
             }
             Reply::SetAccountLimits(results) => {
-                for r in results {
-                    *counts.entry(r.name()).or_default() += 1;
-                }
+                tallies[2].add(results.iter().map(|r| (r.number(), r.name())));
             }
         }
     }
-    for (name, count) in counts {
-        metrics::counter!("elevenfold_results_total", "result" => name).increment(count);
+    for tally in &tallies {
+        tally.record();
+    }
+}
+
+/// Counts of one kind of result code, indexed by the code's stable number.
+struct ResultTally {
+    counts: [u64; ResultTally::CODES_MAX],
+    names: [&'static str; ResultTally::CODES_MAX],
+}
+
+impl ResultTally {
+    const CODES_MAX: usize = 128;
+
+    fn new() -> ResultTally {
+        ResultTally {
+            counts: [0; Self::CODES_MAX],
+            names: [""; Self::CODES_MAX],
+        }
+    }
+
+    fn add(&mut self, codes: impl Iterator<Item = (u32, &'static str)>) {
+        for (number, name) in codes {
+            let slot = (number as usize).min(Self::CODES_MAX - 1);
+            self.counts[slot] += 1;
+            self.names[slot] = name;
+        }
+    }
+
+    fn record(&self) {
+        for (count, name) in self.counts.iter().zip(self.names) {
+            if *count > 0 {
+                metrics::counter!("elevenfold_results_total", "result" => name).increment(*count);
+            }
+        }
     }
 }
 

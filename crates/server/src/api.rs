@@ -229,19 +229,20 @@ fn account_not_found(id: u128) -> Problem {
 /// Sends one request to the node; answers its per-event results, in order.
 async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
     let operation = request.operation_name();
-    let names: Vec<&'static str> = match app.node.execute(request).await.map_err(node_problem)? {
+    let reply = app.node.execute(request).await.map_err(node_problem)?;
+    // The node answers each request with the reply of its own kind.
+    match reply {
         Reply::CreateAccounts(results) if operation == "create_accounts" => {
-            results.iter().map(|r| r.name()).collect()
+            Ok(results_response(results.iter().map(|r| r.name())))
         }
         Reply::CreateTransfers(results) if operation == "create_transfers" => {
-            results.iter().map(|r| r.name()).collect()
+            Ok(results_response(results.iter().map(|r| r.name())))
         }
         Reply::SetAccountLimits(results) if operation == "set_account_limits" => {
-            results.iter().map(|r| r.name()).collect()
+            Ok(results_response(results.iter().map(|r| r.name())))
         }
-        _ => return Err(reply_mismatch(operation)),
-    };
-    Ok(results_response(names.into_iter()))
+        _ => Err(reply_mismatch(operation)),
+    }
 }
 
 /// Create accounts: one result per account, in order.
