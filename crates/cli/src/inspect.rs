@@ -1,8 +1,10 @@
-//! `elevenfold inspect`: a table of a data directory's WAL segments and snapshots with their
-//! checksum status. Read-only (`storage::inspect`), so it is safe next to a running node.
+//! `elevenfold inspect`: a table of a data directory's WAL segments, snapshots and record file
+//! with their checksum status. Read-only (`storage::inspect`), so it is safe next to a running
+//! node.
 //!
-//! A torn tail in the last segment is reported but is not corruption: it is an interrupted
-//! write that recovery cuts. Any other defect makes the command exit 1.
+//! A torn tail in the last segment, or a partial last page of the record file, is reported but
+//! is not corruption: it is an interrupted write that recovery cuts. Any other defect makes the
+//! command exit 1.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,34 @@ pub fn render(inspection: &Inspection) -> Report {
             status,
         ]);
     }
+    if let Some(records) = &inspection.records {
+        let mut status = match &records.defect {
+            None => "ok".to_string(),
+            Some(defect) => {
+                corrupt = true;
+                format!(
+                    "CORRUPT: {} bad page(s), the first at byte {}: {} (harmless only above \
+                     the snapshot's cold floor, which recovery cuts)",
+                    records.bad_page_count, defect.offset, defect.reason
+                )
+            }
+        };
+        if records.partial_page_size > 0 {
+            let _ = write!(
+                status,
+                "; torn partial page of {} bytes at the end (recovery cuts it)",
+                records.partial_page_size
+            );
+        }
+        rows.push([
+            "records".to_string(),
+            file_name(&records.path),
+            format!("{} page(s)", records.page_count),
+            records.record_count.to_string(),
+            human_size(records.size),
+            status,
+        ]);
+    }
     for path in &inspection.other_files {
         rows.push([
             "other".to_string(),
@@ -124,11 +154,14 @@ pub fn render(inspection: &Inspection) -> Report {
     }
     let _ = write!(
         text,
-        "{} segment(s), {} snapshot(s): {}",
+        "{} segment(s), {} snapshot(s)",
         inspection.segments.len(),
         inspection.snapshots.len(),
-        if corrupt { "CORRUPT" } else { "ok" }
     );
+    if let Some(records) = &inspection.records {
+        let _ = write!(text, ", {} record(s)", records.record_count);
+    }
+    let _ = write!(text, ": {}", if corrupt { "CORRUPT" } else { "ok" });
     Report { text, corrupt }
 }
 

@@ -247,3 +247,51 @@ async fn inspect_reports_ok_then_corrupt() {
     .expect("runs");
     assert_eq!(code, std::process::ExitCode::from(1));
 }
+
+// Goal: `inspect` shows the record file (pages, records) as ok, and a page that fails its
+// checksum as CORRUPT at that page's byte offset; a partial last page alone is not corruption.
+#[test]
+fn inspect_reports_the_record_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut records = storage::RecordFile::open(storage::OsVfs, dir.path()).expect("opens");
+    let page_count = 3u64;
+    let record_count = page_count * storage::RECORDS_PER_PAGE;
+    let record = [7u8; storage::RECORD_SIZE];
+    records
+        .append(&vec![record; record_count as usize])
+        .expect("appends");
+    records.sync().expect("syncs");
+    let path = records.path().to_path_buf();
+    drop(records);
+
+    let mut bytes = std::fs::read(&path).expect("read records");
+    bytes.extend_from_slice(&[1; 100]);
+    std::fs::write(&path, &bytes).expect("write records");
+    let torn = inspect::render(&storage::inspect(dir.path()).expect("inspects"));
+    assert!(!torn.corrupt, "{}", torn.text);
+    assert!(torn.text.contains("transfers.records"), "{}", torn.text);
+    assert!(torn.text.contains("3 page(s)"), "{}", torn.text);
+    assert!(
+        torn.text.contains("torn partial page of 100 bytes"),
+        "{}",
+        torn.text
+    );
+    assert!(
+        torn.text
+            .ends_with(&format!("{record_count} record(s): ok")),
+        "{}",
+        torn.text
+    );
+
+    bytes[storage::RECORD_PAGE_SIZE + 1000] ^= 1;
+    std::fs::write(&path, &bytes).expect("write records");
+    let broken = inspect::render(&storage::inspect(dir.path()).expect("inspects"));
+    assert!(broken.corrupt, "{}", broken.text);
+    assert!(
+        broken
+            .text
+            .contains("CORRUPT: 1 bad page(s), the first at byte 4096: record page checksum"),
+        "{}",
+        broken.text
+    );
+}

@@ -17,7 +17,7 @@ mod machine;
 mod tests;
 
 pub use codec::{DecodeError, decode_batch, encode_batch};
-pub use machine::{StateMachine, StateMachineError};
+pub use machine::{StateMachine, StateMachineError, StateRestore};
 
 use ledger::{
     Account, CreateAccountResult, CreateTransferResult, LimitChange, SetLimitResult, Transfer,

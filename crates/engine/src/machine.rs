@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use ledger::{Ledger, SnapshotError};
+use ledger::{Ledger, Restore, SnapshotError, Transfer};
 
 use crate::{Batch, Reply, Request};
 
@@ -110,7 +110,29 @@ impl StateMachine {
             });
         }
         assert_eq!(timestamp, batch.timestamp);
+        self.ledger.prefetch_clear();
         replies
+    }
+
+    /// The cold transfer positions applying `batch` may read (see `Ledger::prefetch_needs`).
+    /// The shell reads them, hands them in with `prefetch`, and asks again until none remain.
+    pub fn prefetch_needs(&self, batch: &Batch, needs: &mut Vec<u64>) {
+        for request in &batch.requests {
+            if let Request::CreateTransfers(transfers) = request {
+                self.ledger.prefetch_needs(transfers, needs);
+            }
+        }
+        needs.sort_unstable();
+        needs.dedup();
+    }
+
+    pub fn prefetch(&mut self, position: u64, transfer: Transfer) {
+        self.ledger.prefetch(position, transfer);
+    }
+
+    /// Drops transfers below `floor` from memory, once the shell's record file holds them.
+    pub fn evict_below(&mut self, floor: u64) {
+        self.ledger.evict_below(floor);
     }
 
     /// The snapshot encoding of the whole state. Equal states encode to equal bytes, so a hash
@@ -124,13 +146,53 @@ impl StateMachine {
         out
     }
 
-    pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<StateMachine, StateMachineError> {
+    /// Decodes a snapshot; the transfers below its cold floor are then fed back from the
+    /// shell's record file through the returned [`StateRestore`].
+    pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<StateRestore, StateMachineError> {
         if bytes.len() < 16 || &bytes[..8] != SNAPSHOT_MAGIC {
             return Err(StateMachineError::BadMagic);
         }
         let op = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let ledger =
             Ledger::decode_snapshot(&bytes[16..], hash_key).map_err(StateMachineError::Ledger)?;
-        Ok(StateMachine { ledger, op })
+        Ok(StateRestore { ledger, op })
+    }
+}
+
+/// A state being restored from a snapshot (see [`Restore`]).
+pub struct StateRestore {
+    ledger: Restore,
+    op: u64,
+}
+
+impl StateRestore {
+    #[must_use]
+    pub fn op(&self) -> u64 {
+        self.op
+    }
+
+    /// Transfers below this position must be fed back with `cold_transfer`, in order.
+    #[must_use]
+    pub fn cold_floor(&self) -> u64 {
+        self.ledger.cold_floor()
+    }
+
+    /// Sizes the indexes for every transfer (see [`Restore::reserve`]).
+    pub fn reserve(&mut self) {
+        self.ledger.reserve();
+    }
+
+    pub fn cold_transfer(&mut self, transfer: &Transfer) -> Result<(), StateMachineError> {
+        self.ledger
+            .cold_transfer(transfer)
+            .map_err(StateMachineError::Ledger)
+    }
+
+    pub fn finish(self) -> Result<StateMachine, StateMachineError> {
+        let ledger = self.ledger.finish().map_err(StateMachineError::Ledger)?;
+        Ok(StateMachine {
+            ledger,
+            op: self.op,
+        })
     }
 }

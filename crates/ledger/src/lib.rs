@@ -18,8 +18,8 @@ mod transfer;
 
 pub use account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 pub use result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
-pub use snapshot::SnapshotError;
-pub use state::{AccountFilter, BalanceAtError, Ledger, LedgerTotals, WideSum};
+pub use snapshot::{Restore, SnapshotError};
+pub use state::{AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, WideSum};
 pub use transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
 #[cfg(test)]

@@ -3,15 +3,19 @@
 //! Invariants: decoding never panics on any bytes (it returns `SnapshotError`); a decoded
 //! snapshot re-encodes to the same bytes; derived indexes (id index, per-account positions,
 //! expiry queue) are not stored but rebuilt, so they cannot disagree with the stored data.
+//!
+//! A snapshot holds only the transfers at or above the cold floor; the ones below it live in
+//! the shell's record file, and restoring streams them back through [`Restore::cold_transfer`]
+//! to rebuild the indexes.
 
 use std::fmt;
+use std::hash::BuildHasher;
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits};
 use crate::state::{AccountState, Ledger};
 use crate::transfer::{PendingStatus, Transfer, TransferFlags};
 
-const MAGIC: &[u8; 8] = b"EFLEDGR1";
-const FAILED: u64 = u64::MAX;
+const MAGIC: &[u8; 8] = b"EFLEDGR2";
 
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,9 +228,17 @@ fn status_byte(status: PendingStatus) -> u8 {
     }
 }
 
+fn pending_status_of(byte: u8) -> Option<PendingStatus> {
+    Some(match byte {
+        0 => PendingStatus::Pending,
+        1 => PendingStatus::Posted,
+        2 => PendingStatus::Voided,
+        3 => PendingStatus::Expired,
+        _ => return None,
+    })
+}
+
 impl Ledger {
-    /// Appends the snapshot encoding of the whole ledger to `out`. Deterministic: accounts and
-    /// failed ids are sorted, so two equal ledgers encode to equal bytes.
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.commit_timestamp.to_le_bytes());
@@ -251,20 +263,27 @@ impl Ledger {
                 }
             }
         }
-        out.extend_from_slice(&(self.transfers.len() as u64).to_le_bytes());
-        for transfer in &self.transfers {
+        out.extend_from_slice(&self.cold_floor.to_le_bytes());
+        out.extend_from_slice(&(self.tail.len() as u64).to_le_bytes());
+        for transfer in &self.tail {
             out.extend_from_slice(&transfer.to_bytes());
         }
-        // One status byte per pending transfer, in transfer order.
-        for transfer in self.transfers.iter().filter(|t| t.flags.pending()) {
-            out.push(status_byte(self.pending[&transfer.id]));
+        let mut pending: Vec<(u128, PendingStatus)> =
+            self.pending.iter().map(|(id, s)| (*id, *s)).collect();
+        pending.sort_unstable_by_key(|(id, _)| *id);
+        out.extend_from_slice(&(pending.len() as u64).to_le_bytes());
+        for (id, status) in pending {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.push(status_byte(status));
         }
-        let mut failed: Vec<u128> = self
-            .transfer_index
-            .iter()
-            .filter(|(_, p)| **p == FAILED)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut open: Vec<u64> = self.open_pending.keys().copied().collect();
+        open.sort_unstable();
+        out.extend_from_slice(&(open.len() as u64).to_le_bytes());
+        for position in open {
+            out.extend_from_slice(&position.to_le_bytes());
+            out.extend_from_slice(&self.open_pending[&position].to_bytes());
+        }
+        let mut failed: Vec<u128> = self.failed.keys().copied().collect();
         failed.sort_unstable();
         out.extend_from_slice(&(failed.len() as u64).to_le_bytes());
         for id in failed {
@@ -272,9 +291,9 @@ impl Ledger {
         }
     }
 
-    /// Decodes a snapshot, rebuilding the derived indexes. Checks referential integrity and
-    /// conservation, so a snapshot that decodes is a ledger the engine could have produced.
-    pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<Ledger, SnapshotError> {
+    /// Decodes a snapshot into a [`Restore`], which takes the transfers below the cold floor
+    /// back (in position order) before it yields the ledger.
+    pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<Restore, SnapshotError> {
         let mut r = Reader::new(bytes);
         if r.take(8)? != MAGIC {
             return Err(SnapshotError::BadMagic);
@@ -313,68 +332,187 @@ impl Ledger {
             };
             ledger.accounts.insert(account.id, state);
         }
-        let transfer_count = r.count(128)?;
-        ledger.transfers.reserve(transfer_count);
-        ledger.transfer_index.reserve(transfer_count);
-        let mut previous_timestamp = 0;
-        for position in 0..transfer_count as u64 {
-            let transfer = Transfer::from_bytes(r.record()?);
-            if transfer.timestamp <= previous_timestamp
-                || transfer.timestamp > ledger.commit_timestamp
-            {
-                return Err(r.invalid("transfer timestamps out of order"));
-            }
-            previous_timestamp = transfer.timestamp;
-            if ledger
-                .transfer_index
-                .insert(transfer.id, position)
-                .is_some()
-            {
-                return Err(r.invalid("duplicate transfer id"));
-            }
-            for id in [transfer.debit_account_id, transfer.credit_account_id] {
-                let state = ledger
-                    .accounts
-                    .get_mut(&id)
-                    .ok_or_else(|| r.invalid("transfer account missing"))?;
-                state.transfers.push(position);
-            }
-            ledger.transfers.push(transfer);
+        ledger.cold_floor = r.u64()?;
+        let tail_count = r.count(128)?;
+        ledger.tail.reserve(tail_count);
+        for _ in 0..tail_count {
+            ledger.tail.push(Transfer::from_bytes(r.record()?));
         }
-        for position in 0..ledger.transfers.len() {
-            let transfer = ledger.transfers[position];
-            if !transfer.flags.pending() {
-                continue;
+        let pending_count = r.count(17)?;
+        ledger.pending.reserve(pending_count);
+        let mut previous_id = 0;
+        for _ in 0..pending_count {
+            let id = r.u128()?;
+            if id <= previous_id {
+                return Err(r.invalid("pending ids not sorted"));
             }
-            let status = match r.u8()? {
-                0 => PendingStatus::Pending,
-                1 => PendingStatus::Posted,
-                2 => PendingStatus::Voided,
-                3 => PendingStatus::Expired,
-                _ => return Err(r.invalid("pending status")),
-            };
-            ledger.pending.insert(transfer.id, status);
-            if status == PendingStatus::Pending && transfer.timeout != 0 {
-                let expires_at = transfer.timestamp + u64::from(transfer.timeout) * 1_000_000_000;
-                ledger.expiry.insert((expires_at, position as u64));
+            previous_id = id;
+            let status = pending_status_of(r.u8()?).ok_or_else(|| r.invalid("pending status"))?;
+            ledger.pending.insert(id, status);
+        }
+        let open_count = r.count(8 + 128)?;
+        let mut previous_position = None;
+        for _ in 0..open_count {
+            let position = r.u64()?;
+            let transfer = Transfer::from_bytes(r.record()?);
+            if previous_position.is_some_and(|p| position <= p) || position >= ledger.cold_floor {
+                return Err(r.invalid("open pending positions"));
             }
+            previous_position = Some(position);
+            if !transfer.flags.pending()
+                || ledger.pending.get(&transfer.id) != Some(&PendingStatus::Pending)
+            {
+                return Err(r.invalid("open pending transfer is not pending"));
+            }
+            ledger.open_pending.insert(position, transfer);
         }
         let failed_count = r.count(16)?;
         for _ in 0..failed_count {
-            let id = r.u128()?;
-            if ledger.transfer_index.insert(id, FAILED).is_some() {
-                return Err(r.invalid("failed id is also a transfer"));
-            }
+            ledger.failed.insert(r.u128()?, ());
         }
         if r.offset != bytes.len() {
             return Err(r.invalid("trailing bytes"));
         }
+        if ledger.failed.len() != failed_count {
+            return Err(r.invalid("duplicate failed id"));
+        }
+        Ok(Restore {
+            ledger,
+            next_position: 0,
+            previous_timestamp: 0,
+        })
+    }
+
+    /// Indexes the transfer stored at `position` (the next one): under its id, and under both
+    /// accounts.
+    fn index_restored(&mut self, position: u64, transfer: &Transfer) -> Result<(), &'static str> {
+        for id in [transfer.debit_account_id, transfer.credit_account_id] {
+            let state = self
+                .accounts
+                .get_mut(&id)
+                .ok_or("transfer account missing")?;
+            state.transfers.push(position);
+        }
+        let hash = self.hasher.hash_one(transfer.id);
+        self.id_index
+            .insert_unique(hash, (hash, position), |&(h, _)| h);
+        Ok(())
+    }
+}
+
+/// A ledger being restored from a snapshot: feed it every transfer below the cold floor, in
+/// position order, then `finish`.
+pub struct Restore {
+    ledger: Ledger,
+    next_position: u64,
+    previous_timestamp: u64,
+}
+
+impl Restore {
+    /// Transfers below this position must be fed back with `cold_transfer`.
+    #[must_use]
+    pub fn cold_floor(&self) -> u64 {
+        self.ledger.cold_floor
+    }
+
+    /// Sizes the id index for every transfer up front, sparing the rehashes of growing it one
+    /// transfer at a time. Call it once the record file is known to hold the cold floor's worth
+    /// (the floor comes from the snapshot's bytes and is not trusted before that).
+    pub fn reserve(&mut self) {
+        let count = self.ledger.cold_floor + self.ledger.tail.len() as u64;
+        let count = usize::try_from(count).expect("a record file that large fits in memory");
+        self.ledger.id_index.reserve(count, |&(h, _)| h);
+    }
+
+    fn accept(&mut self, transfer: &Transfer) -> Result<u64, SnapshotError> {
+        let position = self.next_position;
+        let invalid = |reason| SnapshotError::Invalid {
+            offset: position,
+            reason,
+        };
+        if transfer.timestamp <= self.previous_timestamp
+            || transfer.timestamp > self.ledger.commit_timestamp
+        {
+            return Err(invalid("transfer timestamps out of order"));
+        }
+        self.previous_timestamp = transfer.timestamp;
+        if position < self.ledger.cold_floor
+            && transfer.flags.pending()
+            && self.ledger.pending.get(&transfer.id) == Some(&PendingStatus::Pending)
+            && self.ledger.open_pending.get(&position) != Some(transfer)
+        {
+            return Err(invalid(
+                "unresolved cold pending transfer missing from memory",
+            ));
+        }
+        self.ledger
+            .index_restored(position, transfer)
+            .map_err(invalid)?;
+        self.next_position += 1;
+        Ok(position)
+    }
+
+    /// The transfer at the next position below the cold floor, read back from the record file.
+    /// Errors carry the position as their offset.
+    pub fn cold_transfer(&mut self, transfer: &Transfer) -> Result<(), SnapshotError> {
+        if self.next_position >= self.ledger.cold_floor {
+            return Err(SnapshotError::Invalid {
+                offset: self.next_position,
+                reason: "more cold transfers than the cold floor",
+            });
+        }
+        self.accept(transfer)?;
+        Ok(())
+    }
+
+    /// Indexes the in-memory tail and checks the whole: every cold transfer was fed, pending
+    /// statuses match the transfers, debits equal credits.
+    pub fn finish(mut self) -> Result<Ledger, SnapshotError> {
+        if self.next_position != self.ledger.cold_floor {
+            return Err(SnapshotError::Invalid {
+                offset: self.next_position,
+                reason: "fewer cold transfers than the cold floor",
+            });
+        }
+        let tail = std::mem::take(&mut self.ledger.tail);
+        for transfer in &tail {
+            self.accept(transfer)?;
+        }
+        self.ledger.tail = tail;
+        let ledger = &mut self.ledger;
+        let floor = ledger.cold_floor;
+        let open = ledger.open_pending.iter().map(|(p, t)| (*p, *t));
+        let hot = (floor..).zip(ledger.tail.iter().copied());
+        let mut expiry = Vec::new();
+        for (position, transfer) in open.chain(hot) {
+            if !transfer.flags.pending() {
+                continue;
+            }
+            let status = ledger.pending.get(&transfer.id).copied();
+            if status.is_none() {
+                return Err(SnapshotError::Invalid {
+                    offset: position,
+                    reason: "pending transfer without a status",
+                });
+            }
+            if status == Some(PendingStatus::Pending) && transfer.timeout != 0 {
+                let expires_at = u64::from(transfer.timeout)
+                    .checked_mul(1_000_000_000)
+                    .and_then(|ns| ns.checked_add(transfer.timestamp))
+                    .ok_or(SnapshotError::Invalid {
+                        offset: position,
+                        reason: "pending timeout overflows",
+                    })?;
+                expiry.push((expires_at, position));
+            }
+        }
+        ledger.expiry.extend(expiry);
         if ledger
             .ledger_totals()
             .values()
             .all(crate::state::LedgerTotals::conserved)
         {
-            Ok(ledger)
+            Ok(self.ledger)
         } else {
             Err(SnapshotError::Invalid {
                 offset: 0,

@@ -10,15 +10,15 @@
 //! - hash maps are never iterated where the order could reach a result.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 
-use stdx::{IdMap, id_map};
+use hashbrown::HashTable;
+use stdx::{IdHashBuilder, IdMap, id_map};
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 use crate::result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 use crate::transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
-/// Marks, in the id index, an id whose transfer failed with a transient code.
-const FAILED: u64 = u64::MAX;
 const NS_PER_S: u64 = 1_000_000_000;
 /// Expiry times must fit in 63 bits, like the reference engine's.
 const TIMESTAMP_MAX: u64 = i64::MAX as u64;
@@ -26,7 +26,7 @@ const TIMESTAMP_MAX: u64 = i64::MAX as u64;
 pub(crate) struct AccountState {
     pub(crate) account: Account,
     pub(crate) limits: AccountLimits,
-    /// Positions (in `Ledger::transfers`) of the transfers touching this account, ascending.
+    /// Positions of the transfers touching this account, ascending.
     pub(crate) transfers: Vec<u64>,
     /// Balances after each transfer; only for accounts with the `history` flag.
     pub(crate) history: Vec<AccountBalance>,
@@ -37,6 +37,8 @@ enum Undo {
     Account(Account),
     TransferPush,
     Pending(u128, Option<PendingStatus>),
+    /// A cold pending transfer's body left `open_pending` when it was resolved.
+    OpenPendingRemove(u64, Transfer),
     ExpiryInsert((u64, u64)),
     ExpiryRemove((u64, u64)),
 }
@@ -94,15 +96,44 @@ impl LedgerTotals {
     }
 }
 
-/// The ledger: accounts, transfers, pending resolutions and indexes, all in memory.
+/// Where transfers below the cold floor are read back from: the shell's record file, or in
+/// tests a slice (position = index). Only lookups use it; `create_transfers` never does I/O:
+/// the cold transfers a batch needs are handed in beforehand (`prefetch_needs`, `prefetch`).
+pub trait ColdStore {
+    type Error;
+    fn read(&self, position: u64) -> Result<Transfer, Self::Error>;
+}
+
+impl ColdStore for [Transfer] {
+    type Error = std::convert::Infallible;
+    fn read(&self, position: u64) -> Result<Transfer, Self::Error> {
+        Ok(self[usize_of(position)])
+    }
+}
+
+/// The ledger: accounts, balances and indexes in memory; transfers in memory from the cold floor
+/// on, older ones in the shell's record file (see `evict_below`).
+///
+/// Memory per retained transfer below the floor: 16 bytes of id index (hash, position; the id is
+/// confirmed against the record) plus 8 bytes per account side in the account's position list.
 pub struct Ledger {
     pub(crate) accounts: IdMap<u128, AccountState>,
-    /// Every transfer, in timestamp order; a transfer's index here is its position.
-    pub(crate) transfers: Vec<Transfer>,
-    /// Transfer id to position, or `FAILED`.
-    pub(crate) transfer_index: IdMap<u128, u64>,
+    /// Transfers at positions `cold_floor..`, in timestamp order.
+    pub(crate) tail: Vec<Transfer>,
+    /// Transfers below this position were evicted; the shell keeps them durably.
+    pub(crate) cold_floor: u64,
+    /// (hash of id, position) of every stored transfer.
+    pub(crate) id_index: HashTable<(u64, u64)>,
+    pub(crate) hasher: IdHashBuilder,
+    /// Ids whose transfer failed with a transient code: never usable again.
+    pub(crate) failed: IdMap<u128, ()>,
     /// Status of every pending transfer ever created.
     pub(crate) pending: IdMap<u128, PendingStatus>,
+    /// Bodies of unresolved pending transfers below the cold floor, by position: expiry, post
+    /// and void need them without I/O.
+    pub(crate) open_pending: IdMap<u64, Transfer>,
+    /// Cold transfers loaded by the shell for the batch being applied, by position.
+    prefetched: IdMap<u64, Transfer>,
     /// Unresolved pending transfers with a timeout, by (expires_at, position).
     pub(crate) expiry: BTreeSet<(u64, u64)>,
     pub(crate) commit_timestamp: u64,
@@ -116,9 +147,14 @@ impl Ledger {
     pub fn new(hash_key: u64) -> Ledger {
         Ledger {
             accounts: id_map(hash_key),
-            transfers: Vec::new(),
-            transfer_index: id_map(hash_key),
+            tail: Vec::new(),
+            cold_floor: 0,
+            id_index: HashTable::new(),
+            hasher: IdHashBuilder::new(hash_key),
+            failed: id_map(hash_key),
             pending: id_map(hash_key),
+            open_pending: id_map(hash_key),
+            prefetched: id_map(hash_key),
             expiry: BTreeSet::new(),
             commit_timestamp: 0,
             undo: Vec::new(),
@@ -137,9 +173,134 @@ impl Ledger {
         self.accounts.len() as u64
     }
 
+    /// Transfers stored, evicted ones included: the next transfer's position.
     #[must_use]
     pub fn transfer_count(&self) -> u64 {
-        self.transfers.len() as u64
+        self.cold_floor + self.tail.len() as u64
+    }
+
+    /// Positions below this were evicted (`evict_below`).
+    #[must_use]
+    pub fn cold_floor(&self) -> u64 {
+        self.cold_floor
+    }
+
+    /// The stored transfers from `position` (at or above the cold floor) on, for the shell to
+    /// write to its record file.
+    #[must_use]
+    pub fn transfers_from(&self, position: u64) -> &[Transfer] {
+        assert!(
+            position >= self.cold_floor,
+            "position {position} was evicted"
+        );
+        &self.tail[usize_of(position - self.cold_floor)..]
+    }
+
+    /// Drops transfers below `floor` from memory. The shell calls it between batches, once the
+    /// record file holds them durably; results never change, since cold transfers a batch needs
+    /// are prefetched. Unresolved pending transfers keep their body in memory.
+    pub fn evict_below(&mut self, floor: u64) {
+        assert!(self.undo.is_empty(), "eviction happens between batches");
+        assert!(
+            floor <= self.transfer_count(),
+            "evicting unstored transfers"
+        );
+        if floor <= self.cold_floor {
+            return;
+        }
+        let count = usize_of(floor - self.cold_floor);
+        for (offset, transfer) in self.tail.drain(..count).enumerate() {
+            if transfer.flags.pending() && self.pending[&transfer.id] == PendingStatus::Pending {
+                self.open_pending
+                    .insert(self.cold_floor + offset as u64, transfer);
+            }
+        }
+        self.cold_floor = floor;
+    }
+
+    /// Appends to `needs` the cold positions that applying `transfers` may read and that are
+    /// not in memory: records of ids that may exist (idempotency), of pending transfers being
+    /// resolved, and of the pending transfer an existing post or void resolved. The shell reads
+    /// them, hands them in with `prefetch`, and asks again until nothing is needed (at most twice).
+    pub fn prefetch_needs(&self, transfers: &[Transfer], needs: &mut Vec<u64>) {
+        let start = needs.len();
+        for t in transfers {
+            self.unavailable_candidates(t.id, needs);
+            if t.flags.post_pending_transfer() || t.flags.void_pending_transfer() {
+                self.unavailable_candidates(t.pending_id, needs);
+            }
+            let existing = self
+                .candidates(t.id)
+                .filter_map(|p| self.available(p))
+                .find(|e| e.id == t.id);
+            if let Some(e) = existing
+                && (e.flags.post_pending_transfer() || e.flags.void_pending_transfer())
+            {
+                self.unavailable_candidates(e.pending_id, needs);
+            }
+        }
+        needs[start..].sort_unstable();
+        let mut kept = start;
+        for index in start..needs.len() {
+            if kept == start || needs[index] != needs[kept - 1] {
+                needs[kept] = needs[index];
+                kept += 1;
+            }
+        }
+        needs.truncate(kept);
+    }
+
+    /// Hands in a cold transfer read for the coming batch.
+    pub fn prefetch(&mut self, position: u64, transfer: Transfer) {
+        assert!(
+            position < self.cold_floor,
+            "only cold transfers are prefetched"
+        );
+        self.prefetched.insert(position, transfer);
+    }
+
+    /// Forgets prefetched transfers; the shell calls it after each batch.
+    pub fn prefetch_clear(&mut self) {
+        self.prefetched.clear();
+    }
+
+    fn hash(&self, id: u128) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// Positions whose id may be `id` (same 64-bit hash).
+    fn candidates(&self, id: u128) -> impl Iterator<Item = u64> + '_ {
+        let hash = self.hash(id);
+        self.id_index
+            .iter_hash(hash)
+            .filter(move |(h, _)| *h == hash)
+            .map(|(_, position)| *position)
+    }
+
+    fn unavailable_candidates(&self, id: u128, needs: &mut Vec<u64>) {
+        needs.extend(self.candidates(id).filter(|&p| self.available(p).is_none()));
+    }
+
+    /// The transfer at `position` if it is in memory (tail, open pending or prefetched).
+    fn available(&self, position: u64) -> Option<Transfer> {
+        if position >= self.cold_floor {
+            return Some(self.tail[usize_of(position - self.cold_floor)]);
+        }
+        self.open_pending
+            .get(&position)
+            .or_else(|| self.prefetched.get(&position))
+            .copied()
+    }
+
+    /// The transfer at `position`, during apply: a cold one must have been prefetched.
+    fn record(&self, position: u64) -> Transfer {
+        self.available(position)
+            .unwrap_or_else(|| panic!("cold transfer at position {position} was not prefetched"))
+    }
+
+    /// The position of the stored transfer with this id, during apply.
+    fn position_of(&self, id: u128) -> Option<u64> {
+        self.candidates(id).find(|&p| self.record(p).id == id)
     }
 
     /// The earliest time at which a pending transfer expires, if any: the shell uses it to
@@ -181,9 +342,10 @@ impl Ledger {
                 break;
             }
             self.expiry.pop_first();
-            let pending = self.transfers[usize_of(position)];
+            let pending = self.record(position);
             let status = self.pending.insert(pending.id, PendingStatus::Expired);
             assert_eq!(status, Some(PendingStatus::Pending));
+            self.close_open_pending(position);
             self.release_pending(&pending, true);
         }
     }
@@ -259,7 +421,7 @@ impl Ledger {
             CreateTransferResult::LinkedEventChainOpen,
             |ledger: &mut Ledger, t: &Transfer, result: CreateTransferResult| {
                 if result.transient() {
-                    let previous = ledger.transfer_index.insert(t.id, FAILED);
+                    let previous = ledger.failed.insert(t.id, ());
                     assert!(previous.is_none(), "a transiently failed id was unused");
                 }
             },
@@ -354,9 +516,13 @@ impl Ledger {
                         .account = account;
                 }
                 Undo::TransferPush => {
-                    let transfer = self.transfers.pop().expect("pushed transfer exists");
-                    let position = self.transfers.len() as u64;
-                    self.transfer_index.remove(&transfer.id).expect("indexed");
+                    let transfer = self.tail.pop().expect("pushed transfer exists");
+                    let position = self.transfer_count();
+                    let hash = self.hash(transfer.id);
+                    self.id_index
+                        .find_entry(hash, |&(_, p)| p == position)
+                        .expect("indexed")
+                        .remove();
                     for id in [transfer.debit_account_id, transfer.credit_account_id] {
                         let state = self.accounts.get_mut(&id).expect("account exists");
                         assert_eq!(state.transfers.pop(), Some(position));
@@ -374,6 +540,9 @@ impl Ledger {
                         self.pending.remove(&id).expect("pending exists");
                     }
                 },
+                Undo::OpenPendingRemove(position, transfer) => {
+                    self.open_pending.insert(position, transfer);
+                }
                 Undo::ExpiryInsert(key) => assert!(self.expiry.remove(&key)),
                 Undo::ExpiryRemove(key) => assert!(self.expiry.insert(key)),
             }
@@ -484,17 +653,19 @@ impl Ledger {
         if t.id == u128::MAX {
             return R::IdMustNotBeIntMax;
         }
-        if let Some(&position) = self.transfer_index.get(&t.id) {
-            if position == FAILED {
-                return R::IdAlreadyFailed;
-            }
-            let e = &self.transfers[usize_of(position)];
+        if let Some(position) = self.position_of(t.id) {
+            let e = self.record(position);
             let resolved = (e.flags.post_pending_transfer() || e.flags.void_pending_transfer())
                 .then(|| {
-                    self.lookup_transfer(e.pending_id)
-                        .expect("resolved pending stored")
+                    let p = self
+                        .position_of(e.pending_id)
+                        .expect("resolved pending stored");
+                    self.record(p)
                 });
-            return create_transfer_exists(t, e, resolved.as_ref());
+            return create_transfer_exists(t, &e, resolved.as_ref());
+        }
+        if self.failed.contains_key(&t.id) {
+            return R::IdAlreadyFailed;
         }
         if t.flags.post_pending_transfer() || t.flags.void_pending_transfer() {
             return self.post_or_void_pending_transfer(t, timestamp);
@@ -629,8 +800,10 @@ impl Ledger {
             ..*t
         };
         let position = store_transfer(
-            &mut self.transfers,
-            &mut self.transfer_index,
+            &mut self.tail,
+            self.cold_floor,
+            &mut self.id_index,
+            self.hasher.hash_one(stored.id),
             [dr_state, cr_state],
             stored,
         );
@@ -682,10 +855,10 @@ impl Ledger {
         if t.timeout != 0 {
             return R::TimeoutReservedForPendingTransfer;
         }
-        let p = match self.transfer_index.get(&t.pending_id) {
-            Some(&position) if position != FAILED => self.transfers[usize_of(position)],
-            _ => return R::PendingTransferNotFound,
+        let Some(pending_position) = self.position_of(t.pending_id) else {
+            return R::PendingTransferNotFound;
         };
+        let p = self.record(pending_position);
         if !p.flags.pending() {
             return R::PendingTransferNotPending;
         }
@@ -801,13 +974,15 @@ impl Ledger {
             flags: t.flags,
             timestamp,
         };
-        let pending_position = *self.transfer_index.get(&p.id).expect("pending indexed");
         store_transfer(
-            &mut self.transfers,
-            &mut self.transfer_index,
+            &mut self.tail,
+            self.cold_floor,
+            &mut self.id_index,
+            self.hasher.hash_one(stored.id),
             [dr_state, cr_state],
             stored,
         );
+        self.close_open_pending(pending_position);
         let status = if post {
             PendingStatus::Posted
         } else {
@@ -823,6 +998,17 @@ impl Ledger {
         R::Ok
     }
 
+    /// A pending transfer was resolved: a cold one's body leaves `open_pending`, but stays
+    /// readable for the rest of the batch (a retry in the same batch compares against it).
+    fn close_open_pending(&mut self, position: u64) {
+        if let Some(transfer) = self.open_pending.remove(&position) {
+            self.prefetched.insert(position, transfer);
+            if self.recording {
+                self.undo.push(Undo::OpenPendingRemove(position, transfer));
+            }
+        }
+    }
+
     fn pending_set(&mut self, id: u128, status: PendingStatus) {
         let previous = self.pending.insert(id, status);
         if self.recording {
@@ -830,7 +1016,8 @@ impl Ledger {
         }
     }
 
-    // Lookups. These read committed state only; they never change it.
+    // Lookups. These read committed state only; they never change it. Transfers below the
+    // cold floor are read from `cold`.
 
     #[must_use]
     pub fn lookup_account(&self, id: u128) -> Option<(Account, AccountLimits)> {
@@ -839,12 +1026,29 @@ impl Ledger {
             .map(|state| (state.account, state.limits))
     }
 
-    #[must_use]
-    pub fn lookup_transfer(&self, id: u128) -> Option<Transfer> {
-        match self.transfer_index.get(&id) {
-            Some(&position) if position != FAILED => Some(self.transfers[usize_of(position)]),
-            _ => None,
+    /// The transfer at `position`, from memory or from `cold`.
+    fn read<C: ColdStore + ?Sized>(&self, position: u64, cold: &C) -> Result<Transfer, C::Error> {
+        if position >= self.cold_floor {
+            return Ok(self.tail[usize_of(position - self.cold_floor)]);
         }
+        match self.open_pending.get(&position) {
+            Some(transfer) => Ok(*transfer),
+            None => cold.read(position),
+        }
+    }
+
+    pub fn lookup_transfer<C: ColdStore + ?Sized>(
+        &self,
+        id: u128,
+        cold: &C,
+    ) -> Result<Option<Transfer>, C::Error> {
+        for position in self.candidates(id) {
+            let transfer = self.read(position, cold)?;
+            if transfer.id == id {
+                return Ok(Some(transfer));
+            }
+        }
+        Ok(None)
     }
 
     /// The status of a pending transfer, or `None` if `id` is not a pending transfer.
@@ -853,88 +1057,116 @@ impl Ledger {
         self.pending.get(&id).copied()
     }
 
-    /// The account's transfers in the filter's range, oldest first unless `reversed`.
-    #[must_use]
-    pub fn get_account_transfers(&self, filter: &AccountFilter) -> Vec<Transfer> {
-        let Some(state) = self.accounts.get(&filter.account_id) else {
-            return Vec::new();
-        };
-        let (min, max) = filter_range(filter);
-        let start = state
-            .transfers
-            .partition_point(|&p| self.transfers[usize_of(p)].timestamp < min);
-        let end = state
-            .transfers
-            .partition_point(|&p| self.transfers[usize_of(p)].timestamp <= max);
-        let both = filter.debits == filter.credits;
-        let keep = |t: &Transfer| {
-            both || (filter.debits && t.debit_account_id == filter.account_id)
-                || (filter.credits && t.credit_account_id == filter.account_id)
-        };
-        let positions = &state.transfers[start..end.max(start)];
-        let limit = filter.limit as usize;
-        let pick = |p: &u64| Some(self.transfers[usize_of(*p)]).filter(keep);
-        if filter.reversed {
-            positions
-                .iter()
-                .rev()
-                .filter_map(pick)
-                .take(limit)
-                .collect()
-        } else {
-            positions.iter().filter_map(pick).take(limit).collect()
+    /// The index in `positions` of the first transfer with a timestamp at or above `timestamp`.
+    fn first_at_or_after<C: ColdStore + ?Sized>(
+        &self,
+        positions: &[u64],
+        timestamp: u64,
+        cold: &C,
+    ) -> Result<usize, C::Error> {
+        let (mut low, mut high) = (0, positions.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.read(positions[middle], cold)?.timestamp < timestamp {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
         }
+        Ok(low)
+    }
+
+    /// The range of `state.transfers` (and of its parallel history rows) inside the filter's
+    /// timestamps.
+    fn filter_span<C: ColdStore + ?Sized>(
+        &self,
+        state: &AccountState,
+        filter: &AccountFilter,
+        cold: &C,
+    ) -> Result<std::ops::Range<usize>, C::Error> {
+        let (min, max) = filter_range(filter);
+        let start = self.first_at_or_after(&state.transfers, min, cold)?;
+        let end = match max.checked_add(1) {
+            Some(after) => self.first_at_or_after(&state.transfers, after, cold)?,
+            None => state.transfers.len(),
+        };
+        Ok(start..end.max(start))
+    }
+
+    /// The indexes in `span` (oldest first, or newest first if `reversed`) whose transfer is on
+    /// the filter's side, at most `limit` of them.
+    fn filter_sides<C: ColdStore + ?Sized>(
+        &self,
+        state: &AccountState,
+        span: std::ops::Range<usize>,
+        filter: &AccountFilter,
+        cold: &C,
+    ) -> Result<Vec<(usize, Transfer)>, C::Error> {
+        let both = filter.debits == filter.credits;
+        let limit = filter.limit as usize;
+        let mut picked = Vec::with_capacity(limit.min(span.len()));
+        let mut visit = |index: usize| -> Result<bool, C::Error> {
+            let transfer = self.read(state.transfers[index], cold)?;
+            if both
+                || (filter.debits && transfer.debit_account_id == filter.account_id)
+                || (filter.credits && transfer.credit_account_id == filter.account_id)
+            {
+                picked.push((index, transfer));
+            }
+            Ok(picked.len() < limit)
+        };
+        if filter.reversed {
+            for index in span.rev() {
+                if !visit(index)? {
+                    break;
+                }
+            }
+        } else {
+            for index in span {
+                if !visit(index)? {
+                    break;
+                }
+            }
+        }
+        Ok(picked)
+    }
+
+    /// The account's transfers in the filter's range, oldest first unless `reversed`.
+    pub fn get_account_transfers<C: ColdStore + ?Sized>(
+        &self,
+        filter: &AccountFilter,
+        cold: &C,
+    ) -> Result<Vec<Transfer>, C::Error> {
+        let Some(state) = self.accounts.get(&filter.account_id) else {
+            return Ok(Vec::new());
+        };
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let span = self.filter_span(state, filter, cold)?;
+        let picked = self.filter_sides(state, span, filter, cold)?;
+        Ok(picked.into_iter().map(|(_, transfer)| transfer).collect())
     }
 
     /// The account's balance after each transfer in range (accounts with `history` only).
-    #[must_use]
-    pub fn get_account_balances(&self, filter: &AccountFilter) -> Vec<AccountBalance> {
+    pub fn get_account_balances<C: ColdStore + ?Sized>(
+        &self,
+        filter: &AccountFilter,
+        cold: &C,
+    ) -> Result<Vec<AccountBalance>, C::Error> {
         let Some(state) = self.accounts.get(&filter.account_id) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        let (min, max) = filter_range(filter);
-        let both = filter.debits == filter.credits;
-        let mut rows = Vec::new();
-        let start = state.history.partition_point(|row| row.timestamp < min);
-        let end = state
-            .history
-            .partition_point(|row| row.timestamp <= max)
-            .max(start);
-        let keep = |row: &AccountBalance| {
-            if both {
-                return true;
-            }
-            let transfer = self.transfer_at_timestamp(state, row.timestamp);
-            (filter.debits && transfer.debit_account_id == filter.account_id)
-                || (filter.credits && transfer.credit_account_id == filter.account_id)
-        };
-        let limit = filter.limit as usize;
-        if filter.reversed {
-            rows.extend(
-                state.history[start..end]
-                    .iter()
-                    .rev()
-                    .filter(|r| keep(r))
-                    .take(limit),
-            );
-        } else {
-            rows.extend(
-                state.history[start..end]
-                    .iter()
-                    .filter(|r| keep(r))
-                    .take(limit),
-            );
+        if !state.account.flags.history() || filter.limit == 0 {
+            return Ok(Vec::new());
         }
-        rows
-    }
-
-    fn transfer_at_timestamp(&self, state: &AccountState, timestamp: u64) -> Transfer {
-        let index = state
-            .transfers
-            .partition_point(|&p| self.transfers[usize_of(p)].timestamp < timestamp);
-        let transfer = self.transfers[usize_of(state.transfers[index])];
-        assert_eq!(transfer.timestamp, timestamp);
-        transfer
+        // History rows are parallel to the account's transfer positions: one row per transfer.
+        let span = self.filter_span(state, filter, cold)?;
+        let picked = self.filter_sides(state, span, filter, cold)?;
+        Ok(picked
+            .into_iter()
+            .map(|(index, _)| state.history[index])
+            .collect())
     }
 
     /// The account's balances as of `timestamp`: after every transfer at or before it. Needs the
@@ -1002,14 +1234,16 @@ impl Ledger {
 /// its id and under both accounts (with a balance row for history accounts). The caller records
 /// `Undo::TransferPush` when inside a chain.
 fn store_transfer(
-    transfers: &mut Vec<Transfer>,
-    transfer_index: &mut IdMap<u128, u64>,
+    tail: &mut Vec<Transfer>,
+    cold_floor: u64,
+    id_index: &mut HashTable<(u64, u64)>,
+    hash: u64,
     accounts: [&mut AccountState; 2],
     transfer: Transfer,
 ) -> u64 {
-    let position = transfers.len() as u64;
-    assert!(transfer.timestamp > transfers.last().map_or(0, |t| t.timestamp));
-    transfers.push(transfer);
+    let position = cold_floor + tail.len() as u64;
+    assert!(transfer.timestamp > tail.last().map_or(0, |t| t.timestamp));
+    tail.push(transfer);
     for state in accounts {
         state.transfers.push(position);
         if state.account.flags.history() {
@@ -1018,8 +1252,7 @@ fn store_transfer(
                 .push(AccountBalance::of(&state.account, transfer.timestamp));
         }
     }
-    let previous = transfer_index.insert(transfer.id, position);
-    assert!(previous.is_none(), "transfer ids are unique");
+    id_index.insert_unique(hash, (hash, position), |&(h, _)| h);
     position
 }
 

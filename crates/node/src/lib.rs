@@ -10,8 +10,15 @@
 //! checked before serving. Snapshots are taken by the writer thread when the log written since
 //! the last one exceeds a threshold, so replay time stays bounded.
 //!
+//! Transfers leave memory once they are durable in the record file (`records`): the archiver
+//! thread writes them there and the writer evicts them between batches. Before applying a batch
+//! the writer reads back the few evicted transfers it may touch (idempotency hits, resolved
+//! pending transfers) and hands them in (prefetch), so apply itself never does I/O.
+//!
 //! This is an I/O shell: it owns the clock, the thread and the disk. The state machine it drives
 //! (`engine`) stays pure.
+
+mod records;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -23,7 +30,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine, encode_batch};
-use storage::{Options, Wal};
+use ledger::{ColdStore, Transfer};
+use storage::{Options, OsVfs, RecordFile, Wal};
+
+use records::Archiver;
+pub use records::ColdRecords;
+pub use storage::StorageError;
 
 /// How the node is run.
 #[derive(Clone, Debug)]
@@ -36,6 +48,9 @@ pub struct Config {
     pub snapshot_log_bytes_min: u64,
     /// fsync before replying. Only benchmarks of the CPU path turn this off; it is not durable.
     pub sync: bool,
+    /// The archiver syncs the record file (and so lets the ledger evict) every this many bytes
+    /// of transfer records.
+    pub records_sync_bytes: u64,
 }
 
 impl Config {
@@ -46,6 +61,7 @@ impl Config {
             batch_events_max: 64 * 1024,
             snapshot_log_bytes_min: 256 * 1024 * 1024,
             sync: true,
+            records_sync_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -88,6 +104,11 @@ pub enum OpenError {
         source: engine::DecodeError,
     },
     Replay(String),
+    /// The record file holds fewer transfers than the snapshot's cold floor.
+    RecordsMissing {
+        have: u64,
+        need: u64,
+    },
 }
 
 impl fmt::Display for OpenError {
@@ -97,6 +118,10 @@ impl fmt::Display for OpenError {
             OpenError::Snapshot { op, .. } => write!(f, "snapshot at op {op} does not decode"),
             OpenError::Batch { op, .. } => write!(f, "log entry op {op} does not decode"),
             OpenError::Replay(reason) => write!(f, "replay failed: {reason}"),
+            OpenError::RecordsMissing { have, need } => write!(
+                f,
+                "the record file holds {have} transfers but the snapshot needs {need}"
+            ),
         }
     }
 }
@@ -107,7 +132,7 @@ impl std::error::Error for OpenError {
             OpenError::Storage(e) => Some(e),
             OpenError::Snapshot { source, .. } => Some(source),
             OpenError::Batch { source, .. } => Some(source),
-            OpenError::Replay(_) => None,
+            OpenError::Replay(_) | OpenError::RecordsMissing { .. } => None,
         }
     }
 }
@@ -135,12 +160,15 @@ struct Shared {
     ready: AtomicBool,
     /// Engine time of the next pending-transfer expiry; 0 when none.
     next_expiry: AtomicU64,
+    cold: ColdRecords,
 }
 
 /// What recovery found, for logs and `inspect`.
 #[derive(Clone, Debug, Default)]
 pub struct RecoveryReport {
     pub snapshot_op: Option<u64>,
+    /// Transfers read back from the record file to rebuild the indexes.
+    pub cold_transfers: u64,
     pub replayed_batches: u64,
     pub replayed_events: u64,
     pub tail_cut: Option<String>,
@@ -182,24 +210,53 @@ impl Node {
                 .map(|cut| format!("{cut:?}")),
             ..RecoveryReport::default()
         };
+        let mut records = RecordFile::open(OsVfs, &config.data_dir).map_err(OpenError::Storage)?;
+        let cold = ColdRecords::new(records.reader().map_err(OpenError::Storage)?);
         let mut state = match &recovery.snapshot {
             Some(snapshot) => {
                 report.snapshot_op = Some(snapshot.op);
-                StateMachine::decode_snapshot(&snapshot.payload, hash_key).map_err(|source| {
-                    OpenError::Snapshot {
-                        op: snapshot.op,
-                        source,
+                let snapshot_error = |source| OpenError::Snapshot {
+                    op: snapshot.op,
+                    source,
+                };
+                let mut restore = StateMachine::decode_snapshot(&snapshot.payload, hash_key)
+                    .map_err(snapshot_error)?;
+                let floor = restore.cold_floor();
+                if records.len_on_disk() < floor {
+                    return Err(OpenError::RecordsMissing {
+                        have: records.len_on_disk(),
+                        need: floor,
+                    });
+                }
+                restore.reserve();
+                let mut failure = None;
+                cold.scan(0, floor, |_, bytes| {
+                    if failure.is_none()
+                        && let Err(error) = restore.cold_transfer(&Transfer::from_bytes(bytes))
+                    {
+                        failure = Some(error);
                     }
-                })?
+                })
+                .map_err(OpenError::Storage)?;
+                if let Some(error) = failure {
+                    return Err(snapshot_error(error));
+                }
+                report.cold_transfers = floor;
+                restore.finish().map_err(snapshot_error)?
             }
             None => StateMachine::new(hash_key),
         };
+        // Records above the floor are rewritten from the snapshot's tail and the replay.
+        records
+            .truncate(state.ledger().cold_floor())
+            .map_err(OpenError::Storage)?;
         let after_op = state.op();
         wal.replay(after_op, |op, bytes| {
             let batch =
                 engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
             report.replayed_batches += 1;
             report.replayed_events += batch.event_count();
+            prefetch(&mut state, &batch, &cold).map_err(OpenError::Storage)?;
             state.apply(op, &batch);
             Ok::<(), OpenError>(())
         })
@@ -217,9 +274,12 @@ impl Node {
             state: RwLock::new(state),
             failed: Mutex::new(None),
             ready: AtomicBool::new(true),
+            cold,
         });
+        let archiver = Archiver::start(records, config.records_sync_bytes, config.sync);
         let writer = Writer {
             shared: Arc::clone(&shared),
+            archiver,
             wal,
             config,
             buffer: Vec::new(),
@@ -296,6 +356,12 @@ impl Node {
             .unwrap_or(Err(NodeError::ShuttingDown))
     }
 
+    /// Where evicted transfers are read back from: pass it to the ledger's lookups.
+    #[must_use]
+    pub fn cold(&self) -> &ColdRecords {
+        &self.shared.cold
+    }
+
     /// Runs `f` on the current state (committed, durable batches only).
     pub fn read<R>(&self, f: impl FnOnce(&StateMachine) -> R) -> R {
         f(&self
@@ -343,6 +409,7 @@ impl Node {
 
 struct Writer {
     shared: Arc<Shared>,
+    archiver: Archiver,
     wal: Wal,
     config: Config,
     buffer: Vec<u8>,
@@ -440,6 +507,10 @@ impl Writer {
 
     /// Logs, syncs, applies and replies to one batch.
     fn commit(&mut self, replies: Vec<ReplySender>, requests: Vec<Request>) -> Result<(), String> {
+        if let Some(reason) = self.archiver.failure() {
+            return Err(reason);
+        }
+        self.evict();
         let (op, commit_timestamp) = {
             let state = self
                 .shared
@@ -466,23 +537,29 @@ impl Writer {
                 .record(started.elapsed().as_secs_f64());
         }
         self.log_bytes_since_snapshot += self.buffer.len() as u64;
-        let results = {
+        let (results, archive) = {
             let mut state = self
                 .shared
                 .state
                 .write()
                 .expect("state lock is never poisoned");
+            // Reads happen only when the batch touches evicted transfers (retries of old ids,
+            // resolved pending transfers): rare, so holding the lock through them is fine.
+            prefetch(&mut state, &batch, &self.shared.cold)
+                .map_err(|e| format!("record file read: {e}"))?;
             let results = state.apply(op, &batch);
             self.shared
                 .next_expiry
                 .store(state.ledger().next_expiry().unwrap_or(0), Ordering::Relaxed);
-            results
+            let archive = state.ledger().transfers_from(self.archiver.sent).to_vec();
+            (results, archive)
         };
         record_metrics(&batch, &results);
         for (reply, result) in replies.into_iter().zip(results) {
             // A caller that stopped waiting is fine: its request is durable regardless.
             let _ = reply.send(Ok(result));
         }
+        self.archiver.send(archive)?;
         if self.log_bytes_since_snapshot
             >= self
                 .config
@@ -492,6 +569,25 @@ impl Writer {
             self.snapshot(op)?;
         }
         Ok(())
+    }
+
+    /// Drops from memory the transfers the record file now holds durably.
+    fn evict(&mut self) {
+        let synced = self.archiver.synced();
+        let floor = self
+            .shared
+            .state
+            .read()
+            .expect("state lock is never poisoned")
+            .ledger()
+            .cold_floor();
+        if synced > floor {
+            self.shared
+                .state
+                .write()
+                .expect("state lock is never poisoned")
+                .evict_below(synced);
+        }
     }
 
     fn snapshot(&mut self, op: u64) -> Result<(), String> {
@@ -524,6 +620,23 @@ impl Drop for Writer {
             let _ = self.wal.sync();
         }
     }
+}
+
+/// Hands the state machine the evicted transfers `batch` may read (two rounds at most: the
+/// second for the pending transfer of an evicted post or void).
+fn prefetch(
+    state: &mut StateMachine,
+    batch: &Batch,
+    cold: &ColdRecords,
+) -> Result<(), storage::StorageError> {
+    for _round in 0..2 {
+        let mut needs = Vec::new();
+        state.prefetch_needs(batch, &mut needs);
+        for position in needs {
+            state.prefetch(position, cold.read(position)?);
+        }
+    }
+    Ok(())
 }
 
 fn record_metrics(batch: &Batch, replies: &[Reply]) {

@@ -14,10 +14,10 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Sta
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use engine::{REQUEST_EVENTS_MAX, Reply, Request};
+use engine::{REQUEST_EVENTS_MAX, Reply, Request, StateMachine};
 use ledger::BalanceAtError;
 use metrics_exporter_prometheus::PrometheusHandle;
-use node::{Node, NodeError};
+use node::{ColdRecords, Node, NodeError, StorageError};
 use serde::Serialize;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
@@ -368,12 +368,13 @@ async fn get_transfer(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let id = path_id(path)?;
-    let found = app.node.read(|state| {
+    let found = read_cold(&app, move |state, cold| {
         let ledger = state.ledger();
-        ledger
-            .lookup_transfer(id)
-            .map(|transfer| TransferOutput::new(&transfer, ledger.pending_status(transfer.id)))
-    });
+        Ok(ledger
+            .lookup_transfer(id, cold)?
+            .map(|transfer| TransferOutput::new(&transfer, ledger.pending_status(transfer.id))))
+    })
+    .await?;
     let transfer = found.ok_or_else(|| {
         Problem::new(
             ProblemCode::TransferNotFound,
@@ -381,6 +382,25 @@ async fn get_transfer(
         )
     })?;
     Ok(json_response(&transfer))
+}
+
+/// Runs a query that may read evicted transfers from the record file, off the async workers.
+/// A record-file error becomes a 500 problem (and is logged): the data is on disk but unreadable.
+async fn read_cold<R: Send + 'static>(
+    app: &App,
+    query: impl FnOnce(&StateMachine, &ColdRecords) -> Result<R, StorageError> + Send + 'static,
+) -> Result<R, Problem> {
+    let node = app.node.clone();
+    let result = tokio::task::spawn_blocking(move || node.read(|state| query(state, node.cold())))
+        .await
+        .map_err(|_| Problem::new(ProblemCode::InternalError, "the query task failed"))?;
+    result.map_err(|error| {
+        tracing::error!(%error, "reading the record file failed");
+        Problem::new(
+            ProblemCode::InternalError,
+            "stored transfers could not be read",
+        )
+    })
 }
 
 /// One page of an account's transfers, oldest first unless `reversed`.
@@ -410,17 +430,20 @@ async fn get_account_transfers(
     }
     let page = Page::from_query(&query)?;
     let filter = page.filter(id);
-    let rows = app.node.read(|state| {
+    let rows = read_cold(&app, move |state, cold| {
         let ledger = state.ledger();
-        ledger.lookup_account(id)?;
-        Some(
+        if ledger.lookup_account(id).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
             ledger
-                .get_account_transfers(&filter)
+                .get_account_transfers(&filter, cold)?
                 .iter()
                 .map(|transfer| TransferOutput::new(transfer, ledger.pending_status(transfer.id)))
                 .collect::<Vec<_>>(),
-        )
-    });
+        ))
+    })
+    .await?;
     let mut rows = rows.ok_or_else(|| account_not_found(id))?;
     let next_cursor = page.finish(&mut rows, |row| row.timestamp.0);
     Ok(json_response(&TransfersPage {
@@ -470,21 +493,26 @@ async fn get_account_balances(
     }
     let page = Page::from_query(&query)?;
     let filter = page.filter(id);
-    let rows = app.node.read(|state| {
+    let rows = read_cold(&app, move |state, cold| {
         let ledger = state.ledger();
         let Some((account, _)) = ledger.lookup_account(id) else {
-            return Err(account_not_found(id));
+            return Ok(None);
         };
         if !account.flags.history() {
-            return Err(history_not_enabled());
+            return Ok(Some(None));
         }
-        Ok(ledger
-            .get_account_balances(&filter)
-            .iter()
-            .map(BalanceOutput::new)
-            .collect::<Vec<_>>())
-    });
-    let mut rows = rows?;
+        Ok(Some(Some(
+            ledger
+                .get_account_balances(&filter, cold)?
+                .iter()
+                .map(BalanceOutput::new)
+                .collect::<Vec<_>>(),
+        )))
+    })
+    .await?;
+    let mut rows = rows
+        .ok_or_else(|| account_not_found(id))?
+        .ok_or_else(history_not_enabled)?;
     let next_cursor = page.finish(&mut rows, |row| row.timestamp.0);
     Ok(json_response(&BalancesPage {
         data: rows,

@@ -53,6 +53,51 @@ impl fmt::Display for FrameDefect {
     }
 }
 
+/// Why a page of the record file failed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PageDefect {
+    /// The file ends inside the page: `size` of its bytes are present.
+    Truncated { size: u64 },
+    /// The first eight bytes are not the record page magic.
+    BadMagic,
+    /// A page with a format version this code does not read.
+    UnsupportedVersion { version: u32 },
+    /// A page that names another page index than the one at its offset (a misplaced page).
+    IndexMismatch { expected: u64, found: u64 },
+    /// The checksum over the reserved header bytes and the record slots does not match.
+    Checksum,
+    /// A checksummed page whose reserved header bytes are not zero (not written by version 1).
+    ReservedNotZero,
+}
+
+impl fmt::Display for PageDefect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PageDefect::Truncated { size } => {
+                write!(
+                    f,
+                    "file ends inside a record page ({size} of its bytes present)"
+                )
+            }
+            PageDefect::BadMagic => write!(f, "bad record page magic"),
+            PageDefect::UnsupportedVersion { version } => {
+                write!(f, "unsupported record page version {version}")
+            }
+            PageDefect::IndexMismatch { expected, found } => {
+                write!(
+                    f,
+                    "record page names page {found} where page {expected} belongs"
+                )
+            }
+            PageDefect::Checksum => write!(f, "record page checksum mismatch"),
+            PageDefect::ReservedNotZero => {
+                write!(f, "record page has nonzero reserved header bytes")
+            }
+        }
+    }
+}
+
 /// An operational storage failure.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -73,12 +118,19 @@ pub enum StorageError {
     /// `append` was given a payload above [`crate::PAYLOAD_SIZE_MAX`]; nothing was written.
     PayloadTooLarge { size: u64, size_max: u64 },
     /// An earlier write or sync failed, so what reached the disk is unknown (fsyncgate). The
-    /// [`crate::Wal`] must be dropped and reopened.
+    /// [`crate::Wal`] (or [`crate::RecordFile`]) must be dropped and reopened.
     Poisoned,
     /// `replay` asked for ops that were already discarded after a snapshot.
     OpsDiscarded { after_op: u64, first_op: u64 },
     /// Another process holds the data directory lock.
     Locked { path: PathBuf },
+    /// A read of records `start..end` of the record file, which holds `len` records in whole
+    /// pages (or, for a reader, the `len` its writer had published). Nothing was read.
+    RecordsOutOfRange { start: u64, end: u64, len: u64 },
+    /// `RecordFile::truncate` to `len` records, which is not a multiple of
+    /// [`crate::RECORDS_PER_PAGE`] or is above the `len_on_disk` records in whole pages.
+    /// Nothing was changed.
+    RecordsTruncateInvalid { len: u64, len_on_disk: u64 },
 }
 
 impl StorageError {
@@ -131,7 +183,7 @@ impl fmt::Display for StorageError {
             StorageError::Poisoned => {
                 write!(
                     f,
-                    "an earlier write or sync failed; the log must be reopened"
+                    "an earlier write or sync failed; the log or record file must be reopened"
                 )
             }
             StorageError::OpsDiscarded { after_op, first_op } => write!(
@@ -145,6 +197,16 @@ impl fmt::Display for StorageError {
                     path.display()
                 )
             }
+            StorageError::RecordsOutOfRange { start, end, len } => write!(
+                f,
+                "records {start}..{end} are not in the record file, which holds {len} records"
+            ),
+            StorageError::RecordsTruncateInvalid { len, len_on_disk } => write!(
+                f,
+                "cannot cut the record file to {len} records: the length must be a multiple of \
+                 {} and at most the {len_on_disk} records on disk",
+                crate::RECORDS_PER_PAGE
+            ),
         }
     }
 }

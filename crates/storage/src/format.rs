@@ -1,13 +1,17 @@
-//! The on-disk format: frame and snapshot headers, and file names.
+//! The on-disk format: frame and snapshot headers, record pages, and file names.
 //!
-//! This is the only place that knows byte offsets; `docs/internals/wal.md` is its specification
-//! and must change together with it. Invariants owned here:
+//! This is the only place that knows byte offsets; `docs/internals/wal.md` and
+//! `docs/internals/records.md` are its specification and must change together with it.
+//! Invariants owned here:
 //! - all integers are little-endian and explicitly sized (never `usize` on disk);
 //! - a header is trusted only after its own checksum matched, so a flipped length field can
 //!   never make a reader allocate or read garbage;
-//! - the payload checksum is itself covered by the header checksum, binding payload to header.
+//! - the payload checksum is itself covered by the header checksum, binding payload to header;
+//! - a record page is accepted only when its magic, version and page index equal what they
+//!   must be and its checksum covers every other byte of the page, so no byte of a page goes
+//!   unchecked.
 
-use crate::error::FrameDefect;
+use crate::error::{FrameDefect, PageDefect};
 
 /// Frame magic, the bytes `EFWL` read as a little-endian u32.
 pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"EFWL");
@@ -32,6 +36,69 @@ pub(crate) const SNAPSHOT_PREFIX: &str = "snapshot-";
 pub(crate) const SNAPSHOT_SUFFIX: &str = ".snap";
 pub(crate) const TEMPORARY_SUFFIX: &str = ".tmp";
 pub(crate) const LOCK_NAME: &str = "LOCK";
+
+/// Size of one record of the record file. Records are opaque to this crate.
+pub const RECORD_SIZE: usize = 128;
+/// Records per page of the record file: a page is one header slot plus this many record slots.
+pub const RECORDS_PER_PAGE: u64 = 31;
+/// Size of one page of the record file, the unit in which it is written, read and checked.
+pub const RECORD_PAGE_SIZE: usize = 4096;
+/// The name of the record file in its directory.
+pub const RECORDS_FILE_NAME: &str = "transfers.records";
+/// Record page magic, the bytes `EFRECORD` read as a little-endian u64.
+pub(crate) const RECORD_PAGE_MAGIC: u64 = u64::from_le_bytes(*b"EFRECORD");
+pub(crate) const RECORD_PAGE_VERSION: u32 = 1;
+/// Where the checksummed part of a page starts: right after the checksum field. Header bytes
+/// 0..20 (magic, version, page index) are checked by value instead.
+const RECORD_PAGE_CHECKSUMMED: usize = 24;
+/// The page size in bytes, as a u64 for offsets.
+pub(crate) const RECORD_PAGE_SIZE_U64: u64 = RECORD_PAGE_SIZE as u64;
+
+const _: () = assert!(RECORD_SIZE * (1 + RECORDS_PER_PAGE as usize) == RECORD_PAGE_SIZE);
+const _: () = assert!(RECORD_PAGE_CHECKSUMMED < RECORD_SIZE);
+
+/// Fills in the header (slot 0) of a page whose record slots 1..=31 are already written:
+/// magic, version, `page_index`, zeroed reserved bytes, then the checksum over bytes 24..4096.
+pub(crate) fn record_page_seal(page: &mut [u8; RECORD_PAGE_SIZE], page_index: u64) {
+    page[0..8].copy_from_slice(&RECORD_PAGE_MAGIC.to_le_bytes());
+    page[8..12].copy_from_slice(&RECORD_PAGE_VERSION.to_le_bytes());
+    page[12..20].copy_from_slice(&page_index.to_le_bytes());
+    page[RECORD_PAGE_CHECKSUMMED..RECORD_SIZE].fill(0);
+    let page_checksum = checksum(&page[RECORD_PAGE_CHECKSUMMED..]);
+    page[20..24].copy_from_slice(&page_checksum.to_le_bytes());
+}
+
+/// Verifies the page read at index `page_index`. Checks run cheapest first: magic, version,
+/// page index, checksum, then that the (checksummed) reserved bytes are zero.
+pub(crate) fn record_page_verify(
+    page: &[u8; RECORD_PAGE_SIZE],
+    page_index: u64,
+) -> Result<(), PageDefect> {
+    if u64_at(page, 0) != RECORD_PAGE_MAGIC {
+        return Err(PageDefect::BadMagic);
+    }
+    let version = u32_at(page, 8);
+    if version != RECORD_PAGE_VERSION {
+        return Err(PageDefect::UnsupportedVersion { version });
+    }
+    let found = u64_at(page, 12);
+    if found != page_index {
+        return Err(PageDefect::IndexMismatch {
+            expected: page_index,
+            found,
+        });
+    }
+    if checksum(&page[RECORD_PAGE_CHECKSUMMED..]) != u32_at(page, 20) {
+        return Err(PageDefect::Checksum);
+    }
+    if page[RECORD_PAGE_CHECKSUMMED..RECORD_SIZE]
+        .iter()
+        .any(|byte| *byte != 0)
+    {
+        return Err(PageDefect::ReservedNotZero);
+    }
+    Ok(())
+}
 
 /// A decoded frame header whose own checksum matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +228,7 @@ pub(crate) enum FileKind {
     Snapshot { op: u64 },
     Temporary,
     Lock,
+    Records,
     Other,
 }
 
@@ -172,6 +240,9 @@ pub(crate) fn file_kind(name: &str) -> FileKind {
     }
     if name == LOCK_NAME {
         return FileKind::Lock;
+    }
+    if name == RECORDS_FILE_NAME {
+        return FileKind::Records;
     }
     if let Some(first_op) = name_number(name, SEGMENT_PREFIX, SEGMENT_SUFFIX) {
         return FileKind::Segment { first_op };

@@ -1,14 +1,16 @@
-//! Read-only inspection of a data directory, for the `elevenfold inspect` command.
+//! Read-only inspection of a data directory, for the `elevenfold inspect` command: WAL
+//! segments, snapshots and the record file.
 //!
 //! Invariant owned here: [`inspect`] never modifies, creates, locks or removes anything, so it is
-//! safe to run next to a live node (which may make the last segment look torn mid-write) and on
-//! a directory that [`crate::Wal::open`] refuses.
+//! safe to run next to a live node (which may make the last segment look torn mid-write, or the
+//! record file end in a partial page) and on a directory that [`crate::Wal::open`] refuses.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{FrameDefect, StorageError};
-use crate::format::{self, FileKind};
+use crate::error::{FrameDefect, PageDefect, StorageError};
+use crate::format::{self, FileKind, RECORDS_PER_PAGE};
 use crate::reader::{self, SegmentReader};
+use crate::records;
 use crate::snapshot;
 use crate::vfs::{OsVfs, Vfs};
 
@@ -18,7 +20,10 @@ use crate::vfs::{OsVfs, Vfs};
 pub struct Inspection {
     pub segments: Vec<SegmentInspection>,
     pub snapshots: Vec<SnapshotInspection>,
-    /// Files that are neither segments nor snapshots (including leftover temporary files).
+    /// The record file (`transfers.records`), if the directory holds one.
+    pub records: Option<RecordsInspection>,
+    /// Files that are neither segments nor snapshots nor the record file (including leftover
+    /// temporary files).
     pub other_files: Vec<PathBuf>,
 }
 
@@ -68,12 +73,49 @@ impl SnapshotInspection {
     }
 }
 
+/// The record file, every whole page of it verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordsInspection {
+    pub path: PathBuf,
+    /// The file size in bytes.
+    pub size: u64,
+    /// Whole pages in the file.
+    pub page_count: u64,
+    /// Records in the whole pages (`page_count * 31`), good or bad.
+    pub record_count: u64,
+    /// Bytes after the last whole page: a torn append, which `RecordFile::open` cuts.
+    pub partial_page_size: u64,
+    /// Pages that failed verification.
+    pub bad_page_count: u64,
+    /// The first page that failed verification.
+    pub defect: Option<RecordsDefect>,
+}
+
+impl RecordsInspection {
+    /// Whether every whole page verified.
+    #[must_use]
+    pub fn pages_ok(&self) -> bool {
+        self.defect.is_none()
+    }
+}
+
+/// The first bad page of the record file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordsDefect {
+    /// The byte offset of the page.
+    pub offset: u64,
+    pub reason: PageDefect,
+}
+
 /// Inspects the data directory `dir` on the real file system. See [`inspect_with`].
 pub fn inspect(dir: &Path) -> Result<Inspection, StorageError> {
     inspect_with(&OsVfs, dir)
 }
 
-/// Lists and verifies every segment and snapshot in `dir` without modifying anything.
+/// Lists and verifies every segment, snapshot and record page in `dir` without modifying
+/// anything.
 pub fn inspect_with<V: Vfs>(vfs: &V, dir: &Path) -> Result<Inspection, StorageError> {
     let mut names = vfs
         .list(dir)
@@ -82,6 +124,7 @@ pub fn inspect_with<V: Vfs>(vfs: &V, dir: &Path) -> Result<Inspection, StorageEr
     let mut inspection = Inspection {
         segments: Vec::new(),
         snapshots: Vec::new(),
+        records: None,
         other_files: Vec::new(),
     };
     for name in names {
@@ -101,6 +144,7 @@ pub fn inspect_with<V: Vfs>(vfs: &V, dir: &Path) -> Result<Inspection, StorageEr
                     defect: read.verdict.err(),
                 });
             }
+            FileKind::Records => inspection.records = Some(inspect_records(vfs, path)?),
             FileKind::Lock => {}
             FileKind::Temporary | FileKind::Other => inspection.other_files.push(path),
         }
@@ -109,6 +153,22 @@ pub fn inspect_with<V: Vfs>(vfs: &V, dir: &Path) -> Result<Inspection, StorageEr
     inspection.segments.sort_by_key(|segment| segment.first_op);
     inspection.snapshots.sort_by_key(|snapshot| snapshot.op);
     Ok(inspection)
+}
+
+fn inspect_records<V: Vfs>(vfs: &V, path: PathBuf) -> Result<RecordsInspection, StorageError> {
+    let verify = records::records_verify(vfs, &path)?;
+    let page_size = format::RECORD_PAGE_SIZE as u64;
+    Ok(RecordsInspection {
+        path,
+        size: verify.file_size,
+        page_count: verify.page_count,
+        record_count: verify.page_count * RECORDS_PER_PAGE,
+        partial_page_size: verify.file_size % page_size,
+        bad_page_count: verify.bad_page_count,
+        defect: verify
+            .first_defect
+            .map(|(offset, reason)| RecordsDefect { offset, reason }),
+    })
 }
 
 fn inspect_segment<V: Vfs>(

@@ -3,7 +3,8 @@
 //! inspection, and a proptest of random operation sequences against a model.
 //!
 //! Most tests run on [`MemVfs`] (fast, and it models what a crash loses); the round trip and a
-//! torn-tail test also run on the real file system through [`OsVfs`].
+//! torn-tail test also run on the real file system through [`OsVfs`]. The record file has its
+//! own module, `tests/records.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ use crate::{
     FrameDefect, MemVfs, Options, Recovery, ReplayError, StorageError, SyncMode, Vfs, VfsFile, Wal,
     inspect_with,
 };
+
+mod records;
 
 type Entries = Vec<(u64, Vec<u8>)>;
 

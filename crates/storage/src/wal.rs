@@ -574,7 +574,11 @@ impl<V: Vfs> Wal<V> {
 }
 
 /// Creates the data directory if it is missing.
-fn open_directory<V: Vfs>(vfs: &V, dir: &Path, durable: bool) -> Result<(), StorageError> {
+pub(crate) fn open_directory<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    durable: bool,
+) -> Result<(), StorageError> {
     match vfs.list(dir) {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -629,7 +633,8 @@ fn open_list<V: Vfs>(
                     .map_err(|error| StorageError::io(&path, "remove", error))?;
                 recovery.temporary_files_removed.push(path);
             }
-            FileKind::Lock | FileKind::Other => {}
+            // The record file is opened by its own owner, `RecordFile::open`.
+            FileKind::Lock | FileKind::Records | FileKind::Other => {}
         }
     }
     if durable && !recovery.temporary_files_removed.is_empty() {

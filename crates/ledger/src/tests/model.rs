@@ -938,6 +938,8 @@ enum Op {
     Pulse(Gap),
     /// Snapshot and continue with the decoded ledger, under this hash key.
     Restart(u64),
+    /// Evict transfers below a floor this far (out of 255) from the cold floor to the end.
+    Evict(u8),
 }
 
 /// What to query after a step; selectors index into instants taken from the model.
@@ -1180,6 +1182,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (gap(), vec(limit_change(), 1..=3)).prop_map(|(g, c)| Op::Limits(g, c)),
         2 => gap().prop_map(Op::Pulse),
         1 => any::<u64>().prop_map(Op::Restart),
+        2 => any::<u8>().prop_map(Op::Evict),
     ]
 }
 
@@ -1491,7 +1494,14 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 // Lockstep driver.
 
-fn compare(ledger: &Ledger, model: &Model, probe: &Probe, fresh: u128, step: usize) {
+fn compare(
+    ledger: &Ledger,
+    cold: &[Transfer],
+    model: &Model,
+    probe: &Probe,
+    fresh: u128,
+    step: usize,
+) {
     for id in (0..=ACCOUNT_POOL).chain([u128::MAX]) {
         let want = model.accounts.get(&id).map(|a| (a.expected(), a.limits));
         assert_eq!(ledger.lookup_account(id), want, "step {step}: account {id}");
@@ -1504,8 +1514,8 @@ fn compare(ledger: &Ledger, model: &Model, probe: &Probe, fresh: u128, step: usi
     for id in transfer_ids {
         let want = model.transfers.get(&id);
         assert_eq!(
-            ledger.lookup_transfer(id),
-            want.map(|t| t.stored),
+            ledger.lookup_transfer(id, cold),
+            Ok(want.map(|t| t.stored)),
             "step {step}: transfer {id}"
         );
         assert_eq!(
@@ -1551,8 +1561,8 @@ fn compare(ledger: &Ledger, model: &Model, probe: &Probe, fresh: u128, step: usi
         reversed: probe.reversed,
     };
     assert_eq!(
-        ledger.get_account_transfers(&filter),
-        model.account_transfers(&filter),
+        ledger.get_account_transfers(&filter, cold),
+        Ok(model.account_transfers(&filter)),
         "step {step}: {filter:?}"
     );
     let both_sides = AccountFilter {
@@ -1561,8 +1571,8 @@ fn compare(ledger: &Ledger, model: &Model, probe: &Probe, fresh: u128, step: usi
         ..filter
     };
     assert_eq!(
-        ledger.get_account_balances(&both_sides),
-        model.account_balances(&both_sides),
+        ledger.get_account_balances(&both_sides, cold),
+        Ok(model.account_balances(&both_sides)),
         "step {step}: {both_sides:?}"
     );
     let at = pick(probe.at);
@@ -1598,6 +1608,8 @@ fn set_transfer_linked(t: &mut Transfer, linked: bool) {
 
 fn run(initial: &[Account], ops: &[(Op, Probe)], hash_key: u64) {
     let mut ledger = Ledger::new(hash_key);
+    // The record file: every transfer stored, by position (evicted ones are read from here).
+    let mut cold: Vec<Transfer> = Vec::new();
     let mut model = Model::new();
     // Fresh transfer ids start above the shared pool.
     let mut fresh: u128 = 100;
@@ -1647,7 +1659,9 @@ fn run(initial: &[Account], ops: &[(Op, Probe)], hash_key: u64) {
                 let events = chained(&chains, *open, set_transfer_linked);
                 let timestamp = model.batch_timestamp(gap, events.len());
                 let mut got = Vec::new();
+                prefetch(&mut ledger, &events, &cold);
                 ledger.create_transfers(timestamp, &events, &mut got);
+                ledger.prefetch_clear();
                 let want = model.create_transfers(timestamp, &events);
                 assert_eq!(got, want, "step {step} at {timestamp}: {events:?}");
             }
@@ -1666,15 +1680,47 @@ fn run(initial: &[Account], ops: &[(Op, Probe)], hash_key: u64) {
             Op::Restart(key) => {
                 let mut bytes = Vec::new();
                 ledger.encode_snapshot(&mut bytes);
-                let decoded = Ledger::decode_snapshot(&bytes, *key).expect("snapshot decodes");
+                let mut restore = Ledger::decode_snapshot(&bytes, *key).expect("snapshot decodes");
+                for transfer in &cold[..usize_of(restore.cold_floor())] {
+                    restore
+                        .cold_transfer(transfer)
+                        .expect("cold transfer accepted");
+                }
+                let decoded = restore.finish().expect("restore finishes");
                 let mut again = Vec::new();
                 decoded.encode_snapshot(&mut again);
                 assert!(bytes == again, "step {step}: re-encoding differs");
                 ledger = decoded;
             }
+            Op::Evict(share) => {
+                let floor = ledger.cold_floor();
+                let span = ledger.transfer_count() - floor;
+                ledger.evict_below(floor + span * u64::from(*share) / 255);
+            }
         }
-        compare(&ledger, &model, probe, fresh, step);
+        let stored = cold.len() as u64;
+        cold.extend_from_slice(ledger.transfers_from(stored.max(ledger.cold_floor())));
+        assert_eq!(cold.len() as u64, ledger.transfer_count(), "step {step}");
+        compare(&ledger, &cold, &model, probe, fresh, step);
     }
+}
+
+/// Hands the ledger every cold transfer it asks for, as the node does from its record file.
+fn prefetch(ledger: &mut Ledger, events: &[Transfer], cold: &[Transfer]) {
+    for _round in 0..2 {
+        let mut needs = Vec::new();
+        ledger.prefetch_needs(events, &mut needs);
+        for position in needs {
+            ledger.prefetch(position, cold[usize_of(position)]);
+        }
+    }
+    let mut needs = Vec::new();
+    ledger.prefetch_needs(events, &mut needs);
+    assert!(needs.is_empty(), "two prefetch rounds suffice");
+}
+
+fn usize_of(position: u64) -> usize {
+    usize::try_from(position).expect("fits")
 }
 
 proptest! {
