@@ -1,7 +1,8 @@
 //! Tidy: repository rules checked as a test, so they hold on every `cargo test`.
 //!
 //! - every Rust file starts with a `//!` comment saying what it is for;
-//! - pure crates (stdx, ledger, engine) never touch the clock, the OS, threads or randomness;
+//! - pure crates (stdx, ledger, engine, protocol) never touch the clock, the OS, threads or
+//!   randomness;
 //! - the crate graph points down: each workspace crate depends only on the crates its layer
 //!   allows (ARCHITECTURE.md, "Crate graph");
 //! - no ignored or should-panic tests, no debugging macros or stubs left in.
@@ -73,7 +74,7 @@ fn pure_crates_stay_pure() {
         "std::env",
     ];
     let mut found = Vec::new();
-    for krate in ["stdx", "ledger", "engine"] {
+    for krate in ["stdx", "ledger", "engine", "protocol"] {
         let mut files = Vec::new();
         rust_files(&root().join("crates").join(krate).join("src"), &mut files);
         for path in files {
@@ -94,8 +95,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ledger", &["stdx"]),
     ("storage", &[]),
     ("engine", &["ledger", "stdx"]),
+    ("protocol", &["engine", "ledger", "stdx"]),
     ("node", &["engine", "ledger", "storage", "stdx"]),
-    ("server", &["node", "engine", "ledger", "storage", "stdx"]),
+    (
+        "server",
+        &["node", "protocol", "engine", "ledger", "storage", "stdx"],
+    ),
+    ("client", &["protocol", "engine", "ledger", "stdx"]),
     ("bench", &["node", "engine", "ledger", "server", "stdx"]),
     (
         "cli",
@@ -111,6 +117,7 @@ const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
     // hashbrown: `HashTable` for the id index of (hash, position) entries, which std lacks.
     ("ledger", &["hashbrown"]),
     ("engine", &[]),
+    ("protocol", &["crc32c"]),
     ("storage", &["crc32c"]),
 ];
 

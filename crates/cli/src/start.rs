@@ -1,4 +1,5 @@
-//! `elevenfold start`: JSON logs to stdout, the server until SIGINT/SIGTERM, then exit 0.
+//! `elevenfold start`: JSON logs to stdout, the HTTP and binary-protocol listeners until
+//! SIGINT/SIGTERM, then exit 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,14 @@ pub struct StartArgs {
         value_name = "HOST:PORT"
     )]
     pub http: String,
+    /// Address of the binary protocol (docs/protocol.md).
+    #[arg(
+        long = "addr",
+        env = "ELEVENFOLD_ADDR",
+        default_value = "127.0.0.1:3000",
+        value_name = "HOST:PORT"
+    )]
+    pub addr: String,
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -33,15 +42,49 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let server = Server::bind(ServerConfig::new(&args.data_dir, &args.http)).await?;
         let addr = server.local_addr()?;
+        let tcp = match server::TcpServer::bind(
+            &args.addr,
+            server.node().clone(),
+            server::TcpConfig::default(),
+        )
+        .await
+        {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                // Release the data directory before failing, as `Server::bind` does.
+                let node = server.node().clone();
+                let _ = tokio::task::spawn_blocking(move || node.shutdown()).await;
+                return Err(error);
+            }
+        };
+        let tcp_addr = tcp.local_addr()?;
         tracing::info!(
             %addr,
+            %tcp_addr,
             next_step = %format!(
                 "curl -X POST http://{addr}/v1/accounts -H 'content-type: application/json' \
                  -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":1,\"code\":1}}]}}'"
             ),
             "elevenfold is ready"
         );
-        server.serve(shutdown_signal()).await
+        // One signal stops both; the HTTP server stops the node last, after the binary
+        // listener answered every request it already read.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tcp_stopped = stopped.clone();
+        let tcp_task = tokio::spawn(tcp.serve(async move {
+            let _ = tcp_stopped.wait_for(|stop| *stop).await;
+        }));
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let mut http_stopped = stopped;
+        server
+            .serve(async move {
+                let _ = http_stopped.wait_for(|stop| *stop).await;
+                let _ = tcp_task.await;
+            })
+            .await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -123,6 +123,8 @@ fn command_lines_parse() {
             "/tmp/x",
             "--http",
             "127.0.0.1:0",
+            "--addr",
+            "127.0.0.1:0",
         ],
         &["elevenfold", "inspect", "--data-dir", "/tmp/x"],
     ] {

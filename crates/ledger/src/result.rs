@@ -2,53 +2,10 @@
 //!
 //! Invariants: numbers never change and are never reused (new codes take new numbers); when
 //! several rejections apply to one event, the one declared first is returned. `ALL` lists the
-//! codes in precedence order and is what docs and tests are generated from.
+//! codes in precedence order (declaration order, see `stdx::named_codes`) and is what docs and
+//! tests are generated from.
 
-macro_rules! result_codes {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $number:literal => $text:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[repr(u32)]
-        pub enum $name {
-            $($variant = $number,)*
-        }
-
-        impl $name {
-            /// Every code, in precedence order (first applicable wins).
-            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
-
-            /// The snake_case name used in text formats.
-            #[must_use]
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            /// The stable number used in binary formats.
-            #[must_use]
-            pub fn number(self) -> u32 {
-                self as u32
-            }
-
-            #[must_use]
-            pub fn from_number(number: u32) -> Option<$name> {
-                match number {
-                    $($number => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-
-            #[must_use]
-            pub fn from_name(text: &str) -> Option<$name> {
-                match text {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
+use stdx::named_codes as result_codes;
 
 result_codes! {
     /// The result of creating one account.

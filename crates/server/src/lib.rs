@@ -1,4 +1,5 @@
-//! The HTTP server: JSON routes over a `node::Node`, health, metrics, and graceful shutdown.
+//! The HTTP server: JSON routes over a `node::Node`, health, metrics, and graceful shutdown;
+//! beside it, the binary-protocol listener (`tcp.rs`, `TcpServer`).
 //!
 //! This is an I/O shell. It parses and validates requests, hands whole batches to the node, and
 //! renders replies; it holds no ledger state of its own. Lifecycle (`Server::serve`): on the
@@ -11,6 +12,7 @@
 mod api;
 mod paging;
 mod problem;
+mod tcp;
 mod wire;
 
 #[cfg(test)]
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 pub use api::router;
 pub use paging::{LIMIT_DEFAULT, LIMIT_MAX};
 pub use problem::{ProblemBody, ProblemCode};
+pub use tcp::{TcpConfig, TcpServer, TcpStats};
 pub use wire::parse_decimal;
 
 /// Largest request body accepted: 8189 events with every field at its widest fit in ~6 MiB of

@@ -95,6 +95,58 @@ pub fn id_map<K, V>(key: u64) -> IdMap<K, V> {
     std::collections::HashMap::with_hasher(IdHashBuilder::new(key))
 }
 
+/// Declares an enum of stable, numbered, named codes (result codes, error codes): the enum with
+/// `#[repr(u32)]`, `ALL` in declaration order, `name`, `number`, `from_number` and `from_name`.
+/// Numbers are the wire format and names the text format: neither may change once released.
+#[macro_export]
+macro_rules! named_codes {
+    ($(#[$meta:meta])* $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $number:literal => $text:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u32)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $number,)*
+        }
+
+        impl $name {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The snake_case name used in text formats.
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            /// The stable number used in binary formats.
+            #[must_use]
+            pub fn number(self) -> u32 {
+                self as u32
+            }
+
+            #[must_use]
+            pub fn from_number(number: u32) -> Option<$name> {
+                match number {
+                    $($number => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+
+            #[must_use]
+            pub fn from_name(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,7 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
         .args(["start", "--data-dir"])
         .arg(dir)
         .args(["--http", &format!("127.0.0.1:{port}")])
+        .args(["--addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
