@@ -102,7 +102,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["node", "protocol", "engine", "ledger", "storage", "stdx"],
     ),
     ("client", &["protocol", "engine", "ledger", "stdx"]),
-    ("bench", &["node", "engine", "ledger", "server", "stdx"]),
+    (
+        "bench",
+        &["node", "server", "client", "engine", "ledger", "stdx"],
+    ),
     (
         "cli",
         &[

@@ -65,17 +65,24 @@ pub struct Workload {
     pub batch_size: usize,
 }
 
-/// Account ids start here, transfer ids are sequential (time-ordered ids are the fast case
-/// for the reference engine too).
-const ACCOUNT_ID_BASE: u128 = 1;
+/// Account and transfer ids are sequential from `id_base + 1` (time-ordered ids are the fast
+/// case for the reference engine too). Against a server started here `id_base` is 0; against a
+/// running server (`addr`) it is `seed << 64`, so runs with different seeds do not collide there.
+fn id_base(config: &Config) -> u128 {
+    match config.addr {
+        Some(_) => u128::from(config.seed) << 64,
+        None => 0,
+    }
+}
 
 impl Workload {
     #[must_use]
     pub fn generate(config: &Config) -> Workload {
         let account_count = config.account_count.max(2);
+        let base = id_base(config);
         let accounts = (0..account_count)
             .map(|i| Account {
-                id: ACCOUNT_ID_BASE + u128::from(i),
+                id: base + 1 + u128::from(i),
                 ledger: 1,
                 code: 1,
                 flags: AccountFlags(0),
@@ -98,9 +105,9 @@ impl Workload {
                 };
                 let pending = prng.next() % 100 < u64::from(config.pending_percent);
                 Transfer {
-                    id: 1 + u128::from(i),
-                    debit_account_id: ACCOUNT_ID_BASE + u128::from(debit),
-                    credit_account_id: ACCOUNT_ID_BASE + u128::from(credit),
+                    id: base + 1 + u128::from(i),
+                    debit_account_id: base + 1 + u128::from(debit),
+                    credit_account_id: base + 1 + u128::from(credit),
                     amount: u128::from(1 + prng.next() % 10_000),
                     ledger: 1,
                     code: 1,

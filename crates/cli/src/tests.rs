@@ -127,11 +127,51 @@ fn command_lines_parse() {
             "127.0.0.1:0",
         ],
         &["elevenfold", "inspect", "--data-dir", "/tmp/x"],
+        &[
+            "elevenfold",
+            "bench",
+            "ledger",
+            "--mode",
+            "tcp",
+            "--batch",
+            "1",
+            "--clients",
+            "10000",
+            "--json",
+        ],
+        &[
+            "elevenfold",
+            "bench",
+            "ledger",
+            "--mode",
+            "tcp",
+            "--addr",
+            "127.0.0.1:3000",
+            "--seed",
+            "2",
+            "--target-rate",
+            "500000",
+            "--connections",
+            "4",
+        ],
     ] {
         Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     }
     // An id that is not a u128 fails in the CLI, before any request.
     assert!(Cli::try_parse_from(["elevenfold", "accounts", "get", "-1"]).is_err());
+    // A target rate of zero offers nothing: refused by the parser.
+    assert!(
+        Cli::try_parse_from([
+            "elevenfold",
+            "bench",
+            "ledger",
+            "--mode",
+            "tcp",
+            "--target-rate",
+            "0"
+        ])
+        .is_err()
+    );
 }
 
 // Goal: every client call works against a real server, and each failure class maps to its

@@ -351,6 +351,9 @@ impl Driver {
                 match decode_reply(header, body) {
                     Ok(reply) => {
                         let front = state.in_flight.pop_front().expect("front exists");
+                        if let Some(observer) = &self.config.request_observer {
+                            observer.observe(front.sent.elapsed(), front.batch.event_count());
+                        }
                         demultiplex(front.batch, reply);
                         true
                     }

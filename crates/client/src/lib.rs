@@ -70,6 +70,30 @@ pub struct ClientConfig {
     /// Events waiting in the client (not yet on the wire) at most; callers beyond it wait to
     /// submit (back-pressure). At least 8189.
     pub queue_events_max: usize,
+    /// Told of every reply: see `RequestObserver`. None by default.
+    pub request_observer: Option<RequestObserver>,
+}
+
+/// Called by the connection task for every request answered with a reply, with the time from
+/// the request's (last) send to its reply and the request's event count. It runs on the
+/// connection task, so it must be quick (a benchmark records the latency in a histogram).
+#[derive(Clone)]
+pub struct RequestObserver(Arc<dyn Fn(Duration, usize) + Send + Sync>);
+
+impl RequestObserver {
+    pub fn new(observe: impl Fn(Duration, usize) + Send + Sync + 'static) -> RequestObserver {
+        RequestObserver(Arc::new(observe))
+    }
+
+    pub(crate) fn observe(&self, round_trip: Duration, event_count: usize) {
+        (self.0)(round_trip, event_count);
+    }
+}
+
+impl fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestObserver")
+    }
 }
 
 impl ClientConfig {
@@ -84,6 +108,7 @@ impl ClientConfig {
             gather_quiet: Duration::from_micros(50),
             gather_wait_max: Duration::from_millis(5),
             queue_events_max: 4 * EVENTS_MAX,
+            request_observer: None,
         }
     }
 }
