@@ -126,8 +126,11 @@ struct LocalServer {
 }
 
 impl LocalServer {
-    fn start(dir: &std::path::Path) -> Result<LocalServer, String> {
-        let config = server::ServerConfig::new(dir, "127.0.0.1:0");
+    fn start(dir: &std::path::Path, node: node::Config) -> Result<LocalServer, String> {
+        let config = server::ServerConfig {
+            node,
+            ..server::ServerConfig::new(dir, "127.0.0.1:0")
+        };
         let (addr_sender, addr_receiver) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -184,7 +187,7 @@ pub fn run(
     let (_temp, dir) = crate::data_dir(config)?;
     let local = match &config.addr {
         Some(_) => None,
-        None => Some(LocalServer::start(&dir)?),
+        None => Some(LocalServer::start(&dir, crate::node_config(config, &dir))?),
     };
     let addr = match (&config.addr, &local) {
         (Some(addr), _) => addr

@@ -81,6 +81,17 @@ pub struct Config {
     /// For `tcp`: offer this many transfers per second on a fixed schedule (open loop) instead
     /// of `clients` tasks each waiting for its answer.
     pub target_rate: Option<u64>,
+    /// For in-process nodes: size the id index for this many transfers at open
+    /// (`node::Config::transfers_reserve`), so it never rehashes during the run.
+    pub transfers_reserve: u64,
+}
+
+/// The configuration of a node the benchmark starts in process on `dir`.
+pub(crate) fn node_config(config: &Config, dir: &std::path::Path) -> node::Config {
+    node::Config {
+        transfers_reserve: config.transfers_reserve,
+        ..node::Config::new(dir)
+    }
 }
 
 /// What was measured.
@@ -402,7 +413,7 @@ fn run_node(
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<Report, String> {
     let (_temp, dir) = data_dir(config)?;
-    let (node, _) = node::Node::open(node::Config::new(&dir)).map_err(|e| e.to_string())?;
+    let (node, _) = node::Node::open(node_config(config, &dir)).map_err(|e| e.to_string())?;
     let (elapsed, latency, rejected) = drive_node(&node, config, workload, progress)?;
     node.read(|state| state.ledger().check_conservation());
     node.shutdown();
@@ -481,6 +492,7 @@ mod tests {
             data_dir: None,
             connections: None,
             target_rate: None,
+            transfers_reserve: 0,
         }
     }
 

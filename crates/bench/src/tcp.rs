@@ -59,7 +59,7 @@ pub(crate) fn run(
     let node = match config.addr {
         Some(_) => None,
         None => Some(
-            node::Node::open(node::Config::new(&dir))
+            node::Node::open(crate::node_config(config, &dir))
                 .map_err(|e| e.to_string())?
                 .0,
         ),

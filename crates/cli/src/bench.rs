@@ -75,6 +75,10 @@ struct LedgerArgs {
     /// (no coordinated omission). For latency at a given load, e.g. half the peak rate.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     target_rate: Option<u64>,
+    /// For servers started in process: size the id index for N transfers up front, so it
+    /// never rehashes (a stall of the writer) during the run. Like `start --transfers-reserve`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    transfers_reserve: u64,
     /// Zipf exponent of account choice (0 = uniform).
     #[arg(long, default_value_t = 0.0)]
     zipf: f64,
@@ -124,6 +128,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         connections: args.connections.map(usize::try_from).transpose()?,
         target_rate: args.target_rate,
+        transfers_reserve: args.transfers_reserve,
     };
     let terminal = std::io::stderr().is_terminal();
     let last_draw = Mutex::new(

@@ -30,6 +30,16 @@ pub struct StartArgs {
         value_name = "HOST:PORT"
     )]
     pub addr: String,
+    /// Size the transfer id index for N transfers at start, so it does not grow (a rehash of
+    /// every entry, which stalls requests) until N is exceeded. About 18 bytes per transfer,
+    /// allocated up front. 0: grow as needed.
+    #[arg(
+        long,
+        env = "ELEVENFOLD_TRANSFERS_RESERVE",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub transfers_reserve: u64,
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -40,7 +50,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = Server::bind(ServerConfig::new(&args.data_dir, &args.http)).await?;
+        let mut config = ServerConfig::new(&args.data_dir, &args.http);
+        config.node.transfers_reserve = args.transfers_reserve;
+        let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         let tcp = match server::TcpServer::bind(
             &args.addr,

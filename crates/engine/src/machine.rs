@@ -130,6 +130,11 @@ impl StateMachine {
         self.ledger.prefetch(position, transfer);
     }
 
+    /// Sizes the ledger's id index for `additional` more transfers (no rehash until then).
+    pub fn reserve_transfers(&mut self, additional: usize) {
+        self.ledger.reserve_transfers(additional);
+    }
+
     /// Drops transfers below `floor` from memory, once the shell's record file holds them.
     pub fn evict_below(&mut self, floor: u64) {
         self.ledger.evict_below(floor);

@@ -179,6 +179,12 @@ impl Ledger {
         self.cold_floor + self.tail.len() as u64
     }
 
+    /// Sizes the id index for `additional` more transfers, so storing them never rehashes (a
+    /// rehash moves every entry at once: a stall proportional to the transfers stored).
+    pub fn reserve_transfers(&mut self, additional: usize) {
+        self.id_index.reserve(additional, |&(hash, _)| hash);
+    }
+
     /// Positions below this were evicted (`evict_below`).
     #[must_use]
     pub fn cold_floor(&self) -> u64 {

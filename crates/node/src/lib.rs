@@ -51,6 +51,10 @@ pub struct Config {
     /// The archiver syncs the record file (and so lets the ledger evict) every this many bytes
     /// of transfer records.
     pub records_sync_bytes: u64,
+    /// Size the id index at open for this many transfers in all, so it does not grow (a rehash
+    /// of every entry, stalling the writer) until they are exceeded. About 18 bytes each,
+    /// allocated up front. 0: grow as needed.
+    pub transfers_reserve: u64,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             snapshot_log_bytes_min: 256 * 1024 * 1024,
             sync: true,
             records_sync_bytes: 16 * 1024 * 1024,
+            transfers_reserve: 0,
         }
     }
 }
@@ -266,6 +271,10 @@ impl Node {
             other => OpenError::Replay(other.to_string()),
         })?;
         state.ledger().check_conservation();
+        let stored = state.ledger().transfer_count();
+        if let Ok(additional) = usize::try_from(config.transfers_reserve.saturating_sub(stored)) {
+            state.reserve_transfers(additional);
+        }
         report.duration = started.elapsed();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),

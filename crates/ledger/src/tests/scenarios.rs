@@ -687,3 +687,36 @@ fn every_result_code_is_covered() {
         "result codes without a scenario: {missing:?}"
     );
 }
+
+// Goal: a reserved id index takes that many transfers without growing (no rehash stall).
+#[test]
+fn reserved_id_index_does_not_grow() {
+    let mut ledger = Ledger::new(3);
+    let account = |id| Account {
+        id,
+        ledger: 1,
+        code: 1,
+        ..Account::default()
+    };
+    let mut results = Vec::new();
+    ledger.create_accounts(10, &[account(1), account(2)], &mut results);
+    ledger.reserve_transfers(10_000);
+    let capacity = ledger.id_index.capacity();
+    assert!(capacity >= 10_000, "capacity {capacity}");
+    let transfers: Vec<Transfer> = (1..=8_000u128)
+        .map(|id| Transfer {
+            id,
+            debit_account_id: 1,
+            credit_account_id: 2,
+            amount: 1,
+            ledger: 1,
+            code: 1,
+            ..Transfer::default()
+        })
+        .collect();
+    let mut results = Vec::new();
+    ledger.create_transfers(100_000, &transfers, &mut results);
+    assert!(results.iter().all(|r| *r == CreateTransferResult::Ok));
+    assert_eq!(ledger.id_index.capacity(), capacity);
+    assert_eq!(ledger.transfer_count(), 8_000);
+}
