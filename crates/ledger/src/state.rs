@@ -230,19 +230,23 @@ impl Ledger {
     /// them, hands them in with `prefetch`, and asks again until nothing is needed (at most twice).
     pub fn prefetch_needs(&self, transfers: &[Transfer], needs: &mut Vec<u64>) {
         let start = needs.len();
+        // One probe per id: this pass runs over every batch, ahead of apply.
         for t in transfers {
-            self.unavailable_candidates(t.id, needs);
+            for position in self.candidates(t.id) {
+                match self.available(position) {
+                    None => needs.push(position),
+                    Some(e)
+                        if e.id == t.id
+                            && (e.flags.post_pending_transfer()
+                                || e.flags.void_pending_transfer()) =>
+                    {
+                        self.unavailable_candidates(e.pending_id, needs);
+                    }
+                    Some(_) => {}
+                }
+            }
             if t.flags.post_pending_transfer() || t.flags.void_pending_transfer() {
                 self.unavailable_candidates(t.pending_id, needs);
-            }
-            let existing = self
-                .candidates(t.id)
-                .filter_map(|p| self.available(p))
-                .find(|e| e.id == t.id);
-            if let Some(e) = existing
-                && (e.flags.post_pending_transfer() || e.flags.void_pending_transfer())
-            {
-                self.unavailable_candidates(e.pending_id, needs);
             }
         }
         needs[start..].sort_unstable();
