@@ -234,6 +234,12 @@ pub fn metrics_handle() -> PrometheusHandle {
                         HTTP_BUCKETS_S,
                     )
                 })
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("elevenfold_tcp_request_seconds".to_string()),
+                        HTTP_BUCKETS_S,
+                    )
+                })
                 .expect("the bucket lists are non-empty constants")
                 .build_recorder();
             let handle = recorder.handle();

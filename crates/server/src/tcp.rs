@@ -22,7 +22,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use engine::Request;
@@ -224,6 +224,8 @@ enum Pending {
         envelope: Envelope,
         operation: Operation,
         reply: node::ReplyReceiver,
+        /// When its frame was read: the start of the request's latency.
+        received: Instant,
     },
     /// A lookup, run when the writer reaches it.
     Lookup {
@@ -332,6 +334,7 @@ async fn read_requests(
                             envelope,
                             operation: protocol_operation(&request),
                             reply: shared.node.submit(request),
+                            received: Instant::now(),
                         }
                     }
                     request => Pending::Lookup { envelope, request },
@@ -439,9 +442,14 @@ async fn write_replies(
                 envelope,
                 operation,
                 reply,
+                received,
             } => match reply.await {
                 Ok(Ok(reply)) => {
                     encode_reply(&envelope, &ReplyBody::from_engine(&reply), &mut frame);
+                    // From the frame read to its durable reply, queueing in this connection
+                    // included (the socket write is not).
+                    metrics::histogram!("elevenfold_tcp_request_seconds")
+                        .record(received.elapsed().as_secs_f64());
                     false
                 }
                 // Not applied: the node refused the request (shutting down, failed). The

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use serde_json::{Value, json};
 use server::{BODY_SIZE_MAX, Server, ServerConfig};
@@ -677,6 +678,47 @@ async fn health_and_metrics() {
             &["ok"],
         )
         .await;
+    // One request over the binary protocol too, for its latency histogram.
+    let tcp = server::TcpServer::bind(
+        "127.0.0.1:0",
+        server.node.clone(),
+        server::TcpConfig::default(),
+    )
+    .await
+    .expect("binary listener binds");
+    let tcp_addr = tcp.local_addr().expect("bound");
+    let (stop_tcp, tcp_stopped) = tokio::sync::oneshot::channel::<()>();
+    let tcp_task = tokio::spawn(tcp.serve(async move {
+        let _ = tcp_stopped.await;
+    }));
+    let mut frame = Vec::new();
+    let envelope = protocol::Envelope {
+        cluster_id: 0,
+        client_id: 7,
+        request_number: 1,
+    };
+    let accounts = vec![ledger::Account {
+        id: 2,
+        ledger: 1,
+        code: 1,
+        ..ledger::Account::default()
+    }];
+    protocol::encode_request(
+        &envelope,
+        &protocol::RequestBody::Engine(engine::Request::CreateAccounts(accounts)),
+        &mut frame,
+    );
+    let mut stream = tokio::net::TcpStream::connect(tcp_addr)
+        .await
+        .expect("connects");
+    stream.write_all(&frame).await.expect("request sent");
+    let mut reply = [0u8; protocol::HEADER_SIZE];
+    stream.read_exact(&mut reply).await.expect("reply header");
+    let header = protocol::decode_header(&reply).expect("a valid reply header");
+    assert_eq!(header.kind, protocol::Kind::Reply);
+    drop(stream);
+    let _ = stop_tcp.send(());
+    tcp_task.await.expect("binary listener stops");
     let metrics = server.get("/metrics").await;
     assert_eq!(metrics.status, 200);
     assert!(metrics.content_type.starts_with("text/plain"));
@@ -685,6 +727,7 @@ async fn health_and_metrics() {
         "elevenfold_events_total",
         "elevenfold_http_request_duration_seconds_bucket",
         "route=\"/v1/accounts\"",
+        "elevenfold_tcp_request_seconds_bucket",
     ] {
         assert!(
             metrics.text.contains(needle),
