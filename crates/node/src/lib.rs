@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine, encode_batch};
 use ledger::{ColdStore, Transfer};
-use storage::{Options, OsVfs, RecordFile, Wal};
+use storage::{Options, OsVfs, RecordFile, SnapshotWriter, Wal, WrittenSnapshot};
 
 use records::Archiver;
 pub use records::ColdRecords;
@@ -286,9 +286,11 @@ impl Node {
             cold,
         });
         let archiver = Archiver::start(records, config.records_sync_bytes, config.sync);
+        let snapshotter = Snapshotter::start(wal.snapshot_writer());
         let writer = Writer {
             shared: Arc::clone(&shared),
             archiver,
+            snapshotter,
             wal,
             config,
             buffer: Vec::new(),
@@ -419,6 +421,7 @@ impl Node {
 struct Writer {
     shared: Arc<Shared>,
     archiver: Archiver,
+    snapshotter: Snapshotter,
     wal: Wal,
     config: Config,
     buffer: Vec<u8>,
@@ -519,6 +522,7 @@ impl Writer {
         if let Some(reason) = self.archiver.failure() {
             return Err(reason);
         }
+        self.install_snapshot(false)?;
         self.evict();
         let (op, commit_timestamp) = {
             let state = self
@@ -599,7 +603,12 @@ impl Writer {
         }
     }
 
+    /// Encodes a snapshot of the state after `op` and hands it to the snapshot thread, unless
+    /// one is still being written (then the next batch tries again).
     fn snapshot(&mut self, op: u64) -> Result<(), String> {
+        if self.snapshotter.in_flight {
+            return Ok(());
+        }
         let started = Instant::now();
         let bytes = self
             .shared
@@ -607,23 +616,110 @@ impl Writer {
             .read()
             .expect("state lock is never poisoned")
             .encode_snapshot();
+        metrics::histogram!("elevenfold_snapshot_encode_seconds")
+            .record(started.elapsed().as_secs_f64());
+        self.last_snapshot_bytes = bytes.len() as u64;
+        self.log_bytes_since_snapshot = 0;
+        self.snapshotter.send(op, bytes)
+    }
+
+    /// Takes in the snapshot the snapshot thread finished, if any (waiting for it if `wait`).
+    fn install_snapshot(&mut self, wait: bool) -> Result<(), String> {
+        let Some(finished) = self.snapshotter.finished(wait) else {
+            return Ok(());
+        };
+        let (written, bytes, duration) = finished.map_err(|e| format!("snapshot: {e}"))?;
+        let op = written.op();
         self.wal
-            .write_snapshot(op, &bytes)
+            .install_snapshot(written)
             .map_err(|e| format!("snapshot: {e}"))?;
         tracing::info!(
             op,
-            bytes = bytes.len(),
-            duration_s = started.elapsed().as_secs_f64(),
+            bytes,
+            duration_s = duration.as_secs_f64(),
             "snapshot written"
         );
-        self.last_snapshot_bytes = bytes.len() as u64;
-        self.log_bytes_since_snapshot = 0;
         Ok(())
+    }
+}
+
+type SnapshotDone = Result<(WrittenSnapshot, usize, Duration), storage::StorageError>;
+
+/// A thread that writes snapshot files (write, fsync, rename, directory fsync), so the writer
+/// only encodes them; the writer installs each one (deleting the log it covers) when done.
+/// One snapshot at a time.
+struct Snapshotter {
+    requests: Option<std::sync::mpsc::Sender<(u64, Vec<u8>)>>,
+    done: std::sync::mpsc::Receiver<SnapshotDone>,
+    in_flight: bool,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Snapshotter {
+    fn start(writer: SnapshotWriter<OsVfs>) -> Snapshotter {
+        let (requests, requested) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+        let (finished, done) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("elevenfold-snapshot".to_string())
+            .spawn(move || {
+                for (op, bytes) in requested {
+                    let started = Instant::now();
+                    let result = writer
+                        .write(op, &bytes)
+                        .map(|written| (written, bytes.len(), started.elapsed()));
+                    if finished.send(result).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawning the snapshot thread");
+        Snapshotter {
+            requests: Some(requests),
+            done,
+            in_flight: false,
+            handle: Some(handle),
+        }
+    }
+
+    fn send(&mut self, op: u64, bytes: Vec<u8>) -> Result<(), String> {
+        let requests = self.requests.as_ref().expect("requests live until drop");
+        requests
+            .send((op, bytes))
+            .map_err(|_| "snapshot: the snapshot thread stopped".to_string())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    fn finished(&mut self, wait: bool) -> Option<SnapshotDone> {
+        if !self.in_flight {
+            return None;
+        }
+        let finished = if wait {
+            self.done.recv().ok()
+        } else {
+            self.done.try_recv().ok()
+        };
+        if finished.is_some() {
+            self.in_flight = false;
+        }
+        finished
+    }
+}
+
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // A snapshot being written is finished and installed (a failure here only means the
+        // next open replays more of the log).
+        let _ = self.install_snapshot(true);
         // Everything acknowledged was synced already; this only flushes a pulse-only tail.
         if self.config.sync {
             let _ = self.wal.sync();

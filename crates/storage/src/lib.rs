@@ -53,4 +53,7 @@ pub use inspect::{
 pub use mem_vfs::{MemFile, MemLock, MemVfs};
 pub use records::{RecordFile, RecordReader};
 pub use vfs::{OsFile, OsVfs, Vfs, VfsFile};
-pub use wal::{Options, Recovery, SkippedSnapshot, Snapshot, SyncMode, TailCut, Wal};
+pub use wal::{
+    Options, Recovery, SkippedSnapshot, Snapshot, SnapshotWriter, SyncMode, TailCut, Wal,
+    WrittenSnapshot,
+};

@@ -449,6 +449,58 @@ fn snapshots_truncate_covered_segments_and_recover() {
 }
 
 #[test]
+fn snapshots_written_on_another_thread_install_like_inline_ones() {
+    // Goal: snapshots written by a `SnapshotWriter` on another thread while the log grows, then
+    // installed, leave the same files as inline `write_snapshot` (the two newest snapshots, the
+    // segments they cover deleted), and reopening yields the newest plus the entries after it.
+    // A snapshot written but never installed (a crash in between) is still found on open.
+    let vfs = MemVfs::new();
+    let (mut wal, _) = open(&vfs, options(400));
+    let writer = wal.snapshot_writer();
+    for (end, snapshot_op) in [(30, 30), (60, 60), (90, 90)] {
+        append(&mut wal, end - 29..=end, false);
+        wal.sync().unwrap();
+        let writer = writer.clone();
+        let written =
+            std::thread::spawn(move || writer.write(snapshot_op, &snapshot_payload(snapshot_op)))
+                .join()
+                .expect("writer thread")
+                .unwrap();
+        assert_eq!(written.op(), snapshot_op);
+        wal.install_snapshot(written).unwrap();
+    }
+    append(&mut wal, 91..=100, false);
+    wal.sync().unwrap();
+    let names = vfs.file_names(dir());
+    let snapshots: Vec<_> = names
+        .iter()
+        .filter(|n| n.starts_with("snapshot-"))
+        .collect();
+    assert_eq!(
+        snapshots,
+        [
+            &crate::format::snapshot_name(60),
+            &crate::format::snapshot_name(90)
+        ]
+    );
+    let segments = segment_paths(&vfs);
+    assert!(
+        first_op_of(&segments[0]) > 1,
+        "covered segments were deleted"
+    );
+    // Written but not installed: the log kept its segments, and open finds the snapshot.
+    writer.write(100, &snapshot_payload(100)).unwrap();
+    drop(wal);
+    let (wal, recovery) = open(&vfs, options(400));
+    let snapshot = recovery.snapshot.unwrap();
+    assert_eq!(
+        (snapshot.op, snapshot.payload),
+        (100, snapshot_payload(100))
+    );
+    assert_eq!(replay(&wal, 90), entries(91..=100));
+}
+
+#[test]
 fn corrupt_newest_snapshot_falls_back_to_previous() {
     // Goal: a corrupt newest snapshot is not used; recovery falls back to the previous one and
     // the log (still holding its ops) replays the gap.

@@ -121,6 +121,38 @@ struct SnapshotFile {
     verified: bool,
 }
 
+/// Writes snapshot files for a [`Wal`] from any thread (see [`Wal::snapshot_writer`]).
+#[derive(Clone, Debug)]
+pub struct SnapshotWriter<V: Vfs> {
+    vfs: V,
+    dir: PathBuf,
+    durable: bool,
+}
+
+impl<V: Vfs> SnapshotWriter<V> {
+    /// Writes the snapshot of `op` durably (temporary file, sync, rename, directory sync).
+    /// Until [`Wal::install_snapshot`] takes it in, the log keeps every segment; a crash in
+    /// between leaves a valid snapshot file that the next open finds and verifies.
+    pub fn write(&self, op: u64, payload: &[u8]) -> Result<WrittenSnapshot, StorageError> {
+        let path = snapshot::snapshot_write(&self.vfs, &self.dir, op, payload, self.durable)?;
+        Ok(WrittenSnapshot { op, path })
+    }
+}
+
+/// A snapshot file written by a [`SnapshotWriter`], waiting for [`Wal::install_snapshot`].
+#[derive(Debug)]
+pub struct WrittenSnapshot {
+    op: u64,
+    path: PathBuf,
+}
+
+impl WrittenSnapshot {
+    #[must_use]
+    pub fn op(&self) -> u64 {
+        self.op
+    }
+}
+
 /// A write-ahead log in one data directory. See the crate docs for the protocol.
 pub struct Wal<V: Vfs = OsVfs> {
     vfs: V,
@@ -336,6 +368,55 @@ impl<V: Vfs> Wal<V> {
             );
         }
         let result = self.write_snapshot_inner(op, payload);
+        self.poison_on_error(result)
+    }
+
+    /// A handle that writes snapshot files of this log from another thread, so a large
+    /// snapshot does not stall appends; [`Wal::install_snapshot`] takes each one in.
+    pub fn snapshot_writer(&self) -> SnapshotWriter<V>
+    where
+        V: Clone,
+    {
+        SnapshotWriter {
+            vfs: self.vfs.clone(),
+            dir: self.dir.clone(),
+            durable: self.durable(),
+        }
+    }
+
+    /// Takes in a snapshot a [`SnapshotWriter`] of this log wrote (durably: file synced,
+    /// renamed, directory synced), then deletes what it makes redundant, as
+    /// [`Wal::write_snapshot`] does. Its op must be in the log, and above the newest snapshot.
+    pub fn install_snapshot(&mut self, written: WrittenSnapshot) -> Result<(), StorageError> {
+        if self.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        let WrittenSnapshot { op, path } = written;
+        assert!(
+            op <= self.last_op,
+            "snapshot op {op} is ahead of the log ({})",
+            self.last_op
+        );
+        let newest = self
+            .snapshots
+            .iter()
+            .filter(|f| f.verified)
+            .map(|f| f.op)
+            .max();
+        assert!(
+            newest.is_none_or(|newest| op > newest),
+            "snapshot op {op} is not above the newest snapshot {newest:?}"
+        );
+        let result = self.sync_inner().and_then(|()| {
+            self.snapshots.retain(|file| file.op != op);
+            self.snapshots.push(SnapshotFile {
+                path,
+                op,
+                verified: true,
+            });
+            self.snapshots.sort_by_key(|file| file.op);
+            self.compact()
+        });
         self.poison_on_error(result)
     }
 
