@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use ledger::{Account, LimitChange, Transfer};
+use ledger::{Account, LIMIT_CHANGE_SIZE, LimitChange, Transfer};
 
 use crate::{Batch, Request};
 
@@ -19,7 +19,6 @@ const VERSION: u8 = 1;
 const OPERATION_CREATE_ACCOUNTS: u8 = 1;
 const OPERATION_CREATE_TRANSFERS: u8 = 2;
 const OPERATION_SET_ACCOUNT_LIMITS: u8 = 3;
-const LIMIT_CHANGE_SIZE: usize = 64;
 
 /// Why bytes are not a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,13 +76,7 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                 out.push(OPERATION_SET_ACCOUNT_LIMITS);
                 out.extend_from_slice(&count.to_le_bytes());
                 for change in changes {
-                    let mut record = [0u8; LIMIT_CHANGE_SIZE];
-                    record[0..16].copy_from_slice(&change.account_id.to_le_bytes());
-                    record[16..32].copy_from_slice(&change.debit_limit.unwrap_or(0).to_le_bytes());
-                    record[32..48].copy_from_slice(&change.credit_limit.unwrap_or(0).to_le_bytes());
-                    record[48] = u8::from(change.debit_limit.is_some())
-                        | (u8::from(change.credit_limit.is_some()) << 1);
-                    out.extend_from_slice(&record);
+                    out.extend_from_slice(&change.to_bytes());
                 }
             }
         }
@@ -162,21 +155,11 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
                     .records::<LIMIT_CHANGE_SIZE>(count)?
                     .chunks_exact(LIMIT_CHANGE_SIZE)
                 {
-                    let u128_at = |i: usize| {
-                        u128::from_le_bytes(chunk[i..i + 16].try_into().expect("16 bytes"))
-                    };
-                    let set = chunk[48];
-                    if set & !0b11 != 0 || chunk[49..].iter().any(|b| *b != 0) {
-                        return Err(DecodeError::Invalid {
-                            offset,
-                            reason: "limit change padding",
-                        });
-                    }
-                    changes.push(LimitChange {
-                        account_id: u128_at(0),
-                        debit_limit: (set & 1 != 0).then(|| u128_at(16)),
-                        credit_limit: (set & 2 != 0).then(|| u128_at(32)),
-                    });
+                    let record = chunk.try_into().expect("64-byte chunk");
+                    changes.push(LimitChange::from_bytes(record).ok_or(DecodeError::Invalid {
+                        offset,
+                        reason: "limit change padding",
+                    })?);
                 }
                 Request::SetAccountLimits(changes)
             }

@@ -18,7 +18,7 @@ mod transfer;
 
 pub use account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 pub use result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
-pub use snapshot::{Restore, SnapshotError};
+pub use snapshot::{LIMIT_CHANGE_SIZE, Restore, SnapshotError};
 pub use state::{AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, WideSum};
 pub use transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 

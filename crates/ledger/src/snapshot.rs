@@ -11,7 +11,7 @@
 use std::fmt;
 use std::hash::BuildHasher;
 
-use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits};
+use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 use crate::state::{AccountState, Ledger};
 use crate::transfer::{PendingStatus, Transfer, TransferFlags};
 
@@ -131,6 +131,39 @@ impl Transfer {
             flags: TransferFlags(u16::from_le_bytes(tail[22..24].try_into().expect("2"))),
             timestamp: u64::from_le_bytes(tail[24..32].try_into().expect("8")),
         }
+    }
+}
+
+/// Bytes of a limit change record (WAL and binary protocol): account id, debit limit, credit
+/// limit (each u128, 0 when absent), a byte of which limits are set (bit 0 debit, bit 1
+/// credit), zero padding.
+pub const LIMIT_CHANGE_SIZE: usize = 64;
+
+impl LimitChange {
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; LIMIT_CHANGE_SIZE] {
+        let mut out = [0u8; LIMIT_CHANGE_SIZE];
+        out[0..16].copy_from_slice(&self.account_id.to_le_bytes());
+        out[16..32].copy_from_slice(&self.debit_limit.unwrap_or(0).to_le_bytes());
+        out[32..48].copy_from_slice(&self.credit_limit.unwrap_or(0).to_le_bytes());
+        out[48] =
+            u8::from(self.debit_limit.is_some()) | (u8::from(self.credit_limit.is_some()) << 1);
+        out
+    }
+
+    /// `None` if the set byte has unknown bits or the padding is not zero.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8; LIMIT_CHANGE_SIZE]) -> Option<LimitChange> {
+        let set = bytes[48];
+        if set & !0b11 != 0 || bytes[49..].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let u128_at = |i: usize| u128::from_le_bytes(bytes[i..i + 16].try_into().expect("16"));
+        Some(LimitChange {
+            account_id: u128_at(0),
+            debit_limit: (set & 1 != 0).then(|| u128_at(16)),
+            credit_limit: (set & 2 != 0).then(|| u128_at(32)),
+        })
     }
 }
 

@@ -228,8 +228,8 @@ impl Ledger {
     /// not in memory: records of ids that may exist (idempotency), of pending transfers being
     /// resolved, and of the pending transfer an existing post or void resolved. The shell reads
     /// them, hands them in with `prefetch`, and asks again until nothing is needed (at most twice).
+    /// A position may be appended more than once.
     pub fn prefetch_needs(&self, transfers: &[Transfer], needs: &mut Vec<u64>) {
-        let start = needs.len();
         // One probe per id: this pass runs over every batch, ahead of apply.
         for t in transfers {
             for position in self.candidates(t.id) {
@@ -249,15 +249,6 @@ impl Ledger {
                 self.unavailable_candidates(t.pending_id, needs);
             }
         }
-        needs[start..].sort_unstable();
-        let mut kept = start;
-        for index in start..needs.len() {
-            if kept == start || needs[index] != needs[kept - 1] {
-                needs[kept] = needs[index];
-                kept += 1;
-            }
-        }
-        needs.truncate(kept);
     }
 
     /// Hands in a cold transfer read for the coming batch.
@@ -1038,11 +1029,8 @@ impl Ledger {
 
     /// The transfer at `position`, from memory or from `cold`.
     fn read<C: ColdStore + ?Sized>(&self, position: u64, cold: &C) -> Result<Transfer, C::Error> {
-        if position >= self.cold_floor {
-            return Ok(self.tail[usize_of(position - self.cold_floor)]);
-        }
-        match self.open_pending.get(&position) {
-            Some(transfer) => Ok(*transfer),
+        match self.available(position) {
+            Some(transfer) => Ok(transfer),
             None => cold.read(position),
         }
     }

@@ -285,11 +285,18 @@ impl Node {
             ready: AtomicBool::new(true),
             cold,
         });
+        let evicted_below = shared
+            .state
+            .read()
+            .expect("state lock is never poisoned")
+            .ledger()
+            .cold_floor();
         let archiver = Archiver::start(records, config.records_sync_bytes, config.sync);
         let snapshotter = Snapshotter::start(wal.snapshot_writer());
         let writer = Writer {
             shared: Arc::clone(&shared),
             archiver,
+            evicted_below,
             snapshotter,
             wal,
             config,
@@ -421,6 +428,8 @@ impl Node {
 struct Writer {
     shared: Arc<Shared>,
     archiver: Archiver,
+    /// The ledger's cold floor: what `evict` last evicted below.
+    evicted_below: u64,
     snapshotter: Snapshotter,
     wal: Wal,
     config: Config,
@@ -584,22 +593,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Drops from memory the transfers the record file now holds durably.
+    /// Drops from memory the transfers the record file now holds durably. The writer is the
+    /// only mutator, so it knows the floor without asking the state.
     fn evict(&mut self) {
         let synced = self.archiver.synced();
-        let floor = self
-            .shared
-            .state
-            .read()
-            .expect("state lock is never poisoned")
-            .ledger()
-            .cold_floor();
-        if synced > floor {
+        if synced > self.evicted_below {
             self.shared
                 .state
                 .write()
                 .expect("state lock is never poisoned")
                 .evict_below(synced);
+            self.evicted_below = synced;
         }
     }
 
@@ -727,17 +731,22 @@ impl Drop for Writer {
     }
 }
 
-/// Hands the state machine the evicted transfers `batch` may read (two rounds at most: the
-/// second for the pending transfer of an evicted post or void).
+/// Hands the state machine the evicted transfers `batch` may read. A second round is needed
+/// only after a first that read something: an evicted post or void names a pending transfer
+/// that may be evicted too.
 fn prefetch(
     state: &mut StateMachine,
     batch: &Batch,
     cold: &ColdRecords,
 ) -> Result<(), storage::StorageError> {
+    let mut needs = Vec::new();
     for _round in 0..2 {
-        let mut needs = Vec::new();
+        needs.clear();
         state.prefetch_needs(batch, &mut needs);
-        for position in needs {
+        if needs.is_empty() {
+            break;
+        }
+        for &position in &needs {
             state.prefetch(position, cold.read(position)?);
         }
     }

@@ -144,36 +144,16 @@ fn encode_frame(
     out[start..start + HEADER_SIZE].copy_from_slice(&header.to_bytes());
 }
 
-fn limit_change_to_bytes(change: &LimitChange) -> [u8; LIMIT_CHANGE_SIZE] {
-    let mut record = [0u8; LIMIT_CHANGE_SIZE];
-    record[0..16].copy_from_slice(&change.account_id.to_le_bytes());
-    record[16..32].copy_from_slice(&change.debit_limit.unwrap_or(0).to_le_bytes());
-    record[32..48].copy_from_slice(&change.credit_limit.unwrap_or(0).to_le_bytes());
-    record[48] =
-        u8::from(change.debit_limit.is_some()) | (u8::from(change.credit_limit.is_some()) << 1);
-    record
-}
-
-fn limit_change_from_bytes(record: &[u8], index: usize) -> Result<LimitChange, DecodeError> {
-    let u128_at =
-        |i: usize| u128::from_le_bytes(record[i..i + 16].try_into().expect("16-byte field"));
-    let set = record[48];
-    if set & !0b11 != 0 || record[49..].iter().any(|b| *b != 0) {
-        return Err(DecodeError::InvalidLimitChange {
+/// A limit change as sent: valid, and in its one canonical encoding (an absent limit is zero).
+fn limit_change_from_bytes(
+    record: &[u8; LIMIT_CHANGE_SIZE],
+    index: usize,
+) -> Result<LimitChange, DecodeError> {
+    LimitChange::from_bytes(record)
+        .filter(|change| change.to_bytes() == *record)
+        .ok_or(DecodeError::InvalidLimitChange {
             index: index as u32,
-        });
-    }
-    // An absent limit must be encoded as zero, so every change has one encoding.
-    if (set & 1 == 0 && u128_at(16) != 0) || (set & 2 == 0 && u128_at(32) != 0) {
-        return Err(DecodeError::InvalidLimitChange {
-            index: index as u32,
-        });
-    }
-    Ok(LimitChange {
-        account_id: u128_at(0),
-        debit_limit: (set & 1 != 0).then(|| u128_at(16)),
-        credit_limit: (set & 2 != 0).then(|| u128_at(32)),
-    })
+        })
 }
 
 /// Appends a request frame. Panics if the request is empty or holds more than `EVENTS_MAX`
@@ -203,7 +183,7 @@ pub fn encode_request(envelope: &Envelope, request: &RequestBody, out: &mut Vec<
             }
             RequestBody::Engine(Request::SetAccountLimits(changes)) => {
                 for change in changes {
-                    out.extend_from_slice(&limit_change_to_bytes(change));
+                    out.extend_from_slice(&change.to_bytes());
                 }
             }
             RequestBody::LookupAccounts(ids) | RequestBody::LookupTransfers(ids) => {

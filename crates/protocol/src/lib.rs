@@ -46,7 +46,7 @@ pub const VERSION: u16 = 1;
 /// Sizes of the fixed-size records of bodies.
 pub const ACCOUNT_SIZE: usize = 128;
 pub const TRANSFER_SIZE: usize = 128;
-pub const LIMIT_CHANGE_SIZE: usize = 64;
+pub const LIMIT_CHANGE_SIZE: usize = ledger::LIMIT_CHANGE_SIZE;
 pub const ID_SIZE: usize = 16;
 pub const RESULT_SIZE: usize = 8;
 

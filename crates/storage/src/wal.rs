@@ -347,6 +347,17 @@ impl<V: Vfs> Wal<V> {
     ///
     /// `op` must not be beyond `last_op()` and must be above the newest snapshot (asserted).
     pub fn write_snapshot(&mut self, op: u64, payload: &[u8]) -> Result<(), StorageError> {
+        self.check_snapshot_op(op)?;
+        let result = self.sync_inner().and_then(|()| {
+            let path = snapshot::snapshot_write(&self.vfs, &self.dir, op, payload, self.durable())?;
+            self.adopt_snapshot(op, path)
+        });
+        self.poison_on_error(result)
+    }
+
+    /// A snapshot of `op` may be added: the log is usable, `op` is in it, and above the newest
+    /// snapshot. A wrong op is a caller's bug (panics); a poisoned log is an error.
+    fn check_snapshot_op(&self, op: u64) -> Result<(), StorageError> {
         if self.poisoned {
             return Err(StorageError::Poisoned);
         }
@@ -367,8 +378,20 @@ impl<V: Vfs> Wal<V> {
                 "snapshot op {op} is not above the newest snapshot {newest}"
             );
         }
-        let result = self.write_snapshot_inner(op, payload);
-        self.poison_on_error(result)
+        Ok(())
+    }
+
+    /// Records the durable snapshot file of `op`, then deletes what it makes redundant.
+    fn adopt_snapshot(&mut self, op: u64, path: PathBuf) -> Result<(), StorageError> {
+        // The rename replaced any unverified file of the same op.
+        self.snapshots.retain(|file| file.op != op);
+        self.snapshots.push(SnapshotFile {
+            path,
+            op,
+            verified: true,
+        });
+        self.snapshots.sort_by_key(|file| file.op);
+        self.compact()
     }
 
     /// A handle that writes snapshot files of this log from another thread, so a large
@@ -388,50 +411,12 @@ impl<V: Vfs> Wal<V> {
     /// renamed, directory synced), then deletes what it makes redundant, as
     /// [`Wal::write_snapshot`] does. Its op must be in the log, and above the newest snapshot.
     pub fn install_snapshot(&mut self, written: WrittenSnapshot) -> Result<(), StorageError> {
-        if self.poisoned {
-            return Err(StorageError::Poisoned);
-        }
         let WrittenSnapshot { op, path } = written;
-        assert!(
-            op <= self.last_op,
-            "snapshot op {op} is ahead of the log ({})",
-            self.last_op
-        );
-        let newest = self
-            .snapshots
-            .iter()
-            .filter(|f| f.verified)
-            .map(|f| f.op)
-            .max();
-        assert!(
-            newest.is_none_or(|newest| op > newest),
-            "snapshot op {op} is not above the newest snapshot {newest:?}"
-        );
-        let result = self.sync_inner().and_then(|()| {
-            self.snapshots.retain(|file| file.op != op);
-            self.snapshots.push(SnapshotFile {
-                path,
-                op,
-                verified: true,
-            });
-            self.snapshots.sort_by_key(|file| file.op);
-            self.compact()
-        });
+        self.check_snapshot_op(op)?;
+        let result = self
+            .sync_inner()
+            .and_then(|()| self.adopt_snapshot(op, path));
         self.poison_on_error(result)
-    }
-
-    fn write_snapshot_inner(&mut self, op: u64, payload: &[u8]) -> Result<(), StorageError> {
-        self.sync_inner()?;
-        let path = snapshot::snapshot_write(&self.vfs, &self.dir, op, payload, self.durable())?;
-        // The rename replaced any unverified file of the same op.
-        self.snapshots.retain(|file| file.op != op);
-        self.snapshots.push(SnapshotFile {
-            path,
-            op,
-            verified: true,
-        });
-        self.snapshots.sort_by_key(|file| file.op);
-        self.compact()
     }
 
     /// Deletes what the two newest verified snapshots make redundant.
