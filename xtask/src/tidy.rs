@@ -1,7 +1,7 @@
 //! Tidy: repository rules checked as a test, so they hold on every `cargo test`.
 //!
 //! - every Rust file starts with a `//!` comment saying what it is for;
-//! - pure crates (stdx, ledger, engine, protocol) never touch the clock, the OS, threads or
+//! - pure crates (stdx, ledger, credit, engine, protocol) never touch the clock, the OS, threads or
 //!   randomness;
 //! - the crate graph points down: each workspace crate depends only on the crates its layer
 //!   allows (ARCHITECTURE.md, "Crate graph");
@@ -74,7 +74,7 @@ fn pure_crates_stay_pure() {
         "std::env",
     ];
     let mut found = Vec::new();
-    for krate in ["stdx", "ledger", "engine", "protocol"] {
+    for krate in ["stdx", "ledger", "credit", "engine", "protocol"] {
         let mut files = Vec::new();
         rust_files(&root().join("crates").join(krate).join("src"), &mut files);
         for path in files {
@@ -94,22 +94,30 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stdx", &[]),
     ("ledger", &["stdx"]),
     ("storage", &[]),
-    ("engine", &["ledger", "stdx"]),
-    ("protocol", &["engine", "ledger", "stdx"]),
-    ("node", &["engine", "ledger", "storage", "stdx"]),
+    ("credit", &["ledger", "stdx"]),
+    ("engine", &["credit", "ledger", "stdx"]),
+    ("protocol", &["engine", "credit", "ledger", "stdx"]),
+    ("node", &["engine", "credit", "ledger", "storage", "stdx"]),
     (
         "server",
-        &["node", "protocol", "engine", "ledger", "storage", "stdx"],
+        &[
+            "node", "protocol", "engine", "credit", "ledger", "storage", "stdx",
+        ],
     ),
-    ("client", &["protocol", "engine", "ledger", "stdx"]),
+    (
+        "client",
+        &["protocol", "engine", "credit", "ledger", "stdx"],
+    ),
     (
         "bench",
-        &["node", "server", "client", "engine", "ledger", "stdx"],
+        &[
+            "node", "server", "client", "engine", "credit", "ledger", "stdx",
+        ],
     ),
     (
         "cli",
         &[
-            "server", "bench", "node", "engine", "ledger", "storage", "stdx",
+            "server", "bench", "node", "engine", "credit", "ledger", "storage", "stdx",
         ],
     ),
 ];
@@ -119,6 +127,7 @@ const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
     ("stdx", &[]),
     // hashbrown: `HashTable` for the id index of (hash, position) entries, which std lacks.
     ("ledger", &["hashbrown"]),
+    ("credit", &[]),
     ("engine", &[]),
     ("protocol", &["crc32c"]),
     ("storage", &["crc32c"]),

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use credit::{Command, Program};
 use engine::Request;
 use ledger::{Account, AccountFlags, LimitChange, Transfer, TransferFlags};
 use protocol::{EVENTS_MAX, Operation, ReplyBody, RequestBody};
@@ -23,6 +24,8 @@ pub(crate) enum Events {
     CreateAccounts(Vec<Account>),
     CreateTransfers(Vec<Transfer>),
     SetAccountLimits(Vec<LimitChange>),
+    CreatePrograms(Vec<Program>),
+    Credit(Vec<Command>),
     LookupAccounts(Vec<u128>),
     LookupTransfers(Vec<u128>),
 }
@@ -33,6 +36,8 @@ impl Events {
             Events::CreateAccounts(_) => Operation::CreateAccounts,
             Events::CreateTransfers(_) => Operation::CreateTransfers,
             Events::SetAccountLimits(_) => Operation::SetAccountLimits,
+            Events::CreatePrograms(_) => Operation::CreatePrograms,
+            Events::Credit(_) => Operation::Credit,
             Events::LookupAccounts(_) => Operation::LookupAccounts,
             Events::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -43,6 +48,8 @@ impl Events {
             Events::CreateAccounts(events) => events.len(),
             Events::CreateTransfers(events) => events.len(),
             Events::SetAccountLimits(events) => events.len(),
+            Events::CreatePrograms(events) => events.len(),
+            Events::Credit(events) => events.len(),
             Events::LookupAccounts(ids) | Events::LookupTransfers(ids) => ids.len(),
         }
     }
@@ -134,6 +141,8 @@ pub(crate) fn coalesce(
         Operation::CreateAccounts => RequestBody::Engine(Request::CreateAccounts(Vec::new())),
         Operation::CreateTransfers => RequestBody::Engine(Request::CreateTransfers(Vec::new())),
         Operation::SetAccountLimits => RequestBody::Engine(Request::SetAccountLimits(Vec::new())),
+        Operation::CreatePrograms => RequestBody::Engine(Request::CreatePrograms(Vec::new())),
+        Operation::Credit => RequestBody::Engine(Request::Credit(Vec::new())),
         Operation::LookupAccounts => RequestBody::LookupAccounts(Vec::new()),
         Operation::LookupTransfers => RequestBody::LookupTransfers(Vec::new()),
     };
@@ -179,6 +188,10 @@ pub(crate) fn coalesce(
                 RequestBody::Engine(Request::SetAccountLimits(all)),
                 Events::SetAccountLimits(mine),
             ) => all.extend(mine),
+            (RequestBody::Engine(Request::CreatePrograms(all)), Events::CreatePrograms(mine)) => {
+                all.extend(mine);
+            }
+            (RequestBody::Engine(Request::Credit(all)), Events::Credit(mine)) => all.extend(mine),
             (RequestBody::LookupAccounts(all), Events::LookupAccounts(mine))
             | (RequestBody::LookupTransfers(all), Events::LookupTransfers(mine)) => {
                 all.extend_from_slice(&mine);
@@ -252,6 +265,9 @@ pub(crate) fn demultiplex(batch: Batch, reply: ReplyBody) {
             ReplyBody::CreateAccounts(r) => r.last().is_none_or(|l| (l.0 as usize) < event_count),
             ReplyBody::CreateTransfers(r) => r.last().is_none_or(|l| (l.0 as usize) < event_count),
             ReplyBody::SetAccountLimits(r) => r.last().is_none_or(|l| (l.0 as usize) < event_count),
+            ReplyBody::CreatePrograms(r) | ReplyBody::Credit(r) => {
+                r.last().is_none_or(|l| (l.0 as usize) < event_count)
+            }
             ReplyBody::LookupAccounts(r) => r.len() <= event_count,
             ReplyBody::LookupTransfers(r) => r.len() <= event_count,
         };
@@ -273,6 +289,12 @@ pub(crate) fn demultiplex(batch: Batch, reply: ReplyBody) {
         }
         ReplyBody::SetAccountLimits(results) => {
             split_results(&results, batch.parts, ReplyBody::SetAccountLimits);
+        }
+        ReplyBody::CreatePrograms(results) => {
+            split_results(&results, batch.parts, ReplyBody::CreatePrograms);
+        }
+        ReplyBody::Credit(results) => {
+            split_results(&results, batch.parts, ReplyBody::Credit);
         }
         ReplyBody::LookupAccounts(accounts) => {
             split_records(&accounts, |a| a.id, batch.parts, ReplyBody::LookupAccounts);

@@ -68,6 +68,20 @@ impl BlockingClient {
             .block_on(self.client.set_account_limits(changes))
     }
 
+    pub fn create_programs(
+        &self,
+        programs: Vec<credit::Program>,
+    ) -> Result<Vec<(u32, credit::CreditResult)>, Error> {
+        self.runtime.block_on(self.client.create_programs(programs))
+    }
+
+    pub fn credit(
+        &self,
+        commands: Vec<credit::Command>,
+    ) -> Result<Vec<(u32, credit::CreditResult)>, Error> {
+        self.runtime.block_on(self.client.credit(commands))
+    }
+
     pub fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, Error> {
         self.runtime.block_on(self.client.lookup_accounts(ids))
     }

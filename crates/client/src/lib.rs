@@ -348,6 +348,35 @@ impl Client {
         }
     }
 
+    /// Creates credit programs; returns the failures as `(index, code)`, ascending.
+    pub async fn create_programs(
+        &self,
+        programs: Vec<credit::Program>,
+    ) -> Result<Vec<(u32, credit::CreditResult)>, Error> {
+        if programs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.call(Events::CreatePrograms(programs)).await? {
+            ReplyBody::CreatePrograms(results) => Ok(results),
+            _ => Err(Client::mismatch()),
+        }
+    }
+
+    /// Runs credit commands (lines, authorizations, captures, repayments, day-close); returns
+    /// the failures as `(index, code)`, ascending. Concurrent callers' commands travel together.
+    pub async fn credit(
+        &self,
+        commands: Vec<credit::Command>,
+    ) -> Result<Vec<(u32, credit::CreditResult)>, Error> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.call(Events::Credit(commands)).await? {
+            ReplyBody::Credit(results) => Ok(results),
+            _ => Err(Client::mismatch()),
+        }
+    }
+
     /// The accounts found among `ids`, in the order of `ids`.
     pub async fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, Error> {
         if ids.is_empty() {

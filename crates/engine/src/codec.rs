@@ -4,13 +4,15 @@
 //! request `operation: u8`, `event_count: u32`, and `event_count` fixed-size records: accounts and
 //! transfers as their canonical 128-byte records, limit changes as 64 bytes
 //! (`account_id: u128, debit_limit: u128, credit_limit: u128, set: u8` (bit 0 debit, bit 1 credit),
-//! 15 zero bytes).
+//! 15 zero bytes), credit programs as 256-byte and credit commands as 128-byte records
+//! (`credit::Program::to_bytes`, `credit::Command::to_bytes`).
 //!
 //! Invariants: decoding never panics on any bytes; `decode_batch(encode_batch(b)) == b`.
 //! The WAL frames these bytes with checksums; this codec does not repeat them.
 
 use std::fmt;
 
+use credit::{COMMAND_SIZE, Command, PROGRAM_SIZE, Program};
 use ledger::{Account, LIMIT_CHANGE_SIZE, LimitChange, Transfer};
 
 use crate::{Batch, Request};
@@ -19,6 +21,8 @@ const VERSION: u8 = 1;
 const OPERATION_CREATE_ACCOUNTS: u8 = 1;
 const OPERATION_CREATE_TRANSFERS: u8 = 2;
 const OPERATION_SET_ACCOUNT_LIMITS: u8 = 3;
+const OPERATION_CREATE_PROGRAMS: u8 = 4;
+const OPERATION_CREDIT: u8 = 5;
 
 /// Why bytes are not a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +81,20 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                 out.extend_from_slice(&count.to_le_bytes());
                 for change in changes {
                     out.extend_from_slice(&change.to_bytes());
+                }
+            }
+            Request::CreatePrograms(programs) => {
+                out.push(OPERATION_CREATE_PROGRAMS);
+                out.extend_from_slice(&count.to_le_bytes());
+                for program in programs {
+                    out.extend_from_slice(&program.to_bytes());
+                }
+            }
+            Request::Credit(commands) => {
+                out.push(OPERATION_CREDIT);
+                out.extend_from_slice(&count.to_le_bytes());
+                for command in commands {
+                    out.extend_from_slice(&command.to_bytes());
                 }
             }
         }
@@ -150,11 +168,9 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
                     .collect(),
             ),
             OPERATION_SET_ACCOUNT_LIMITS => {
+                let records = r.records::<LIMIT_CHANGE_SIZE>(count)?;
                 let mut changes = Vec::with_capacity(count as usize);
-                for chunk in r
-                    .records::<LIMIT_CHANGE_SIZE>(count)?
-                    .chunks_exact(LIMIT_CHANGE_SIZE)
-                {
+                for chunk in records.chunks_exact(LIMIT_CHANGE_SIZE) {
                     let record = chunk.try_into().expect("64-byte chunk");
                     changes.push(LimitChange::from_bytes(record).ok_or(DecodeError::Invalid {
                         offset,
@@ -162,6 +178,34 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
                     })?);
                 }
                 Request::SetAccountLimits(changes)
+            }
+            OPERATION_CREATE_PROGRAMS => {
+                let records = r.records::<PROGRAM_SIZE>(count)?;
+                let mut programs = Vec::with_capacity(count as usize);
+                for chunk in records.chunks_exact(PROGRAM_SIZE) {
+                    let record = chunk.try_into().expect("program-size chunk");
+                    programs.push(Program::from_bytes(record).map_err(|_| {
+                        DecodeError::Invalid {
+                            offset,
+                            reason: "program record",
+                        }
+                    })?);
+                }
+                Request::CreatePrograms(programs)
+            }
+            OPERATION_CREDIT => {
+                let records = r.records::<COMMAND_SIZE>(count)?;
+                let mut commands = Vec::with_capacity(count as usize);
+                for chunk in records.chunks_exact(COMMAND_SIZE) {
+                    let record = chunk.try_into().expect("command-size chunk");
+                    commands.push(Command::from_bytes(record).map_err(|_| {
+                        DecodeError::Invalid {
+                            offset,
+                            reason: "credit command record",
+                        }
+                    })?);
+                }
+                Request::Credit(commands)
             }
             operation => return Err(DecodeError::UnknownOperation { offset, operation }),
         };
@@ -183,7 +227,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
         timestamp,
         requests,
     };
-    if batch.event_count() > timestamp {
+    if batch.timestamp_count() > timestamp {
         return Err(DecodeError::Invalid {
             offset: 1,
             reason: "timestamp smaller than event count",

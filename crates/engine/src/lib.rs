@@ -19,6 +19,7 @@ mod tests;
 pub use codec::{DecodeError, decode_batch, encode_batch};
 pub use machine::{StateMachine, StateMachineError, StateRestore};
 
+use credit::{Command, CreditResult, Program};
 use ledger::{
     Account, CreateAccountResult, CreateTransferResult, LimitChange, SetLimitResult, Transfer,
 };
@@ -32,6 +33,10 @@ pub enum Request {
     CreateAccounts(Vec<Account>),
     CreateTransfers(Vec<Transfer>),
     SetAccountLimits(Vec<LimitChange>),
+    /// Credit programs (product configurations).
+    CreatePrograms(Vec<Program>),
+    /// Credit commands: lines, purchases, repayments, day-close.
+    Credit(Vec<Command>),
 }
 
 impl Request {
@@ -41,6 +46,18 @@ impl Request {
             Request::CreateAccounts(events) => events.len(),
             Request::CreateTransfers(events) => events.len(),
             Request::SetAccountLimits(events) => events.len(),
+            Request::CreatePrograms(events) => events.len(),
+            Request::Credit(events) => events.len(),
+        }
+    }
+
+    /// Engine timestamps the request takes: one per event, except credit commands, which take
+    /// one per ledger event they may post (a day-close chunk many).
+    #[must_use]
+    pub fn timestamp_count(&self) -> u64 {
+        match self {
+            Request::Credit(commands) => commands.iter().map(Command::timestamp_count).sum(),
+            other => other.event_count() as u64,
         }
     }
 
@@ -50,6 +67,8 @@ impl Request {
             Request::CreateAccounts(_) => "create_accounts",
             Request::CreateTransfers(_) => "create_transfers",
             Request::SetAccountLimits(_) => "set_account_limits",
+            Request::CreatePrograms(_) => "create_programs",
+            Request::Credit(_) => "credit",
         }
     }
 }
@@ -60,12 +79,14 @@ pub enum Reply {
     CreateAccounts(Vec<CreateAccountResult>),
     CreateTransfers(Vec<CreateTransferResult>),
     SetAccountLimits(Vec<SetLimitResult>),
+    CreatePrograms(Vec<CreditResult>),
+    Credit(Vec<CreditResult>),
 }
 
 /// One log entry: many requests coalesced by group commit, applied atomically in order.
 ///
-/// `timestamp` is the timestamp of the batch's last event; request `r` with `n` events takes the
-/// `n` timestamps after those of the requests before it. A batch with no requests is a pulse:
+/// `timestamp` is the batch's last timestamp; request `r` taking `n` timestamps
+/// (`Request::timestamp_count`) takes the `n` after those of the requests before it. A batch with no requests is a pulse:
 /// it only advances time (expiring due pending transfers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
@@ -77,5 +98,10 @@ impl Batch {
     #[must_use]
     pub fn event_count(&self) -> u64 {
         self.requests.iter().map(|r| r.event_count() as u64).sum()
+    }
+
+    #[must_use]
+    pub fn timestamp_count(&self) -> u64 {
+        self.requests.iter().map(Request::timestamp_count).sum()
     }
 }

@@ -5,11 +5,12 @@
 
 use std::fmt;
 
+use credit::{Credit, CreditSnapshotError};
 use ledger::{Ledger, Restore, SnapshotError, Transfer};
 
 use crate::{Batch, Reply, Request};
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE2";
 
 /// Why a state snapshot cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,7 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE1";
 pub enum StateMachineError {
     BadMagic,
     Ledger(SnapshotError),
+    Credit(CreditSnapshotError),
 }
 
 impl fmt::Display for StateMachineError {
@@ -24,6 +26,7 @@ impl fmt::Display for StateMachineError {
         match self {
             StateMachineError::BadMagic => write!(f, "not a state snapshot (bad magic)"),
             StateMachineError::Ledger(_) => write!(f, "ledger snapshot is invalid"),
+            StateMachineError::Credit(_) => write!(f, "credit snapshot is invalid"),
         }
     }
 }
@@ -33,6 +36,7 @@ impl std::error::Error for StateMachineError {
         match self {
             StateMachineError::BadMagic => None,
             StateMachineError::Ledger(error) => Some(error),
+            StateMachineError::Credit(error) => Some(error),
         }
     }
 }
@@ -40,6 +44,7 @@ impl std::error::Error for StateMachineError {
 /// The whole deterministic state of one shard.
 pub struct StateMachine {
     ledger: Ledger,
+    credit: Credit,
     /// The number of the last batch applied (its log op).
     op: u64,
 }
@@ -50,6 +55,7 @@ impl StateMachine {
     pub fn new(hash_key: u64) -> StateMachine {
         StateMachine {
             ledger: Ledger::new(hash_key),
+            credit: Credit::new(hash_key),
             op: 0,
         }
     }
@@ -57,6 +63,11 @@ impl StateMachine {
     #[must_use]
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    #[must_use]
+    pub fn credit(&self) -> &Credit {
+        &self.credit
     }
 
     /// The op of the last batch applied; 0 before any.
@@ -83,11 +94,12 @@ impl StateMachine {
             self.ledger.pulse(batch.timestamp);
             return Vec::new();
         }
-        let mut timestamp = batch.timestamp - batch.event_count();
+        let mut timestamp = batch.timestamp - batch.timestamp_count();
         let mut replies = Vec::with_capacity(batch.requests.len());
         for request in &batch.requests {
             assert!(request.event_count() > 0, "requests are never empty");
-            timestamp += request.event_count() as u64;
+            let first = timestamp + 1;
+            timestamp += request.timestamp_count();
             replies.push(match request {
                 Request::CreateAccounts(accounts) => {
                     let mut results = Vec::with_capacity(accounts.len());
@@ -107,9 +119,28 @@ impl StateMachine {
                         .set_account_limits(timestamp, changes, &mut results);
                     Reply::SetAccountLimits(results)
                 }
+                Request::CreatePrograms(programs) => Reply::CreatePrograms(
+                    programs
+                        .iter()
+                        .map(|p| self.credit.create_program(&self.ledger, p))
+                        .collect(),
+                ),
+                Request::Credit(commands) => {
+                    let mut next = first;
+                    let mut results = Vec::with_capacity(commands.len());
+                    for command in commands {
+                        results.push(self.credit.execute(&mut self.ledger, next, command));
+                        next += command.timestamp_count();
+                    }
+                    Reply::Credit(results)
+                }
             });
         }
         assert_eq!(timestamp, batch.timestamp);
+        // Credit commands reserve timestamps they may not use; time still reaches the batch's.
+        if self.ledger.commit_timestamp() < batch.timestamp {
+            self.ledger.pulse(batch.timestamp);
+        }
         self.ledger.prefetch_clear();
         replies
     }
@@ -117,9 +148,18 @@ impl StateMachine {
     /// The cold transfer positions applying `batch` may read (see `Ledger::prefetch_needs`).
     /// The shell reads them, hands them in with `prefetch`, and asks again until none remain.
     pub fn prefetch_needs(&self, batch: &Batch, needs: &mut Vec<u64>) {
+        let mut credit_transfers = Vec::new();
         for request in &batch.requests {
-            if let Request::CreateTransfers(transfers) = request {
-                self.ledger.prefetch_needs(transfers, needs);
+            match request {
+                Request::CreateTransfers(transfers) => {
+                    self.ledger.prefetch_needs(transfers, needs);
+                }
+                Request::Credit(commands) => {
+                    credit_transfers.clear();
+                    Credit::prefetch_transfers(commands, &mut credit_transfers);
+                    self.ledger.prefetch_needs(&credit_transfers, needs);
+                }
+                _ => {}
             }
         }
         needs.sort_unstable();
@@ -147,6 +187,7 @@ impl StateMachine {
         let mut out = Vec::new();
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&self.op.to_le_bytes());
+        self.credit.encode_snapshot(&mut out);
         self.ledger.encode_snapshot(&mut out);
         out
     }
@@ -158,15 +199,17 @@ impl StateMachine {
             return Err(StateMachineError::BadMagic);
         }
         let op = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        let ledger =
-            Ledger::decode_snapshot(&bytes[16..], hash_key).map_err(StateMachineError::Ledger)?;
-        Ok(StateRestore { ledger, op })
+        let (credit, rest) =
+            Credit::decode_snapshot(&bytes[16..], hash_key).map_err(StateMachineError::Credit)?;
+        let ledger = Ledger::decode_snapshot(rest, hash_key).map_err(StateMachineError::Ledger)?;
+        Ok(StateRestore { ledger, credit, op })
     }
 }
 
 /// A state being restored from a snapshot (see [`Restore`]).
 pub struct StateRestore {
     ledger: Restore,
+    credit: Credit,
     op: u64,
 }
 
@@ -197,6 +240,7 @@ impl StateRestore {
         let ledger = self.ledger.finish().map_err(StateMachineError::Ledger)?;
         Ok(StateMachine {
             ledger,
+            credit: self.credit,
             op: self.op,
         })
     }

@@ -1,5 +1,7 @@
 //! Engine tests: the batch codec round-trips and never panics; apply is deterministic.
 
+use credit::math::{Rate, RoundingMode};
+use credit::{Command, Component, Date, Program, StudentPolicy};
 use ledger::{Account, AccountFlags, LimitChange, Transfer, TransferFlags};
 use proptest::prelude::*;
 
@@ -26,8 +28,96 @@ fn transfer(id: u128, dr: u128, cr: u128, amount: u128) -> Transfer {
     }
 }
 
+fn program(id: u128) -> Program {
+    Program {
+        id,
+        ledger: 1,
+        code: 9,
+        interest_account_id: 1,
+        fee_account_id: 2,
+        penalty_account_id: 3,
+        loss_account_id: 4,
+        recovery_account_id: 4,
+        start_date: Date::from_ymd(2026, 11, 28).expect("date"),
+        statement_day: 1,
+        due_day: 3,
+        min_payment_rate: Rate(1_000_000_000),
+        min_payment_floor: 0,
+        interest_daily_rate: Rate(5_000_000),
+        penalty_daily_rate: Rate(5_000_000),
+        penalty_min_per_day: 1,
+        write_off_days: 4,
+        apr_cap: Rate(2_400_000_000),
+        max_borrower_limit: 1_000_000,
+        dti_cap_bps: 0,
+        min_age: 18,
+        student_policy: StudentPolicy::Block,
+        waterfall: [
+            Component::Penalty,
+            Component::Fee,
+            Component::Interest,
+            Component::Principal,
+        ],
+        rounding: RoundingMode::HalfEven,
+    }
+}
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    let line = 30u128..33;
+    prop_oneof![
+        (line.clone(), 0u64..2_000).prop_map(|(id, limit)| Command::OpenLine {
+            id,
+            borrower_id: id,
+            program_id: 600,
+            limit,
+            annual_income: 0,
+            birth_date: Date(0),
+            statement_day: 0,
+            due_day: 0,
+            applicant: 0,
+        }),
+        (100u128..140, line.clone(), 5u128..8, 0u64..500, 0u32..2).prop_map(
+            |(id, line_id, merchant_account_id, amount, timeout)| Command::Authorize {
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                timeout,
+            }
+        ),
+        (140u128..160, line.clone(), 100u128..140, 0u64..300).prop_map(
+            |(id, line_id, purchase_id, amount)| Command::Capture {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            }
+        ),
+        (160u128..180, line.clone(), 100u128..140, 1u64..100).prop_map(
+            |(id, line_id, purchase_id, amount)| Command::Refund {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            }
+        ),
+        (180u128..200, line, 1u64..800).prop_map(|(id, line_id, amount)| Command::Repay {
+            id,
+            line_id,
+            source_account_id: 6,
+            amount,
+        }),
+        (0u32..3, 1u32..3).prop_map(|(day, max_lines)| Command::DayClose {
+            date: Date(Date::from_ymd(2026, 11, 28).expect("date").0 + day),
+            max_lines,
+        }),
+    ]
+}
+
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
+        (0u128..2).prop_map(|k| Request::CreatePrograms(vec![program(600 + k)])),
+        prop::collection::vec(arb_command(), 1..6).prop_map(Request::Credit),
         prop::collection::vec((1u128..20, any::<u16>()), 1..5).prop_map(|v| {
             Request::CreateAccounts(
                 v.into_iter()
@@ -81,7 +171,7 @@ proptest! {
     // Goal: encoding then decoding any batch gives it back unchanged.
     #[test]
     fn batch_codec_round_trips(requests in prop::collection::vec(arb_request(), 0..4), extra in 0u64..1000) {
-        let timestamp = requests.iter().map(|r| r.event_count() as u64).sum::<u64>() + 1 + extra;
+        let timestamp = requests.iter().map(Request::timestamp_count).sum::<u64>() + 1 + extra;
         let batch = Batch { timestamp, requests };
         let mut bytes = Vec::new();
         encode_batch(&batch, &mut bytes);
@@ -115,7 +205,7 @@ proptest! {
         let middle = batches.len() / 2;
         let mut c: Option<StateMachine> = None;
         for (index, requests) in batches.into_iter().enumerate() {
-            let batch = Batch { timestamp: timestamp + requests.iter().map(|r| r.event_count() as u64).sum::<u64>() + 1, requests };
+            let batch = Batch { timestamp: timestamp + requests.iter().map(Request::timestamp_count).sum::<u64>() + 1, requests };
             timestamp = batch.timestamp;
             let op = index as u64 + 1;
             let all = b.ledger().transfers_from(0).to_vec();
@@ -144,6 +234,7 @@ proptest! {
                 prop_assert_eq!(&replies, &c.apply(op, &batch));
             }
             a.ledger().check_conservation();
+            a.credit().check_lines(a.ledger());
         }
         prop_assert_eq!(a.encode_snapshot(), b.encode_snapshot());
         prop_assert_eq!(evicting.encode_snapshot(), c.expect("snapshot taken").encode_snapshot());

@@ -13,14 +13,19 @@ impl AccountFlags {
     pub const HISTORY: u16 = 1 << 3;
     // Bit 4 is the reference engine's `imported`; not supported here, so it is a reserved bit.
     pub const CLOSED: u16 = 1 << 5;
+    /// An elevenfold extension: only the engine's product modules (credit) post to or from
+    /// this account; a client's transfer touching it gets `account_is_managed`. Credit lines
+    /// are managed, so their balances always mean what the credit state says they mean.
+    pub const MANAGED: u16 = 1 << 15;
     /// Every bit we define. Any other bit set is `reserved_flag`.
     pub const KNOWN: u16 = Self::LINKED
         | Self::DEBITS_MUST_NOT_EXCEED_CREDITS
         | Self::CREDITS_MUST_NOT_EXCEED_DEBITS
         | Self::HISTORY
-        | Self::CLOSED;
+        | Self::CLOSED
+        | Self::MANAGED;
     /// Names in bit order, for text formats.
-    pub const NAMES: [(u16, &'static str); 5] = [
+    pub const NAMES: [(u16, &'static str); 6] = [
         (Self::LINKED, "linked"),
         (
             Self::DEBITS_MUST_NOT_EXCEED_CREDITS,
@@ -32,6 +37,7 @@ impl AccountFlags {
         ),
         (Self::HISTORY, "history"),
         (Self::CLOSED, "closed"),
+        (Self::MANAGED, "managed"),
     ];
 
     #[inline]
@@ -63,6 +69,11 @@ impl AccountFlags {
     #[must_use]
     pub fn closed(self) -> bool {
         self.has(Self::CLOSED)
+    }
+    #[inline]
+    #[must_use]
+    pub fn managed(self) -> bool {
+        self.has(Self::MANAGED)
     }
 }
 

@@ -19,7 +19,9 @@ mod transfer;
 pub use account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 pub use result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 pub use snapshot::{LIMIT_CHANGE_SIZE, Restore, SnapshotError};
-pub use state::{AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, WideSum};
+pub use state::{
+    AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, RESERVED_ID_MIN, WideSum,
+};
 pub use transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ result_codes! {
         ReservedFlag = 4 => "reserved_flag",
         IdMustNotBeZero = 5 => "id_must_not_be_zero",
         IdMustNotBeIntMax = 6 => "id_must_not_be_int_max",
+        /// Ids from `RESERVED_ID_MIN` on belong to transfers the engine posts itself (credit).
+        IdMustNotBeReserved = 69 => "id_must_not_be_reserved",
         ExistsWithDifferentFlags = 36 => "exists_with_different_flags",
         ExistsWithDifferentPendingId = 40 => "exists_with_different_pending_id",
         ExistsWithDifferentTimeout = 44 => "exists_with_different_timeout",
@@ -92,6 +94,8 @@ result_codes! {
         PendingTransferExpired = 35 => "pending_transfer_expired",
         DebitAccountAlreadyClosed = 65 => "debit_account_already_closed",
         CreditAccountAlreadyClosed = 66 => "credit_account_already_closed",
+        /// A client's transfer may not touch a `managed` account (a credit line).
+        AccountIsManaged = 70 => "account_is_managed",
         OverflowsDebitsPending = 47 => "overflows_debits_pending",
         OverflowsCreditsPending = 48 => "overflows_credits_pending",
         OverflowsDebitsPosted = 49 => "overflows_debits_posted",

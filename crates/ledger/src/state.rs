@@ -139,7 +139,14 @@ pub struct Ledger {
     pub(crate) commit_timestamp: u64,
     undo: Vec<Undo>,
     recording: bool,
+    /// Set while a product module posts its own transfers (`post_transfers`).
+    posting_reserved: bool,
 }
+
+/// Transfer ids from here to `u128::MAX - 1` are reserved for transfers the engine's product
+/// modules post on their own account (interest, penalties, write-offs): users get
+/// `id_must_not_be_reserved`, so a generated id can never collide with a client's.
+pub const RESERVED_ID_MIN: u128 = 0xFFFF_FFFF << 96;
 
 impl Ledger {
     /// An empty ledger. `hash_key` only changes the layout of hash tables, never a result.
@@ -159,6 +166,7 @@ impl Ledger {
             commit_timestamp: 0,
             undo: Vec::new(),
             recording: false,
+            posting_reserved: false,
         }
     }
 
@@ -429,6 +437,26 @@ impl Ledger {
         );
     }
 
+    /// Creates transfers on behalf of a product module (credit): like `create_transfers`, but
+    /// ids from `RESERVED_ID_MIN` on are allowed. Everything else, results included, is the same.
+    pub fn post_transfers(
+        &mut self,
+        timestamp: u64,
+        transfers: &[Transfer],
+        results: &mut Vec<CreateTransferResult>,
+    ) {
+        self.posting_reserved = true;
+        self.create_transfers(timestamp, transfers, results);
+        self.posting_reserved = false;
+    }
+
+    /// The stored transfer with this id, during apply. A cold one must have been prefetched
+    /// (`prefetch_needs` lists it for a transfer with this id).
+    #[must_use]
+    pub fn find_transfer(&self, id: u128) -> Option<Transfer> {
+        self.position_of(id).map(|position| self.record(position))
+    }
+
     /// Changes account limits. Limit changes are not linkable; each stands alone.
     pub fn set_account_limits(
         &mut self,
@@ -654,6 +682,9 @@ impl Ledger {
         if t.id == u128::MAX {
             return R::IdMustNotBeIntMax;
         }
+        if t.id >= RESERVED_ID_MIN && !self.posting_reserved {
+            return R::IdMustNotBeReserved;
+        }
         if let Some(position) = self.position_of(t.id) {
             let e = self.record(position);
             let resolved = (e.flags.post_pending_transfer() || e.flags.void_pending_transfer())
@@ -722,6 +753,9 @@ impl Ledger {
         }
         if cr.flags.closed() {
             return R::CreditAccountAlreadyClosed;
+        }
+        if !self.posting_reserved && (dr.flags.managed() || cr.flags.managed()) {
+            return R::AccountIsManaged;
         }
         let dr_ceiling = debit_ceiling(dr, &dr_state.limits);
         let cr_ceiling = credit_ceiling(cr, &cr_state.limits);
@@ -925,6 +959,11 @@ impl Ledger {
             if cr.flags.closed() {
                 return R::CreditAccountAlreadyClosed;
             }
+        }
+        if !self.posting_reserved && (dr.flags.managed() || cr.flags.managed()) {
+            return R::AccountIsManaged;
+        }
+        if post {
             if dr.debits_posted.checked_add(amount).is_none() {
                 return R::OverflowsDebitsPosted;
             }

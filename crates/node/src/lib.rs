@@ -16,9 +16,13 @@
 //! pending transfers) and hands them in (prefetch), so apply itself never does I/O.
 //!
 //! This is an I/O shell: it owns the clock, the thread and the disk. The state machine it drives
-//! (`engine`) stays pure.
+//! (`engine`) stays pure. Recovery and the commit step themselves live in [`NodeCore`], generic
+//! over the file system and told the time, which the writer thread drives with the wall clock
+//! and the deterministic simulator drives step by step.
 
+mod node_core;
 mod records;
+mod snapshotter;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,11 +33,10 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine, encode_batch};
-use ledger::{ColdStore, Transfer};
-use storage::{Options, OsVfs, RecordFile, SnapshotWriter, Wal, WrittenSnapshot};
+use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine};
+use storage::OsVfs;
 
-use records::Archiver;
+pub use node_core::NodeCore;
 pub use records::ColdRecords;
 pub use storage::StorageError;
 
@@ -55,6 +58,8 @@ pub struct Config {
     /// of every entry, stalling the writer) until they are exceeded. About 18 bytes each,
     /// allocated up front. 0: grow as needed.
     pub transfers_reserve: u64,
+    /// A new WAL segment is started once the current one would exceed this size.
+    pub wal_segment_size_max: u64,
 }
 
 impl Config {
@@ -67,6 +72,7 @@ impl Config {
             sync: true,
             records_sync_bytes: 16 * 1024 * 1024,
             transfers_reserve: 0,
+            wal_segment_size_max: storage::Options::default().segment_size_max,
         }
     }
 }
@@ -160,7 +166,7 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
-    state: RwLock<StateMachine>,
+    state: Arc<RwLock<StateMachine>>,
     failed: Mutex<Option<String>>,
     ready: AtomicBool,
     /// Engine time of the next pending-transfer expiry; 0 when none.
@@ -205,107 +211,22 @@ impl Node {
     /// Opens the data directory (creating it), recovers, and starts the writer thread.
     pub fn open(config: Config) -> Result<(Node, RecoveryReport), OpenError> {
         let started = Instant::now();
-        let hash_key = random_hash_key();
-        let (wal, recovery) =
-            Wal::open(&config.data_dir, Options::default()).map_err(OpenError::Storage)?;
-        let mut report = RecoveryReport {
-            tail_cut: recovery
-                .truncated_tail
-                .as_ref()
-                .map(|cut| format!("{cut:?}")),
-            ..RecoveryReport::default()
-        };
-        let mut records = RecordFile::open(OsVfs, &config.data_dir).map_err(OpenError::Storage)?;
-        let cold = ColdRecords::new(records.reader().map_err(OpenError::Storage)?);
-        let mut state = match &recovery.snapshot {
-            Some(snapshot) => {
-                report.snapshot_op = Some(snapshot.op);
-                let snapshot_error = |source| OpenError::Snapshot {
-                    op: snapshot.op,
-                    source,
-                };
-                let mut restore = StateMachine::decode_snapshot(&snapshot.payload, hash_key)
-                    .map_err(snapshot_error)?;
-                let floor = restore.cold_floor();
-                if records.len_on_disk() < floor {
-                    return Err(OpenError::RecordsMissing {
-                        have: records.len_on_disk(),
-                        need: floor,
-                    });
-                }
-                restore.reserve();
-                let mut failure = None;
-                cold.scan(0, floor, |_, bytes| {
-                    if failure.is_none()
-                        && let Err(error) = restore.cold_transfer(&Transfer::from_bytes(bytes))
-                    {
-                        failure = Some(error);
-                    }
-                })
-                .map_err(OpenError::Storage)?;
-                if let Some(error) = failure {
-                    return Err(snapshot_error(error));
-                }
-                report.cold_transfers = floor;
-                restore.finish().map_err(snapshot_error)?
-            }
-            None => StateMachine::new(hash_key),
-        };
-        // Records above the floor are rewritten from the snapshot's tail and the replay.
-        records
-            .truncate(state.ledger().cold_floor())
-            .map_err(OpenError::Storage)?;
-        let after_op = state.op();
-        wal.replay(after_op, |op, bytes| {
-            let batch =
-                engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
-            report.replayed_batches += 1;
-            report.replayed_events += batch.event_count();
-            prefetch(&mut state, &batch, &cold).map_err(OpenError::Storage)?;
-            state.apply(op, &batch);
-            Ok::<(), OpenError>(())
-        })
-        .map_err(|error| match error {
-            storage::ReplayError::Storage(e) => OpenError::Storage(e),
-            storage::ReplayError::Callback(e) => e,
-            other => OpenError::Replay(other.to_string()),
-        })?;
-        state.ledger().check_conservation();
-        let stored = state.ledger().transfer_count();
-        if let Ok(additional) = usize::try_from(config.transfers_reserve.saturating_sub(stored)) {
-            state.reserve_transfers(additional);
-        }
+        let batch_events_max = config.batch_events_max;
+        let (core, mut report) = NodeCore::open_threaded(config, random_hash_key())?;
         report.duration = started.elapsed();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
-            next_expiry: AtomicU64::new(state.ledger().next_expiry().unwrap_or(0)),
-            state: RwLock::new(state),
+            next_expiry: AtomicU64::new(core.next_expiry().unwrap_or(0)),
+            state: core.state(),
             failed: Mutex::new(None),
             ready: AtomicBool::new(true),
-            cold,
+            cold: core.cold().clone(),
         });
-        let evicted_below = shared
-            .state
-            .read()
-            .expect("state lock is never poisoned")
-            .ledger()
-            .cold_floor();
-        let archiver = Archiver::start(records, config.records_sync_bytes, config.sync);
-        let snapshotter = Snapshotter::start(wal.snapshot_writer());
         let writer = Writer {
             shared: Arc::clone(&shared),
-            archiver,
-            evicted_below,
-            snapshotter,
-            wal,
-            config,
-            buffer: Vec::new(),
-            log_bytes_since_snapshot: 0,
-            last_snapshot_bytes: recovery
-                .snapshot
-                .as_ref()
-                .map_or(0, |s| s.payload.len() as u64),
+            core,
+            batch_events_max,
         };
         let handle = std::thread::Builder::new()
             .name("elevenfold-writer".to_string())
@@ -427,15 +348,8 @@ impl Node {
 
 struct Writer {
     shared: Arc<Shared>,
-    archiver: Archiver,
-    /// The ledger's cold floor: what `evict` last evicted below.
-    evicted_below: u64,
-    snapshotter: Snapshotter,
-    wal: Wal,
-    config: Config,
-    buffer: Vec<u8>,
-    log_bytes_since_snapshot: u64,
-    last_snapshot_bytes: u64,
+    core: NodeCore<OsVfs>,
+    batch_events_max: usize,
 }
 
 enum Work {
@@ -461,7 +375,18 @@ impl Writer {
                     (replies, requests)
                 }
             };
-            if let Err(reason) = self.commit(queued, requests) {
+            let batch = self.core.stamp(wall_clock_ns(), requests);
+            let committed = self.core.commit(&batch, |results| {
+                record_metrics(&batch, &results);
+                for (reply, result) in queued.into_iter().zip(results) {
+                    // A caller that stopped waiting is fine: its request is durable regardless.
+                    let _ = reply.send(Ok(result));
+                }
+            });
+            self.shared
+                .next_expiry
+                .store(self.core.next_expiry().unwrap_or(0), Ordering::Relaxed);
+            if let Err(reason) = committed {
                 tracing::error!(reason = %reason, "storage failed; the node stops writing");
                 *self
                     .shared
@@ -496,7 +421,7 @@ impl Writer {
                 let mut taken = Vec::new();
                 while let Some(front) = queue.items.front() {
                     let count = front.request.event_count();
-                    if !taken.is_empty() && events + count > self.config.batch_events_max {
+                    if !taken.is_empty() && events + count > self.batch_events_max {
                         break;
                     }
                     events += count;
@@ -525,232 +450,6 @@ impl Writer {
                 .0;
         }
     }
-
-    /// Logs, syncs, applies and replies to one batch.
-    fn commit(&mut self, replies: Vec<ReplySender>, requests: Vec<Request>) -> Result<(), String> {
-        if let Some(reason) = self.archiver.failure() {
-            return Err(reason);
-        }
-        self.install_snapshot(false)?;
-        self.evict();
-        let (op, commit_timestamp) = {
-            let state = self
-                .shared
-                .state
-                .read()
-                .expect("state lock is never poisoned");
-            (state.op() + 1, state.commit_timestamp())
-        };
-        let event_count: u64 = requests.iter().map(|r| r.event_count() as u64).sum();
-        let timestamp = wall_clock_ns().max(commit_timestamp + event_count.max(1));
-        let batch = Batch {
-            timestamp,
-            requests,
-        };
-        self.buffer.clear();
-        encode_batch(&batch, &mut self.buffer);
-        self.wal
-            .append(op, &self.buffer)
-            .map_err(|e| format!("wal append: {e}"))?;
-        if self.config.sync {
-            let started = Instant::now();
-            self.wal.sync().map_err(|e| format!("wal sync: {e}"))?;
-            metrics::histogram!("elevenfold_wal_fsync_seconds")
-                .record(started.elapsed().as_secs_f64());
-        }
-        self.log_bytes_since_snapshot += self.buffer.len() as u64;
-        let (results, archive) = {
-            let mut state = self
-                .shared
-                .state
-                .write()
-                .expect("state lock is never poisoned");
-            // Reads happen only when the batch touches evicted transfers (retries of old ids,
-            // resolved pending transfers): rare, so holding the lock through them is fine.
-            prefetch(&mut state, &batch, &self.shared.cold)
-                .map_err(|e| format!("record file read: {e}"))?;
-            let results = state.apply(op, &batch);
-            self.shared
-                .next_expiry
-                .store(state.ledger().next_expiry().unwrap_or(0), Ordering::Relaxed);
-            let archive = state.ledger().transfers_from(self.archiver.sent).to_vec();
-            (results, archive)
-        };
-        record_metrics(&batch, &results);
-        for (reply, result) in replies.into_iter().zip(results) {
-            // A caller that stopped waiting is fine: its request is durable regardless.
-            let _ = reply.send(Ok(result));
-        }
-        self.archiver.send(archive)?;
-        if self.log_bytes_since_snapshot
-            >= self
-                .config
-                .snapshot_log_bytes_min
-                .max(self.last_snapshot_bytes)
-        {
-            self.snapshot(op)?;
-        }
-        Ok(())
-    }
-
-    /// Drops from memory the transfers the record file now holds durably. The writer is the
-    /// only mutator, so it knows the floor without asking the state.
-    fn evict(&mut self) {
-        let synced = self.archiver.synced();
-        if synced > self.evicted_below {
-            self.shared
-                .state
-                .write()
-                .expect("state lock is never poisoned")
-                .evict_below(synced);
-            self.evicted_below = synced;
-        }
-    }
-
-    /// Encodes a snapshot of the state after `op` and hands it to the snapshot thread, unless
-    /// one is still being written (then the next batch tries again).
-    fn snapshot(&mut self, op: u64) -> Result<(), String> {
-        if self.snapshotter.in_flight {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let bytes = self
-            .shared
-            .state
-            .read()
-            .expect("state lock is never poisoned")
-            .encode_snapshot();
-        metrics::histogram!("elevenfold_snapshot_encode_seconds")
-            .record(started.elapsed().as_secs_f64());
-        self.last_snapshot_bytes = bytes.len() as u64;
-        self.log_bytes_since_snapshot = 0;
-        self.snapshotter.send(op, bytes)
-    }
-
-    /// Takes in the snapshot the snapshot thread finished, if any (waiting for it if `wait`).
-    fn install_snapshot(&mut self, wait: bool) -> Result<(), String> {
-        let Some(finished) = self.snapshotter.finished(wait) else {
-            return Ok(());
-        };
-        let (written, bytes, duration) = finished.map_err(|e| format!("snapshot: {e}"))?;
-        let op = written.op();
-        self.wal
-            .install_snapshot(written)
-            .map_err(|e| format!("snapshot: {e}"))?;
-        tracing::info!(
-            op,
-            bytes,
-            duration_s = duration.as_secs_f64(),
-            "snapshot written"
-        );
-        Ok(())
-    }
-}
-
-type SnapshotDone = Result<(WrittenSnapshot, usize, Duration), storage::StorageError>;
-
-/// A thread that writes snapshot files (write, fsync, rename, directory fsync), so the writer
-/// only encodes them; the writer installs each one (deleting the log it covers) when done.
-/// One snapshot at a time.
-struct Snapshotter {
-    requests: Option<std::sync::mpsc::Sender<(u64, Vec<u8>)>>,
-    done: std::sync::mpsc::Receiver<SnapshotDone>,
-    in_flight: bool,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Snapshotter {
-    fn start(writer: SnapshotWriter<OsVfs>) -> Snapshotter {
-        let (requests, requested) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
-        let (finished, done) = std::sync::mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("elevenfold-snapshot".to_string())
-            .spawn(move || {
-                for (op, bytes) in requested {
-                    let started = Instant::now();
-                    let result = writer
-                        .write(op, &bytes)
-                        .map(|written| (written, bytes.len(), started.elapsed()));
-                    if finished.send(result).is_err() {
-                        break;
-                    }
-                }
-            })
-            .expect("spawning the snapshot thread");
-        Snapshotter {
-            requests: Some(requests),
-            done,
-            in_flight: false,
-            handle: Some(handle),
-        }
-    }
-
-    fn send(&mut self, op: u64, bytes: Vec<u8>) -> Result<(), String> {
-        let requests = self.requests.as_ref().expect("requests live until drop");
-        requests
-            .send((op, bytes))
-            .map_err(|_| "snapshot: the snapshot thread stopped".to_string())?;
-        self.in_flight = true;
-        Ok(())
-    }
-
-    fn finished(&mut self, wait: bool) -> Option<SnapshotDone> {
-        if !self.in_flight {
-            return None;
-        }
-        let finished = if wait {
-            self.done.recv().ok()
-        } else {
-            self.done.try_recv().ok()
-        };
-        if finished.is_some() {
-            self.in_flight = false;
-        }
-        finished
-    }
-}
-
-impl Drop for Snapshotter {
-    fn drop(&mut self) {
-        self.requests = None;
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // A snapshot being written is finished and installed (a failure here only means the
-        // next open replays more of the log).
-        let _ = self.install_snapshot(true);
-        // Everything acknowledged was synced already; this only flushes a pulse-only tail.
-        if self.config.sync {
-            let _ = self.wal.sync();
-        }
-    }
-}
-
-/// Hands the state machine the evicted transfers `batch` may read. A second round is needed
-/// only after a first that read something: an evicted post or void names a pending transfer
-/// that may be evicted too.
-fn prefetch(
-    state: &mut StateMachine,
-    batch: &Batch,
-    cold: &ColdRecords,
-) -> Result<(), storage::StorageError> {
-    let mut needs = Vec::new();
-    for _round in 0..2 {
-        needs.clear();
-        state.prefetch_needs(batch, &mut needs);
-        if needs.is_empty() {
-            break;
-        }
-        for &position in &needs {
-            state.prefetch(position, cold.read(position)?);
-        }
-    }
-    Ok(())
 }
 
 fn record_metrics(batch: &Batch, replies: &[Reply]) {
@@ -761,7 +460,12 @@ fn record_metrics(batch: &Batch, replies: &[Reply]) {
     }
     // Tallied per reply kind (their code numbers overlap) across the whole batch, so there is
     // one metrics call per distinct code per batch, and no per-event lookup.
-    let mut tallies = [ResultTally::new(), ResultTally::new(), ResultTally::new()];
+    let mut tallies = [
+        ResultTally::new(),
+        ResultTally::new(),
+        ResultTally::new(),
+        ResultTally::new(),
+    ];
     for reply in replies {
         match reply {
             Reply::CreateAccounts(results) => {
@@ -772,6 +476,9 @@ fn record_metrics(batch: &Batch, replies: &[Reply]) {
             }
             Reply::SetAccountLimits(results) => {
                 tallies[2].add(results.iter().map(|r| (r.number(), r.name())));
+            }
+            Reply::CreatePrograms(results) | Reply::Credit(results) => {
+                tallies[3].add(results.iter().map(|r| (r.number(), r.name())));
             }
         }
     }

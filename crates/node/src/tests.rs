@@ -1,5 +1,6 @@
 //! Node tests: concurrent requests are coalesced and all answered; restart recovers everything
-//! acknowledged; expiry happens without traffic.
+//! acknowledged; expiry happens without traffic; the node core recovers over `MemVfs` after a
+//! transient read fault.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use engine::{Reply, Request, StateMachine};
 use ledger::{Account, AccountFlags};
 use ledger::{AccountFilter, ColdStore, CreateTransferResult, Transfer, TransferFlags};
 
-use crate::{Config, Node, NodeError};
+use crate::{Config, Node, NodeCore, NodeError};
 
 fn account(id: u128) -> Account {
     Account {
@@ -334,13 +335,78 @@ fn evicted_transfers_answer_as_if_in_memory() {
     node.shutdown();
 }
 
+// Goal (regression, found by the simulator, seed 91): a read fault on the newest snapshot makes
+// recovery fall back to an older state and cut the record file to its cold floor; once the fault
+// is gone, the next recovery must not pick the newer snapshot up again (its evicted transfers
+// were cut from the record file: it refused with `RecordsMissing`). Method: the node core over
+// `MemVfs`, a flip on read of the newest snapshot, open, clear the fault, open again.
+#[test]
+fn transient_read_fault_on_the_newest_snapshot_is_survived() {
+    let vfs = storage::MemVfs::new();
+    let dir = std::path::Path::new("/data");
+    let config = Config {
+        snapshot_log_bytes_min: 2048,
+        records_sync_bytes: 31 * 128,
+        ..Config::new(dir)
+    };
+    let commit = |core: &mut NodeCore<storage::MemVfs>, now: u64, request: Request| {
+        let batch = core.stamp(now, vec![request]);
+        let mut replies = None;
+        core.commit(&batch, |r| replies = Some(r)).expect("commits");
+        replies.expect("acknowledged")
+    };
+    let (mut core, _) = NodeCore::open(vfs.clone(), config.clone(), 1).expect("opens");
+    commit(
+        &mut core,
+        1,
+        Request::CreateAccounts(vec![account(1), account(2)]),
+    );
+    for batch in 0..40u128 {
+        let transfers = (0..20).map(|i| transfer(1 + batch * 20 + i, 1)).collect();
+        commit(
+            &mut core,
+            2 + batch as u64,
+            Request::CreateTransfers(transfers),
+        );
+        core.idle().expect("records sync");
+    }
+    assert!(
+        core.read(|s| s.ledger().cold_floor()) > 0,
+        "transfers were evicted"
+    );
+    drop(core);
+    let newest = vfs
+        .file_names(dir)
+        .into_iter()
+        .filter(|name| name.ends_with(".snap"))
+        .max()
+        .expect("a snapshot was written");
+    vfs.flip_on_read(&dir.join(&newest), 300);
+    let (core, fallback) = NodeCore::open(vfs.clone(), config.clone(), 2).expect("falls back");
+    assert!(fallback.replayed_batches > 0, "{fallback:?}");
+    drop(core);
+    vfs.clear_read_faults();
+    let (core, _) = NodeCore::open(vfs.clone(), config, 3).expect("opens after the fault");
+    assert_eq!(core.read(|s| s.ledger().transfer_count()), 800);
+    assert_eq!(
+        core.read(|s| s
+            .ledger()
+            .lookup_account(2)
+            .expect("exists")
+            .0
+            .credits_posted),
+        800
+    );
+}
+
 fn result_code_docs() -> String {
     use ledger::{CreateAccountResult, CreateTransferResult, SetLimitResult};
     let mut out = String::from(
         "# Result codes\n\n\
          Every event gets exactly one result. When several rejections apply, the one listed first \
          wins (precedence order). Numbers are stable and never reused; binary formats carry them.\n\
-         Generated from `crates/ledger/src/result.rs` by the test `result_code_docs_are_current` \
+         Generated from `crates/ledger/src/result.rs` and `crates/credit/src/result.rs` by the \
+         test `result_code_docs_are_current` \
          (`UPDATE_DOCS=1 cargo test -p node` rewrites this file).\n",
     );
     let mut table = |title: &str, rows: Vec<(u32, &str)>| {
@@ -368,6 +434,13 @@ fn result_code_docs() -> String {
     table(
         "set_account_limits",
         SetLimitResult::ALL
+            .iter()
+            .map(|c| (c.number(), c.name()))
+            .collect(),
+    );
+    table(
+        "credit (create_programs and credit commands)",
+        credit::CreditResult::ALL
             .iter()
             .map(|c| (c.number(), c.name()))
             .collect(),

@@ -6,6 +6,7 @@
 //!
 //! Invariants: decoding never panics; `decode_*(encode_*(x)) == x` for every valid `x`.
 
+use credit::{COMMAND_SIZE, Command, CreditResult, PROGRAM_SIZE, Program};
 use engine::{Reply, Request};
 use ledger::{
     Account, CreateAccountResult, CreateTransferResult, LimitChange, SetLimitResult, Transfer,
@@ -32,6 +33,8 @@ impl RequestBody {
             RequestBody::Engine(Request::CreateAccounts(_)) => Operation::CreateAccounts,
             RequestBody::Engine(Request::CreateTransfers(_)) => Operation::CreateTransfers,
             RequestBody::Engine(Request::SetAccountLimits(_)) => Operation::SetAccountLimits,
+            RequestBody::Engine(Request::CreatePrograms(_)) => Operation::CreatePrograms,
+            RequestBody::Engine(Request::Credit(_)) => Operation::Credit,
             RequestBody::LookupAccounts(_) => Operation::LookupAccounts,
             RequestBody::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -53,6 +56,8 @@ pub enum ReplyBody {
     CreateAccounts(Vec<(u32, CreateAccountResult)>),
     CreateTransfers(Vec<(u32, CreateTransferResult)>),
     SetAccountLimits(Vec<(u32, SetLimitResult)>),
+    CreatePrograms(Vec<(u32, CreditResult)>),
+    Credit(Vec<(u32, CreditResult)>),
     LookupAccounts(Vec<Account>),
     LookupTransfers(Vec<Transfer>),
 }
@@ -85,6 +90,10 @@ impl ReplyBody {
             Reply::SetAccountLimits(results) => {
                 ReplyBody::SetAccountLimits(failures(results, SetLimitResult::Ok))
             }
+            Reply::CreatePrograms(results) => {
+                ReplyBody::CreatePrograms(failures(results, CreditResult::Ok))
+            }
+            Reply::Credit(results) => ReplyBody::Credit(failures(results, CreditResult::Ok)),
         }
     }
 
@@ -94,6 +103,8 @@ impl ReplyBody {
             ReplyBody::CreateAccounts(_) => Operation::CreateAccounts,
             ReplyBody::CreateTransfers(_) => Operation::CreateTransfers,
             ReplyBody::SetAccountLimits(_) => Operation::SetAccountLimits,
+            ReplyBody::CreatePrograms(_) => Operation::CreatePrograms,
+            ReplyBody::Credit(_) => Operation::Credit,
             ReplyBody::LookupAccounts(_) => Operation::LookupAccounts,
             ReplyBody::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -105,6 +116,7 @@ impl ReplyBody {
             ReplyBody::CreateAccounts(results) => results.len(),
             ReplyBody::CreateTransfers(results) => results.len(),
             ReplyBody::SetAccountLimits(results) => results.len(),
+            ReplyBody::CreatePrograms(results) | ReplyBody::Credit(results) => results.len(),
             ReplyBody::LookupAccounts(accounts) => accounts.len(),
             ReplyBody::LookupTransfers(transfers) => transfers.len(),
         }
@@ -186,6 +198,17 @@ pub fn encode_request(envelope: &Envelope, request: &RequestBody, out: &mut Vec<
                     out.extend_from_slice(&change.to_bytes());
                 }
             }
+            RequestBody::Engine(Request::CreatePrograms(programs)) => {
+                for program in programs {
+                    out.extend_from_slice(&program.to_bytes());
+                }
+            }
+            RequestBody::Engine(Request::Credit(commands)) => {
+                out.reserve(commands.len() * COMMAND_SIZE);
+                for command in commands {
+                    out.extend_from_slice(&command.to_bytes());
+                }
+            }
             RequestBody::LookupAccounts(ids) | RequestBody::LookupTransfers(ids) => {
                 for id in ids {
                     out.extend_from_slice(&id.to_le_bytes());
@@ -220,6 +243,9 @@ pub fn encode_reply(envelope: &Envelope, reply: &ReplyBody, out: &mut Vec<u8>) {
             }
             ReplyBody::SetAccountLimits(results) => {
                 encode_results(results, SetLimitResult::number, out);
+            }
+            ReplyBody::CreatePrograms(results) | ReplyBody::Credit(results) => {
+                encode_results(results, CreditResult::number, out);
             }
             ReplyBody::LookupAccounts(accounts) => {
                 for account in accounts {
@@ -297,6 +323,26 @@ pub fn decode_request(header: &Header, body: &[u8]) -> Result<RequestBody, Decod
                 .map(|(index, record)| limit_change_from_bytes(record, index))
                 .collect::<Result<_, _>>()?,
         )),
+        Operation::CreatePrograms => RequestBody::Engine(Request::CreatePrograms(
+            records::<PROGRAM_SIZE>(body)
+                .enumerate()
+                .map(|(index, record)| {
+                    Program::from_bytes(record).map_err(|_| DecodeError::InvalidCreditRecord {
+                        index: index as u32,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        )),
+        Operation::Credit => RequestBody::Engine(Request::Credit(
+            records::<COMMAND_SIZE>(body)
+                .enumerate()
+                .map(|(index, record)| {
+                    Command::from_bytes(record).map_err(|_| DecodeError::InvalidCreditRecord {
+                        index: index as u32,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        )),
         Operation::LookupAccounts => RequestBody::LookupAccounts(
             records::<16>(body)
                 .map(|id| u128::from_le_bytes(*id))
@@ -347,6 +393,10 @@ pub fn decode_reply(header: &Header, body: &[u8]) -> Result<ReplyBody, DecodeErr
         Operation::SetAccountLimits => {
             ReplyBody::SetAccountLimits(decode_results(body, SetLimitResult::from_number)?)
         }
+        Operation::CreatePrograms => {
+            ReplyBody::CreatePrograms(decode_results(body, CreditResult::from_number)?)
+        }
+        Operation::Credit => ReplyBody::Credit(decode_results(body, CreditResult::from_number)?),
         Operation::LookupAccounts => {
             ReplyBody::LookupAccounts(records::<128>(body).map(Account::from_bytes).collect())
         }

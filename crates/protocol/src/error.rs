@@ -65,6 +65,10 @@ pub enum DecodeError {
     InvalidLimitChange {
         index: u32,
     },
+    /// A credit program or command record holds an unknown kind, enum value or padding.
+    InvalidCreditRecord {
+        index: u32,
+    },
     /// A reply result names a code that does not exist for its operation.
     UnknownResultCode {
         index: u32,
@@ -103,6 +107,7 @@ impl DecodeError {
             DecodeError::EmptyRequest => ErrorCode::EmptyRequest,
             DecodeError::BodyChecksum => ErrorCode::BodyChecksum,
             DecodeError::InvalidLimitChange { .. }
+            | DecodeError::InvalidCreditRecord { .. }
             | DecodeError::UnknownResultCode { .. }
             | DecodeError::OkResultListed { .. }
             | DecodeError::ResultsOutOfOrder { .. } => ErrorCode::InvalidEvent,
@@ -157,6 +162,12 @@ impl fmt::Display for DecodeError {
             DecodeError::UnexpectedKind { kind } => write!(f, "unexpected frame kind {kind:?}"),
             DecodeError::InvalidLimitChange { index } => {
                 write!(f, "limit change {index} has undefined flag bits or padding")
+            }
+            DecodeError::InvalidCreditRecord { index } => {
+                write!(
+                    f,
+                    "credit record {index} is invalid (kind, enum value or padding)"
+                )
             }
             DecodeError::UnknownResultCode { index, code } => {
                 write!(f, "result of event {index} has unknown code {code}")

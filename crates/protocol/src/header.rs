@@ -60,15 +60,19 @@ pub enum Operation {
     SetAccountLimits = 3,
     LookupAccounts = 4,
     LookupTransfers = 5,
+    CreatePrograms = 6,
+    Credit = 7,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 7] = [
         Operation::CreateAccounts,
         Operation::CreateTransfers,
         Operation::SetAccountLimits,
         Operation::LookupAccounts,
         Operation::LookupTransfers,
+        Operation::CreatePrograms,
+        Operation::Credit,
     ];
 
     #[must_use]
@@ -84,6 +88,8 @@ impl Operation {
             Operation::SetAccountLimits => "set_account_limits",
             Operation::LookupAccounts => "lookup_accounts",
             Operation::LookupTransfers => "lookup_transfers",
+            Operation::CreatePrograms => "create_programs",
+            Operation::Credit => "credit",
         }
     }
 
@@ -95,6 +101,8 @@ impl Operation {
             Operation::CreateTransfers => TRANSFER_SIZE,
             Operation::SetAccountLimits => LIMIT_CHANGE_SIZE,
             Operation::LookupAccounts | Operation::LookupTransfers => ID_SIZE,
+            Operation::CreatePrograms => credit::PROGRAM_SIZE,
+            Operation::Credit => credit::COMMAND_SIZE,
         }
     }
 
@@ -104,7 +112,9 @@ impl Operation {
         match self {
             Operation::CreateAccounts
             | Operation::CreateTransfers
-            | Operation::SetAccountLimits => RESULT_SIZE,
+            | Operation::SetAccountLimits
+            | Operation::CreatePrograms
+            | Operation::Credit => RESULT_SIZE,
             Operation::LookupAccounts => ACCOUNT_SIZE,
             Operation::LookupTransfers => TRANSFER_SIZE,
         }

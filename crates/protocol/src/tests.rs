@@ -152,8 +152,8 @@ fn each_decode_error_is_reachable() {
         DecodeError::UnknownOperation { operation: 0 },
     );
     check(
-        &with(&|f| f[11] = 6, Some(false)),
-        DecodeError::UnknownOperation { operation: 6 },
+        &with(&|f| f[11] = 8, Some(false)),
+        DecodeError::UnknownOperation { operation: 8 },
     );
     check(
         &with(
@@ -246,6 +246,21 @@ fn each_decode_error_is_reachable() {
         reseal(&mut frame, true);
         check(&frame, DecodeError::InvalidLimitChange { index: 1 });
     }
+
+    // Credit records: an unknown command kind.
+    let mut credit_frame = Vec::new();
+    encode_request(
+        &Envelope::default(),
+        &RequestBody::Engine(Request::Credit(vec![credit::Command::SetLimit {
+            line_id: 1,
+            limit: 2,
+        }])),
+        &mut credit_frame,
+    );
+    assert!(decode_request_frame(&credit_frame).is_ok());
+    credit_frame[128] = 200;
+    reseal(&mut credit_frame, true);
+    check(&credit_frame, DecodeError::InvalidCreditRecord { index: 0 });
 
     // Reply results: ok listed, out of order, unknown code.
     let results = |records: &[(u32, u32)]| {

@@ -33,12 +33,12 @@ use crate::wire::{
     HealthOutput, LimitInput, SetLimitsRequest, SetLimitsResponse, TransferInput, TransferOutput,
     TransfersPage, parse_decimal, results_body,
 };
-use crate::{Drain, RouterOptions};
+use crate::{Drain, RouterOptions, credit_api};
 
 /// What every handler sees. Cloned per request, so every field is a cheap handle.
 #[derive(Clone)]
-struct App {
-    node: Node,
+pub(crate) struct App {
+    pub(crate) node: Node,
     drain: Drain,
     /// The OpenAPI document, serialized once.
     openapi: Bytes,
@@ -58,6 +58,7 @@ struct App {
     tags(
         (name = "accounts", description = "Create, read and limit accounts."),
         (name = "transfers", description = "Create and read transfers."),
+        (name = "credit", description = "Consumer credit lines: programs, commands, day-close, line views and quotes. Rates are percent strings (\"0.05\" is 0.05%); dates are YYYY-MM-DD."),
         (name = "operations", description = "Health, metrics and this document.")
     )
 )]
@@ -73,6 +74,13 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
         .routes(routes!(get_transfer))
         .routes(routes!(get_account_transfers))
         .routes(routes!(get_account_balances))
+        .routes(routes!(credit_api::create_programs))
+        .routes(routes!(credit_api::credit_commands))
+        .routes(routes!(credit_api::day_close))
+        .routes(routes!(credit_api::get_line))
+        .routes(routes!(credit_api::raise_check))
+        .routes(routes!(credit_api::quote))
+        .routes(routes!(credit_api::business_date))
         .routes(routes!(openapi_document))
         .routes(routes!(livez))
         .routes(routes!(readyz))
@@ -118,7 +126,7 @@ fn problem_table() -> String {
 }
 
 /// A JSON request body: checks the media type, then reads the body within the size limit.
-struct JsonBody(Bytes);
+pub(crate) struct JsonBody(pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Problem;
@@ -151,7 +159,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn json_response<T: Serialize>(value: &T) -> Response {
+pub(crate) fn json_response<T: Serialize>(value: &T) -> Response {
     let body = serde_json::to_vec(value)
         .expect("wire types always serialize: no maps with non-string keys, no failing impls");
     json_bytes_response(StatusCode::OK, body)
@@ -166,7 +174,7 @@ fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-fn check_event_count(count: usize) -> Result<(), Problem> {
+pub(crate) fn check_event_count(count: usize) -> Result<(), Problem> {
     if count == 0 {
         return Err(Problem::new(
             ProblemCode::EmptyBatch,
@@ -182,7 +190,7 @@ fn check_event_count(count: usize) -> Result<(), Problem> {
     Ok(())
 }
 
-fn node_problem(error: NodeError) -> Problem {
+pub(crate) fn node_problem(error: NodeError) -> Problem {
     match error {
         // The handlers check the event count first, so this only guards a future node rule.
         NodeError::InvalidRequest(reason) => Problem::new(ProblemCode::InvalidValue, reason),
@@ -193,7 +201,7 @@ fn node_problem(error: NodeError) -> Problem {
 /// A reply of another kind than the request: a broken invariant of the node. Panics in debug
 /// builds (tests); in production it is logged and answered 500 rather than taking the server
 /// down (STYLE §3.6, soft assertion).
-fn reply_mismatch(operation: &str) -> Problem {
+pub(crate) fn reply_mismatch(operation: &str) -> Problem {
     if cfg!(debug_assertions) {
         panic!("the node answered {operation} with a reply of another kind");
     }
@@ -204,11 +212,11 @@ fn reply_mismatch(operation: &str) -> Problem {
     )
 }
 
-fn results_response<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Response {
+pub(crate) fn results_response<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Response {
     json_bytes_response(StatusCode::OK, results_body(names))
 }
 
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<u128, Problem> {
+pub(crate) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<u128, Problem> {
     let Path(text) =
         path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
     parse_decimal(&text).ok_or_else(|| {

@@ -10,11 +10,15 @@
 //! of record), or any retry of a failed node.
 
 mod api;
+mod credit_api;
+mod credit_wire;
 mod paging;
 mod problem;
 mod tcp;
 mod wire;
 
+#[cfg(test)]
+mod credit_tests;
 #[cfg(test)]
 mod tests;
 

@@ -26,6 +26,7 @@ pub enum ProblemCode {
     NotFound,
     AccountNotFound,
     TransferNotFound,
+    LineNotFound,
     MethodNotAllowed,
     HistoryNotEnabled,
     InternalError,
@@ -48,6 +49,7 @@ impl ProblemCode {
         ProblemCode::NotFound,
         ProblemCode::AccountNotFound,
         ProblemCode::TransferNotFound,
+        ProblemCode::LineNotFound,
         ProblemCode::MethodNotAllowed,
         ProblemCode::HistoryNotEnabled,
         ProblemCode::InternalError,
@@ -70,6 +72,7 @@ impl ProblemCode {
             ProblemCode::NotFound => "not_found",
             ProblemCode::AccountNotFound => "account_not_found",
             ProblemCode::TransferNotFound => "transfer_not_found",
+            ProblemCode::LineNotFound => "line_not_found",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::HistoryNotEnabled => "history_not_enabled",
             ProblemCode::InternalError => "internal_error",
@@ -93,7 +96,8 @@ impl ProblemCode {
             ProblemCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemCode::NotFound
             | ProblemCode::AccountNotFound
-            | ProblemCode::TransferNotFound => StatusCode::NOT_FOUND,
+            | ProblemCode::TransferNotFound
+            | ProblemCode::LineNotFound => StatusCode::NOT_FOUND,
             ProblemCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemCode::HistoryNotEnabled => StatusCode::CONFLICT,
             ProblemCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +122,7 @@ impl ProblemCode {
             ProblemCode::NotFound => "no such route",
             ProblemCode::AccountNotFound => "no such account",
             ProblemCode::TransferNotFound => "no such transfer",
+            ProblemCode::LineNotFound => "no such credit line",
             ProblemCode::MethodNotAllowed => "the route does not support this method",
             ProblemCode::HistoryNotEnabled => "the account does not keep balance history",
             ProblemCode::InternalError => "internal server error",

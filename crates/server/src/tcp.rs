@@ -377,6 +377,8 @@ fn protocol_operation(request: &Request) -> Operation {
         Request::CreateAccounts(_) => Operation::CreateAccounts,
         Request::CreateTransfers(_) => Operation::CreateTransfers,
         Request::SetAccountLimits(_) => Operation::SetAccountLimits,
+        Request::CreatePrograms(_) => Operation::CreatePrograms,
+        Request::Credit(_) => Operation::Credit,
     }
 }
 

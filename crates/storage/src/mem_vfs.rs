@@ -9,7 +9,16 @@
 //! - directories themselves are durable as soon as they are created (simplification: the WAL
 //!   only creates its data directory once);
 //! - while [`MemVfs::fail_syncs`] is on, `sync_data` and `sync_dir` fail and make nothing
-//!   durable.
+//!   durable; [`MemVfs::fail_sync_after`] fails just one later sync (the next ones succeed, as
+//!   they may on Linux after a failed `fsync`: fsyncgate);
+//! - [`MemVfs::crash_after`] crashes the disk at an exact later call, mid-operation: the
+//!   `n`-th call from now that changes anything crashes (torn or not) instead of completing, a
+//!   write in flight reaching the disk only as far as a torn crash keeps; from then on every
+//!   call fails, as calls from a dead process would, until [`MemVfs::restart`]
+//!   ([`MemVfs::halt`] stops every call at once without a crash);
+//! - [`MemVfs::flip_on_read`] makes every read of one bit of a file return it flipped (bit rot
+//!   or a bad sector: the stored bytes are intact, every read sees the flip) until
+//!   [`MemVfs::clear_read_faults`].
 //!
 //! Handles opened before a crash are stale afterwards and fail every call, as the process that
 //! held them would be gone. Clones share one file system.
@@ -39,12 +48,20 @@ struct MemState {
     locks: BTreeSet<PathBuf>,
     sync_fails: bool,
     sync_count: u64,
+    /// Successful syncs left before one fails (`fail_sync_after`).
+    sync_fail_countdown: Option<u64>,
+    /// Changing calls left before the disk crashes, and the torn-write seed (`crash_after`).
+    crash_countdown: Option<(u64, Option<u64>)>,
+    /// Every call fails (the process is dead) until `restart`.
+    halted: bool,
 }
 
 #[derive(Debug, Default)]
 struct Inode {
     live: Vec<u8>,
     durable: Vec<u8>,
+    /// Bits (byte offset * 8 + bit) that every read returns flipped.
+    read_flips: BTreeSet<u64>,
 }
 
 /// A handle on a [`MemVfs`] file.
@@ -70,6 +87,10 @@ fn lock_state(state: &Mutex<MemState>) -> MutexGuard<'_, MemState> {
     state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn halted_error() -> io::Error {
+    io::Error::other("halted: the process using this file system is dead")
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -103,6 +124,65 @@ impl MemVfs {
     /// While `fail` is true, every `sync_data` and `sync_dir` returns an error.
     pub fn fail_syncs(&self, fail: bool) {
         self.state().sync_fails = fail;
+    }
+
+    /// The `count + 1`-th `sync_data` or `sync_dir` from now fails (making nothing durable);
+    /// the syncs before and after it succeed.
+    pub fn fail_sync_after(&self, count: u64) {
+        self.state().sync_fail_countdown = Some(count);
+    }
+
+    /// Arms a crash at an exact later call: `count` calls that change the file system (create,
+    /// write, truncate, sync, rename, remove) complete, and the next one crashes the disk
+    /// instead (with torn writes when `torn_seed` is given, a write in flight reaching the disk
+    /// only as far as the tear keeps it), then halts: every later call fails until
+    /// [`MemVfs::restart`]. Replaces any crash armed before.
+    pub fn crash_after(&self, count: u64, torn_seed: Option<u64>) {
+        self.state().crash_countdown = Some((count, torn_seed));
+    }
+
+    /// Stops every later call (the process died), without touching the disk; follow with
+    /// [`MemVfs::crash`] or [`MemVfs::crash_torn`] to lose what was not durable.
+    pub fn halt(&self) {
+        self.state().halted = true;
+    }
+
+    /// Whether the file system is halted (by [`MemVfs::halt`] or a crash armed with
+    /// [`MemVfs::crash_after`] that fired).
+    #[must_use]
+    pub fn halted(&self) -> bool {
+        self.state().halted
+    }
+
+    /// A new process: calls work again, and no crash stays armed.
+    pub fn restart(&self) {
+        let mut state = self.state();
+        state.halted = false;
+        state.crash_countdown = None;
+    }
+
+    /// Every later read of bit `bit` (byte offset * 8 + bit index) of the file now named `path`
+    /// returns it flipped; the file keeps the fault when renamed. Panics if the file does not
+    /// exist: this is a test helper and a wrong path is a test bug.
+    pub fn flip_on_read(&self, path: &Path, bit: u64) {
+        let mut state = self.state();
+        let inode = *state
+            .names_live
+            .get(path)
+            .expect("flip_on_read on an existing file");
+        state
+            .inodes
+            .get_mut(&inode)
+            .expect("every named inode exists")
+            .read_flips
+            .insert(bit);
+    }
+
+    /// Removes every fault armed by [`MemVfs::flip_on_read`] (the disk was repaired).
+    pub fn clear_read_faults(&self) {
+        for inode in self.state().inodes.values_mut() {
+            inode.read_flips.clear();
+        }
     }
 
     /// How many `sync_data` and `sync_dir` calls succeeded so far.
@@ -169,6 +249,41 @@ impl MemState {
         }
         self.locks.clear();
         self.generation += 1;
+        self.crash_countdown = None;
+    }
+
+    /// Fails once halted; otherwise counts down an armed crash. Called first by every call that
+    /// changes the file system. When the crash fires, `in_flight` (an inode and the bytes being
+    /// appended to it) first reaches the live file, so a torn crash may keep part of it.
+    fn change(&mut self, in_flight: Option<(u64, &[u8])>) -> io::Result<()> {
+        if self.halted {
+            return Err(halted_error());
+        }
+        match &mut self.crash_countdown {
+            None => Ok(()),
+            Some((remaining, _)) if *remaining > 0 => {
+                *remaining -= 1;
+                Ok(())
+            }
+            Some((_, torn_seed)) => {
+                let torn_seed = *torn_seed;
+                if let Some((inode, data)) = in_flight
+                    && let Some(inode) = self.inodes.get_mut(&inode)
+                {
+                    inode.live.extend_from_slice(data);
+                }
+                self.crash(torn_seed);
+                self.halted = true;
+                Err(io::Error::other("crashed mid-operation"))
+            }
+        }
+    }
+
+    fn alive(&self) -> io::Result<()> {
+        if self.halted {
+            return Err(halted_error());
+        }
+        Ok(())
     }
 
     fn inode_create(&mut self, path: &Path) -> io::Result<u64> {
@@ -193,6 +308,14 @@ impl MemState {
         if self.sync_fails {
             return Err(io::Error::other("injected sync failure"));
         }
+        match &mut self.sync_fail_countdown {
+            Some(0) => {
+                self.sync_fail_countdown = None;
+                return Err(io::Error::other("injected sync failure"));
+            }
+            Some(remaining) => *remaining -= 1,
+            None => {}
+        }
         self.sync_count += 1;
         Ok(())
     }
@@ -210,11 +333,10 @@ impl MemVfs {
     }
 
     fn open(&self, path: &Path, writable: bool) -> io::Result<MemFile> {
-        let inode = *self
-            .state()
-            .names_live
-            .get(path)
-            .ok_or_else(|| not_found(path))?;
+        let state = self.state();
+        state.alive()?;
+        let inode = *state.names_live.get(path).ok_or_else(|| not_found(path))?;
+        drop(state);
         Ok(self.handle(inode, writable))
     }
 }
@@ -225,6 +347,7 @@ impl Vfs for MemVfs {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.change(None)?;
         for ancestor in dir.ancestors() {
             state.directories.insert(ancestor.to_path_buf());
         }
@@ -233,6 +356,7 @@ impl Vfs for MemVfs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let state = self.state();
+        state.alive()?;
         if !state.directories.contains(dir) {
             return Err(not_found(dir));
         }
@@ -254,12 +378,17 @@ impl Vfs for MemVfs {
     }
 
     fn create(&self, path: &Path) -> io::Result<MemFile> {
-        let inode = self.state().inode_create(path)?;
+        let inode = {
+            let mut state = self.state();
+            state.change(None)?;
+            state.inode_create(path)?
+        };
         Ok(self.handle(inode, true))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.change(None)?;
         let inode = state
             .names_live
             .remove(from)
@@ -270,7 +399,9 @@ impl Vfs for MemVfs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         // The inode stays until the next crash so open handles keep working, as on unix.
-        self.state()
+        let mut state = self.state();
+        state.change(None)?;
+        state
             .names_live
             .remove(path)
             .map(|_| ())
@@ -279,6 +410,7 @@ impl Vfs for MemVfs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.change(None)?;
         state.sync_check()?;
         let in_dir = |path: &PathBuf| path.parent() == Some(dir);
         let live: Vec<(PathBuf, u64)> = state
@@ -294,6 +426,7 @@ impl Vfs for MemVfs {
 
     fn lock_dir(&self, dir: &Path) -> io::Result<MemLock> {
         let mut state = self.state();
+        state.alive()?;
         if !state.locks.insert(dir.to_path_buf()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -318,6 +451,7 @@ impl Drop for MemLock {
 
 impl MemFile {
     fn inode<'a>(&self, state: &'a mut MemState) -> io::Result<&'a mut Inode> {
+        state.alive()?;
         if state.generation != self.generation {
             return Err(io::Error::other(
                 "stale handle: the file system crashed since open",
@@ -348,17 +482,28 @@ impl VfsFile for MemFile {
 
     fn read_at(&self, offset: u64, buffer: &mut [u8]) -> io::Result<usize> {
         let mut state = lock_state(&self.state);
-        let live = &self.inode(&mut state)?.live;
+        let inode = self.inode(&mut state)?;
+        let live = &inode.live;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(live.len());
         let read = buffer.len().min(live.len() - start);
         buffer[..read].copy_from_slice(&live[start..start + read]);
+        let first_bit = start as u64 * 8;
+        for &bit in inode
+            .read_flips
+            .range(first_bit..first_bit + read as u64 * 8)
+        {
+            let index = usize::try_from(bit / 8).expect("a bit of a buffer in memory") - start;
+            buffer[index] ^= 1 << (bit % 8);
+        }
         Ok(read)
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         let mut state = lock_state(&self.state);
+        self.inode_writable(&mut state)?;
+        state.change(Some((self.inode, data)))?;
         self.inode_writable(&mut state)?
             .live
             .extend_from_slice(data);
@@ -368,6 +513,7 @@ impl VfsFile for MemFile {
     fn sync_data(&mut self) -> io::Result<()> {
         let mut state = lock_state(&self.state);
         self.inode(&mut state)?;
+        state.change(None)?;
         state.sync_check()?;
         let inode = self.inode(&mut state)?;
         inode.durable.clone_from(&inode.live);
@@ -376,6 +522,8 @@ impl VfsFile for MemFile {
 
     fn truncate(&mut self, size: u64) -> io::Result<()> {
         let mut state = lock_state(&self.state);
+        self.inode_writable(&mut state)?;
+        state.change(None)?;
         let inode = self.inode_writable(&mut state)?;
         let size = usize::try_from(size).map_err(io::Error::other)?;
         inode.live.resize(size, 0);

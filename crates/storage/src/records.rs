@@ -101,18 +101,16 @@ impl<V: Vfs> RecordFile<V> {
         let path = dir.join(RECORDS_FILE_NAME);
         let mut file = match vfs.open_append(&path) {
             Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                let file = vfs
-                    .create(&path)
-                    .map_err(|error| StorageError::io(&path, "create", error))?;
-                // IMPORTANT: fsync the directory so the file's name survives a crash; syncing
-                // pages into a file whose name is lost would be useless.
-                vfs.sync_dir(dir)
-                    .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
-                file
-            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => vfs
+                .create(&path)
+                .map_err(|error| StorageError::io(&path, "create", error))?,
             Err(error) => return Err(StorageError::io(&path, "open", error)),
         };
+        // IMPORTANT: fsync the directory so the file's name survives a crash; syncing pages
+        // into a file whose name is lost would be useless. Also when the file existed: the
+        // process that created it may have died, or failed, before its directory fsync.
+        vfs.sync_dir(dir)
+            .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
         let size = file
             .size()
             .map_err(|error| StorageError::io(&path, "stat", error))?;

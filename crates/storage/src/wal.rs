@@ -226,7 +226,16 @@ impl<V: Vfs> Wal<V> {
                 .as_mut()
                 .expect("a tail cut is found in the last segment");
             open_tail_cut(file, tail, durable)?;
+        } else if durable && let Some(file) = active.as_mut() {
+            // IMPORTANT: what open recovered must be durable before anyone acts on it: frames
+            // that a previous process wrote but never synced (its fsync failed, or it died
+            // first) are in the file as the OS shows it, not necessarily on the disk. Found by
+            // the simulator (a replayed, unsynced batch lost by a later crash).
+            let path = &segments.last().expect("active is the last segment").path;
+            file.sync_data()
+                .map_err(|error| StorageError::io(path, "sync_data", error))?;
         }
+        open_skipped_remove(&vfs, dir, durable, &recovery, &mut snapshots)?;
         let wal = Wal {
             vfs,
             dir: dir.to_path_buf(),
@@ -703,9 +712,12 @@ fn open_list<V: Vfs>(
             FileKind::Lock | FileKind::Records | FileKind::Other => {}
         }
     }
-    if durable && !recovery.temporary_files_removed.is_empty() {
-        // IMPORTANT: fsync the directory after the removals (not needed for correctness, a
-        // resurrected temporary file is removed again, but keeps the directory state simple).
+    if durable {
+        // IMPORTANT: fsync the directory, always: a previous process may have created a file
+        // (a new segment) and died, or failed, before its directory fsync, and the listing we
+        // recover from must be durable before anything is appended to what it names (found by
+        // the simulator: acknowledged appends to an empty last segment whose name was never
+        // durable, lost by a later crash). It also makes the removals above durable.
         vfs.sync_dir(dir)
             .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
     }
@@ -828,6 +840,37 @@ fn open_tail_cut<F: VfsFile>(
         // torn bytes back after them.
         file.sync_data()
             .map_err(|error| StorageError::io(path, "sync_data", error))?;
+    }
+    Ok(())
+}
+
+/// Deletes the newer snapshots that failed verification (the log holds their ops: checked by
+/// `open_continuity_check`), durably, before the caller rebuilds anything.
+///
+/// Left in place, one whose fault was transient (a read error that goes away, a repaired disk)
+/// would be chosen by a later open, after the caller rebuilt the state above the older base
+/// from the log and cut what it keeps beside the log to the base (the node cuts its record file
+/// to the base snapshot's cold floor): a later open would then pair that snapshot with data it
+/// does not match. Found by the simulator (seed 91, a flip on read of the only snapshot).
+fn open_skipped_remove<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    durable: bool,
+    recovery: &Recovery,
+    snapshots: &mut Vec<SnapshotFile>,
+) -> Result<(), StorageError> {
+    if recovery.snapshots_skipped.is_empty() {
+        return Ok(());
+    }
+    for skipped in &recovery.snapshots_skipped {
+        vfs.remove(&skipped.path)
+            .map_err(|error| StorageError::io(&skipped.path, "remove", error))?;
+        snapshots.retain(|file| file.path != skipped.path);
+    }
+    if durable {
+        // IMPORTANT: the removals must be durable before the caller cuts anything to the base.
+        vfs.sync_dir(dir)
+            .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
     }
     Ok(())
 }

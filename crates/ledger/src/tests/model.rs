@@ -452,6 +452,7 @@ impl Model {
         rule!(f.0 & !TransferFlags::KNOWN != 0, R::ReservedFlag);
         rule!(t.id == 0, R::IdMustNotBeZero);
         rule!(t.id == u128::MAX, R::IdMustNotBeIntMax);
+        rule!(t.id >= crate::RESERVED_ID_MIN, R::IdMustNotBeReserved);
         if let Some(e) = self.transfers.get(&t.id) {
             self.exists_codes(t, &e.stored, &mut violated);
         }
@@ -518,6 +519,10 @@ impl Model {
                 );
                 rule!(dr.closed, R::DebitAccountAlreadyClosed);
                 rule!(cr.closed, R::CreditAccountAlreadyClosed);
+                rule!(
+                    dr.created.flags.managed() || cr.created.flags.managed(),
+                    R::AccountIsManaged
+                );
                 let (d, c) = (dr.balances, cr.balances);
                 let mut amount = t.amount;
                 if f.balancing_debit() {
@@ -632,6 +637,11 @@ impl Model {
                     rule!(
                         post && self.accounts[&p.credit_account_id].closed,
                         R::CreditAccountAlreadyClosed
+                    );
+                    rule!(
+                        self.accounts[&p.debit_account_id].created.flags.managed()
+                            || self.accounts[&p.credit_account_id].created.flags.managed(),
+                        R::AccountIsManaged
                     );
                     let or = |mine: u128, pending: u128| if mine != 0 { mine } else { pending };
                     let stored = Transfer {

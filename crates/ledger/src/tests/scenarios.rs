@@ -44,6 +44,7 @@ fn fields(text: &str) -> Vec<(String, String)> {
 fn number(v: &str) -> u128 {
     match v {
         "max" => u128::MAX,
+        "reserved" => crate::RESERVED_ID_MIN,
         _ => v
             .replace('_', "")
             .parse()
@@ -279,7 +280,7 @@ fn create_accounts_codes_by_precedence() {
         "
 account id=0 timestamp=1 reserved=1 flags=bit4 ledger=0 code=0 => timestamp_must_be_zero
 account id=0 reserved=1 flags=bit4 ledger=0 code=0 => reserved_field
-account id=0 flags=bit15 ledger=0 code=0 => reserved_flag
+account id=0 flags=bit14 ledger=0 code=0 => reserved_flag
 account id=0 flags=debits_must_not_exceed_credits|credits_must_not_exceed_debits => id_must_not_be_zero
 account id=max ledger=0 => id_must_not_be_int_max
 account id=1 ud128=1 ud64=2 ud32=3 ledger=4 code=5 => ok
@@ -338,6 +339,7 @@ transfer id=0 timestamp=1 flags=bit8 dr=0 => timestamp_must_be_zero
 transfer id=0 flags=bit8 dr=0 => reserved_flag
 transfer id=0 dr=0 => id_must_not_be_zero
 transfer id=max dr=0 => id_must_not_be_int_max
+transfer id=reserved dr=0 => id_must_not_be_reserved
 transfer id=1 dr=0 cr=0 flags=pending|post_pending_transfer => flags_are_mutually_exclusive
 transfer id=1 dr=0 cr=0 => debit_account_id_must_not_be_zero
 transfer id=1 dr=max cr=0 => debit_account_id_must_not_be_int_max
@@ -598,6 +600,23 @@ account id=2 => exists
     );
 }
 
+// Goal: a client's transfer never touches a managed account (a credit line), from either side.
+// The flag is immutable, so the rejection is not transient: the id stays usable.
+#[test]
+fn managed_accounts_refuse_client_transfers() {
+    check(
+        "
+account id=1 flags=managed
+account id=2
+transfer id=1 dr=1 cr=2 amount=1 => account_is_managed
+transfer id=2 dr=2 cr=1 amount=1 flags=pending => account_is_managed
+transfer id=3 dr=2 cr=1 amount=0 => account_is_managed
+transfer id=1 dr=2 cr=1 amount=1 => account_is_managed
+account id=1 flags=managed => exists
+",
+    );
+}
+
 // Goal: a linked transfer chain applies wholly or not at all, in every kind of failure.
 #[test]
 fn linked_transfer_chains() {
@@ -673,6 +692,7 @@ fn every_result_code_is_covered() {
     closing_accounts();
     linked_transfer_chains();
     limits_change_after_creation();
+    managed_accounts_refuse_client_transfers();
     let seen = SEEN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -8,6 +8,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use serde_json::{Value, json};
 use server::{BODY_SIZE_MAX, Server, ServerConfig};
 
+mod credit;
+
 /// A server running in the background of the test's runtime.
 struct TestServer {
     base: String,
@@ -582,6 +584,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/transfers/{id}"),
     ("get", "/v1/accounts/{id}/transfers"),
     ("get", "/v1/accounts/{id}/balances"),
+    ("post", "/v1/credit/programs"),
+    ("post", "/v1/credit/commands"),
+    ("post", "/v1/credit/day-close"),
+    ("get", "/v1/credit/lines/{id}"),
+    ("get", "/v1/credit/lines/{id}/raise-check"),
+    ("get", "/v1/credit/quote"),
+    ("get", "/v1/credit/business-date"),
     ("get", "/v1/openapi.json"),
     ("get", "/livez"),
     ("get", "/readyz"),
@@ -644,6 +653,13 @@ async fn openapi_lists_every_route() {
         "U128",
         "TransferFlags",
         "CreateTransferResult",
+        "CreateProgramsRequest",
+        "ProgramInput",
+        "CommandInput",
+        "LineOutput",
+        "QuoteOutput",
+        "CreditResult",
+        "Percent",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

@@ -1,0 +1,658 @@
+//! Credit commands and their fixed-size little-endian records (log and wire encoding).
+//!
+//! A program (the product configuration) is a 256-byte record; every other command is a
+//! 128-byte record whose first byte is its kind. Fields follow in declaration order, packed,
+//! little-endian; the rest of the record is zero. Decoding never panics: an unknown kind or a
+//! non-zero byte past the fields is an error naming the offset.
+
+use crate::date::Date;
+use crate::math::{Rate, RoundingMode};
+
+pub const PROGRAM_SIZE: usize = 256;
+/// Most lines one day-close command handles (more are clamped to this): bounds the batch's
+/// work and the engine timestamps it reserves.
+pub const DAY_CLOSE_LINES_MAX: u32 = 1_000_000;
+pub const COMMAND_SIZE: usize = 128;
+
+/// A component of what a borrower owes, in the order a repayment pays them off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Component {
+    Penalty = 0,
+    Fee = 1,
+    Interest = 2,
+    Principal = 3,
+}
+
+impl Component {
+    pub const ALL: [Component; 4] = [
+        Component::Penalty,
+        Component::Fee,
+        Component::Interest,
+        Component::Principal,
+    ];
+
+    #[must_use]
+    pub fn from_u8(v: u8) -> Option<Component> {
+        Component::ALL.get(usize::from(v)).copied()
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Penalty => "penalty",
+            Component::Fee => "fee",
+            Component::Interest => "interest",
+            Component::Principal => "principal",
+        }
+    }
+}
+
+/// What to do with an applicant who is a student.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StudentPolicy {
+    /// Refuse (`applicant_is_student`).
+    Block = 0,
+    /// Accept only with a guardian confirmed as a second source of repayment.
+    RequireGuardian = 1,
+}
+
+/// A credit program: the product every line opens under, with its accounts and rules.
+/// Amounts are fen; rates are `math::Rate` (1e10 = 100%).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub id: u128,
+    /// Ledger (currency) of the program's lines and accounts.
+    pub ledger: u32,
+    /// Ledger code of line accounts and of the transfers the program posts.
+    pub code: u16,
+    /// Credited with interest, fees and penalties; debited by write-offs; credited by recoveries.
+    pub interest_account_id: u128,
+    pub fee_account_id: u128,
+    pub penalty_account_id: u128,
+    pub loss_account_id: u128,
+    pub recovery_account_id: u128,
+    /// The first business date; only the first program sets it (later ones must repeat it or
+    /// pass the current business date).
+    pub start_date: Date,
+    /// Default statement day (1-28) and due day (1-28) of lines that do not choose their own.
+    pub statement_day: u8,
+    pub due_day: u8,
+    pub min_payment_rate: Rate,
+    pub min_payment_floor: u64,
+    /// Daily interest on the unpaid statement balance after the due day, if the minimum was paid.
+    pub interest_daily_rate: Rate,
+    /// Daily penalty on the overdue amount (simple, never compounded), with a daily minimum.
+    pub penalty_daily_rate: Rate,
+    pub penalty_min_per_day: u64,
+    /// Days overdue after which a line is written off (0: never).
+    pub write_off_days: u16,
+    /// Installment conversions above this fee-inclusive APR are refused.
+    pub apr_cap: Rate,
+    /// Most credit (sum of limits, temporary included) one borrower may hold in this program.
+    pub max_borrower_limit: u64,
+    /// Most credit as a share of declared annual income, in basis points (0: no cap).
+    pub dti_cap_bps: u32,
+    /// At least 18: no credit to minors.
+    pub min_age: u8,
+    pub student_policy: StudentPolicy,
+    /// Repayment order of the components (a permutation); billed before unbilled always.
+    pub waterfall: [Component; 4],
+    pub rounding: RoundingMode,
+}
+
+/// Applicant facts at opening.
+pub const APPLICANT_STUDENT: u8 = 1 << 0;
+pub const APPLICANT_GUARDIAN_CONFIRMED: u8 = 1 << 1;
+
+/// Line statuses an operator may set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StatusChange {
+    Freeze = 1,
+    Unfreeze = 2,
+    Close = 3,
+}
+
+/// A credit command. Every `id` is unique among credit commands and ledger transfers: the
+/// commands that move money use it as the id of the ledger transfer they post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Opens a line: creates its ledger account (id = line id) after the eligibility checks.
+    OpenLine {
+        id: u128,
+        borrower_id: u128,
+        program_id: u128,
+        limit: u64,
+        annual_income: u64,
+        birth_date: Date,
+        /// 0: the program's.
+        statement_day: u8,
+        due_day: u8,
+        applicant: u8,
+    },
+    /// Sets the permanent limit (a raise is checked; a cut always applies).
+    SetLimit {
+        line_id: u128,
+        limit: u64,
+    },
+    /// Grants a temporary limit on top of the permanent one, valid `from..=to` (replacing any
+    /// earlier grant; amount 0 revokes).
+    SetTemporaryLimit {
+        line_id: u128,
+        amount: u64,
+        from: Date,
+        to: Date,
+    },
+    SetStatus {
+        line_id: u128,
+        change: StatusChange,
+    },
+    /// Holds `amount` of the line for a purchase at a merchant (a pending ledger transfer from
+    /// the line to the merchant's account, id = purchase id), released after `timeout` seconds.
+    Authorize {
+        id: u128,
+        line_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+        timeout: u32,
+    },
+    /// Captures an authorization (amount 0: all of it; less releases the rest).
+    Capture {
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+        amount: u64,
+    },
+    Void {
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+    },
+    /// Returns part of a captured purchase: merchant to line.
+    Refund {
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+        amount: u64,
+    },
+    /// A repayment from `source_account_id` (e.g. the platform's bank clearing account).
+    Repay {
+        id: u128,
+        line_id: u128,
+        source_account_id: u128,
+        amount: u64,
+    },
+    /// Closes business date `date` for up to `max_lines` lines from where the last call stopped;
+    /// the date advances when every line is done.
+    DayClose {
+        date: Date,
+        max_lines: u32,
+    },
+}
+
+impl Command {
+    /// Ledger timestamps this command may use: one per transfer it can post.
+    #[must_use]
+    pub fn timestamp_count(&self) -> u64 {
+        match self {
+            // Interest or penalty, and a write-off, per line.
+            Command::DayClose { max_lines, .. } => {
+                2 * u64::from((*max_lines).clamp(1, DAY_CLOSE_LINES_MAX))
+            }
+            _ => 1,
+        }
+    }
+
+    /// The id of the ledger transfer this command posts, if any (for prefetching retries).
+    #[must_use]
+    pub fn transfer_id(&self) -> Option<u128> {
+        match self {
+            Command::Authorize { id, .. }
+            | Command::Capture { id, .. }
+            | Command::Void { id, .. }
+            | Command::Refund { id, .. }
+            | Command::Repay { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The purchase (pending transfer) this command resolves or refunds, if any.
+    #[must_use]
+    pub fn purchase_id(&self) -> Option<u128> {
+        match self {
+            Command::Capture { purchase_id, .. }
+            | Command::Void { purchase_id, .. }
+            | Command::Refund { purchase_id, .. } => Some(*purchase_id),
+            _ => None,
+        }
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::OpenLine { .. } => "open_line",
+            Command::SetLimit { .. } => "set_limit",
+            Command::SetTemporaryLimit { .. } => "set_temporary_limit",
+            Command::SetStatus { .. } => "set_status",
+            Command::Authorize { .. } => "authorize",
+            Command::Capture { .. } => "capture",
+            Command::Void { .. } => "void",
+            Command::Refund { .. } => "refund",
+            Command::Repay { .. } => "repay",
+            Command::DayClose { .. } => "day_close",
+        }
+    }
+}
+
+/// Why bytes are not a credit record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    UnknownKind(u8),
+    /// A byte past the fields, or an enum field, holds a value no encoder writes.
+    Invalid {
+        offset: usize,
+    },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::UnknownKind(kind) => write!(f, "unknown credit command kind {kind}"),
+            RecordError::Invalid { offset } => write!(f, "invalid credit record at byte {offset}"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) -> &mut Self {
+        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+        self
+    }
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.put(&[v])
+    }
+    fn u16(&mut self, v: u16) -> &mut Self {
+        self.put(&v.to_le_bytes())
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.put(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.put(&v.to_le_bytes())
+    }
+    fn u128(&mut self, v: u128) -> &mut Self {
+        self.put(&v.to_le_bytes())
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let out = self.bytes[self.at..self.at + N]
+            .try_into()
+            .expect("fields fit the record");
+        self.at += N;
+        out
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn u128(&mut self) -> u128 {
+        u128::from_le_bytes(self.take())
+    }
+    /// The rest of the record must be zero.
+    fn finish(&self) -> Result<(), RecordError> {
+        match self.bytes[self.at..].iter().position(|&b| b != 0) {
+            None => Ok(()),
+            Some(i) => Err(RecordError::Invalid {
+                offset: self.at + i,
+            }),
+        }
+    }
+    fn invalid(&self, width: usize) -> RecordError {
+        RecordError::Invalid {
+            offset: self.at - width,
+        }
+    }
+}
+
+fn rounding_to_u8(mode: RoundingMode) -> u8 {
+    match mode {
+        RoundingMode::HalfUp => 0,
+        RoundingMode::HalfEven => 1,
+        RoundingMode::Down => 2,
+    }
+}
+
+fn rounding_from_u8(v: u8) -> Option<RoundingMode> {
+    match v {
+        0 => Some(RoundingMode::HalfUp),
+        1 => Some(RoundingMode::HalfEven),
+        2 => Some(RoundingMode::Down),
+        _ => None,
+    }
+}
+
+impl Program {
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; PROGRAM_SIZE] {
+        let mut out = [0u8; PROGRAM_SIZE];
+        let mut w = Writer {
+            out: &mut out,
+            at: 0,
+        };
+        w.u128(self.id)
+            .u128(self.interest_account_id)
+            .u128(self.fee_account_id)
+            .u128(self.penalty_account_id)
+            .u128(self.loss_account_id)
+            .u128(self.recovery_account_id)
+            .u64(self.min_payment_rate.0)
+            .u64(self.min_payment_floor)
+            .u64(self.interest_daily_rate.0)
+            .u64(self.penalty_daily_rate.0)
+            .u64(self.penalty_min_per_day)
+            .u64(self.apr_cap.0)
+            .u64(self.max_borrower_limit)
+            .u32(self.ledger)
+            .u32(self.start_date.0)
+            .u32(self.dti_cap_bps)
+            .u16(self.code)
+            .u16(self.write_off_days)
+            .u8(self.statement_day)
+            .u8(self.due_day)
+            .u8(self.min_age)
+            .u8(self.student_policy as u8)
+            .u8(rounding_to_u8(self.rounding));
+        for component in self.waterfall {
+            w.u8(component as u8);
+        }
+        out
+    }
+
+    /// Decodes a program record. An enum byte out of range is an error; a waterfall that is
+    /// not a permutation decodes (the program is then refused with `waterfall_invalid`).
+    pub fn from_bytes(bytes: &[u8; PROGRAM_SIZE]) -> Result<Program, RecordError> {
+        let mut r = Reader { bytes, at: 0 };
+        let id = r.u128();
+        let interest_account_id = r.u128();
+        let fee_account_id = r.u128();
+        let penalty_account_id = r.u128();
+        let loss_account_id = r.u128();
+        let recovery_account_id = r.u128();
+        let min_payment_rate = Rate(r.u64());
+        let min_payment_floor = r.u64();
+        let interest_daily_rate = Rate(r.u64());
+        let penalty_daily_rate = Rate(r.u64());
+        let penalty_min_per_day = r.u64();
+        let apr_cap = Rate(r.u64());
+        let max_borrower_limit = r.u64();
+        let ledger = r.u32();
+        let start_date = Date(r.u32());
+        let dti_cap_bps = r.u32();
+        let code = r.u16();
+        let write_off_days = r.u16();
+        let statement_day = r.u8();
+        let due_day = r.u8();
+        let min_age = r.u8();
+        let student_policy = match r.u8() {
+            0 => StudentPolicy::Block,
+            1 => StudentPolicy::RequireGuardian,
+            _ => return Err(r.invalid(1)),
+        };
+        let rounding = rounding_from_u8(r.u8()).ok_or_else(|| r.invalid(1))?;
+        let mut waterfall = [Component::Penalty; 4];
+        for slot in &mut waterfall {
+            *slot = Component::from_u8(r.u8()).ok_or_else(|| r.invalid(1))?;
+        }
+        r.finish()?;
+        Ok(Program {
+            id,
+            ledger,
+            code,
+            interest_account_id,
+            fee_account_id,
+            penalty_account_id,
+            loss_account_id,
+            recovery_account_id,
+            start_date,
+            statement_day,
+            due_day,
+            min_payment_rate,
+            min_payment_floor,
+            interest_daily_rate,
+            penalty_daily_rate,
+            penalty_min_per_day,
+            write_off_days,
+            apr_cap,
+            max_borrower_limit,
+            dti_cap_bps,
+            min_age,
+            student_policy,
+            waterfall,
+            rounding,
+        })
+    }
+}
+
+const KIND_OPEN_LINE: u8 = 1;
+const KIND_SET_LIMIT: u8 = 2;
+const KIND_SET_TEMPORARY_LIMIT: u8 = 3;
+const KIND_SET_STATUS: u8 = 4;
+const KIND_AUTHORIZE: u8 = 5;
+const KIND_CAPTURE: u8 = 6;
+const KIND_VOID: u8 = 7;
+const KIND_REFUND: u8 = 8;
+const KIND_REPAY: u8 = 9;
+const KIND_DAY_CLOSE: u8 = 10;
+
+impl Command {
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; COMMAND_SIZE] {
+        let mut out = [0u8; COMMAND_SIZE];
+        let mut w = Writer {
+            out: &mut out,
+            at: 0,
+        };
+        match *self {
+            Command::OpenLine {
+                id,
+                borrower_id,
+                program_id,
+                limit,
+                annual_income,
+                birth_date,
+                statement_day,
+                due_day,
+                applicant,
+            } => {
+                w.u8(KIND_OPEN_LINE)
+                    .u128(id)
+                    .u128(borrower_id)
+                    .u128(program_id)
+                    .u64(limit)
+                    .u64(annual_income)
+                    .u32(birth_date.0)
+                    .u8(statement_day)
+                    .u8(due_day)
+                    .u8(applicant);
+            }
+            Command::SetLimit { line_id, limit } => {
+                w.u8(KIND_SET_LIMIT).u128(line_id).u64(limit);
+            }
+            Command::SetTemporaryLimit {
+                line_id,
+                amount,
+                from,
+                to,
+            } => {
+                w.u8(KIND_SET_TEMPORARY_LIMIT)
+                    .u128(line_id)
+                    .u64(amount)
+                    .u32(from.0)
+                    .u32(to.0);
+            }
+            Command::SetStatus { line_id, change } => {
+                w.u8(KIND_SET_STATUS).u128(line_id).u8(change as u8);
+            }
+            Command::Authorize {
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                timeout,
+            } => {
+                w.u8(KIND_AUTHORIZE)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(merchant_account_id)
+                    .u64(amount)
+                    .u32(timeout);
+            }
+            Command::Capture {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            } => {
+                w.u8(KIND_CAPTURE)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(purchase_id)
+                    .u64(amount);
+            }
+            Command::Void {
+                id,
+                line_id,
+                purchase_id,
+            } => {
+                w.u8(KIND_VOID).u128(id).u128(line_id).u128(purchase_id);
+            }
+            Command::Refund {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            } => {
+                w.u8(KIND_REFUND)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(purchase_id)
+                    .u64(amount);
+            }
+            Command::Repay {
+                id,
+                line_id,
+                source_account_id,
+                amount,
+            } => {
+                w.u8(KIND_REPAY)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(source_account_id)
+                    .u64(amount);
+            }
+            Command::DayClose { date, max_lines } => {
+                w.u8(KIND_DAY_CLOSE).u32(date.0).u32(max_lines);
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; COMMAND_SIZE]) -> Result<Command, RecordError> {
+        let mut r = Reader { bytes, at: 0 };
+        let command = match r.u8() {
+            KIND_OPEN_LINE => Command::OpenLine {
+                id: r.u128(),
+                borrower_id: r.u128(),
+                program_id: r.u128(),
+                limit: r.u64(),
+                annual_income: r.u64(),
+                birth_date: Date(r.u32()),
+                statement_day: r.u8(),
+                due_day: r.u8(),
+                applicant: r.u8(),
+            },
+            KIND_SET_LIMIT => Command::SetLimit {
+                line_id: r.u128(),
+                limit: r.u64(),
+            },
+            KIND_SET_TEMPORARY_LIMIT => Command::SetTemporaryLimit {
+                line_id: r.u128(),
+                amount: r.u64(),
+                from: Date(r.u32()),
+                to: Date(r.u32()),
+            },
+            KIND_SET_STATUS => {
+                let line_id = r.u128();
+                let change = match r.u8() {
+                    1 => StatusChange::Freeze,
+                    2 => StatusChange::Unfreeze,
+                    3 => StatusChange::Close,
+                    _ => return Err(r.invalid(1)),
+                };
+                Command::SetStatus { line_id, change }
+            }
+            KIND_AUTHORIZE => Command::Authorize {
+                id: r.u128(),
+                line_id: r.u128(),
+                merchant_account_id: r.u128(),
+                amount: r.u64(),
+                timeout: r.u32(),
+            },
+            KIND_CAPTURE => Command::Capture {
+                id: r.u128(),
+                line_id: r.u128(),
+                purchase_id: r.u128(),
+                amount: r.u64(),
+            },
+            KIND_VOID => Command::Void {
+                id: r.u128(),
+                line_id: r.u128(),
+                purchase_id: r.u128(),
+            },
+            KIND_REFUND => Command::Refund {
+                id: r.u128(),
+                line_id: r.u128(),
+                purchase_id: r.u128(),
+                amount: r.u64(),
+            },
+            KIND_REPAY => Command::Repay {
+                id: r.u128(),
+                line_id: r.u128(),
+                source_account_id: r.u128(),
+                amount: r.u64(),
+            },
+            KIND_DAY_CLOSE => Command::DayClose {
+                date: Date(r.u32()),
+                max_lines: r.u32(),
+            },
+            kind => return Err(RecordError::UnknownKind(kind)),
+        };
+        r.finish()?;
+        Ok(command)
+    }
+}

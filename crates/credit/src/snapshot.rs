@@ -1,0 +1,351 @@
+//! The snapshot codec of the credit state: equal states encode to equal bytes.
+//!
+//! Layout (little-endian): magic `EFCREDT1`, business date u32, day-close cursor u32, generated
+//! id sequence u64, then programs (count u32, 256-byte records in creation order), lines (count
+//! u32, fixed records in opening order), borrower exposures (count u32, sorted by key) and
+//! purchases (count u32, sorted by id). Hash maps are rebuilt on decode, never iterated to
+//! encode without sorting. Decoding never panics on any bytes.
+
+use std::fmt;
+
+use stdx::id_map;
+
+use crate::command::{PROGRAM_SIZE, Program};
+use crate::date::Date;
+use crate::state::{Credit, Cycle, Line, LineStatus, Owed, Purchase, Statement, TemporaryLimit};
+
+const MAGIC: &[u8; 8] = b"EFCREDT1";
+
+/// Why bytes are not a credit snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreditSnapshotError {
+    BadMagic,
+    Truncated,
+    Invalid(&'static str),
+}
+
+impl fmt::Display for CreditSnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreditSnapshotError::BadMagic => write!(f, "not a credit snapshot (bad magic)"),
+            CreditSnapshotError::Truncated => write!(f, "credit snapshot truncated"),
+            CreditSnapshotError::Invalid(what) => write!(f, "credit snapshot invalid: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for CreditSnapshotError {}
+
+struct Out<'a>(&'a mut Vec<u8>);
+
+impl Out<'_> {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u128(&mut self, v: u128) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn count(&mut self, n: usize) {
+        self.u32(u32::try_from(n).expect("counts fit u32"));
+    }
+}
+
+struct In<'a> {
+    bytes: &'a [u8],
+}
+
+impl In<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], CreditSnapshotError> {
+        let (head, rest) = self
+            .bytes
+            .split_at_checked(N)
+            .ok_or(CreditSnapshotError::Truncated)?;
+        self.bytes = rest;
+        Ok(head.try_into().expect("split at N"))
+    }
+    fn u8(&mut self) -> Result<u8, CreditSnapshotError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, CreditSnapshotError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, CreditSnapshotError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    fn u128(&mut self) -> Result<u128, CreditSnapshotError> {
+        Ok(u128::from_le_bytes(self.take()?))
+    }
+    fn date(&mut self) -> Result<Date, CreditSnapshotError> {
+        Ok(Date(self.u32()?))
+    }
+    /// A count whose items take at least `item_size` bytes each (so a lying count fails fast).
+    fn count(&mut self, item_size: usize) -> Result<usize, CreditSnapshotError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(item_size) > self.bytes.len() {
+            return Err(CreditSnapshotError::Truncated);
+        }
+        Ok(n)
+    }
+}
+
+/// Bytes of one encoded line (checked by a test against `put_line`).
+const LINE_SIZE: usize = 281;
+
+fn put_cycle(out: &mut Out<'_>, c: &Cycle) {
+    for v in [
+        c.purchases,
+        c.refunds,
+        c.repayments,
+        c.fees,
+        c.interest,
+        c.penalties,
+    ] {
+        out.u64(v);
+    }
+}
+
+fn get_cycle(r: &mut In<'_>) -> Result<Cycle, CreditSnapshotError> {
+    Ok(Cycle {
+        purchases: r.u64()?,
+        refunds: r.u64()?,
+        repayments: r.u64()?,
+        fees: r.u64()?,
+        interest: r.u64()?,
+        penalties: r.u64()?,
+    })
+}
+
+fn put_line(out: &mut Out<'_>, l: &Line) {
+    out.u128(l.id);
+    out.u128(l.borrower_id);
+    out.u32(l.program);
+    out.u8(l.status as u8);
+    out.u8(l.statement_day);
+    out.u8(l.due_day);
+    out.u8(l.applicant);
+    out.u64(l.limit);
+    out.u64(l.temporary.amount);
+    out.u64(l.annual_income);
+    out.u64(l.unbilled);
+    out.u64(l.credit_balance);
+    out.u32(l.temporary.from.0);
+    out.u32(l.temporary.to.0);
+    out.u64(l.owed.penalty);
+    out.u64(l.owed.fee);
+    out.u64(l.owed.interest);
+    out.u64(l.owed.principal);
+    out.u64(l.paid_since_statement);
+    out.u64(l.past_due);
+    let s = &l.statement;
+    out.u32(s.date.0);
+    out.u32(s.due_date.0);
+    out.u64(s.previous_balance);
+    out.u64(s.balance);
+    out.u64(s.minimum_payment);
+    put_cycle(out, &s.cycle);
+    put_cycle(out, &l.cycle);
+    out.u64(l.written_off);
+    out.u32(l.birth_date.0);
+    out.u8(u8::from(l.revolving));
+    out.u32(l.overdue_since.0);
+}
+
+fn get_line(r: &mut In<'_>, program_count: usize) -> Result<Line, CreditSnapshotError> {
+    let id = r.u128()?;
+    let borrower_id = r.u128()?;
+    let program = r.u32()?;
+    if program as usize >= program_count {
+        return Err(CreditSnapshotError::Invalid("line of an unknown program"));
+    }
+    let status = match r.u8()? {
+        0 => LineStatus::Active,
+        1 => LineStatus::Frozen,
+        2 => LineStatus::Closed,
+        3 => LineStatus::WrittenOff,
+        _ => return Err(CreditSnapshotError::Invalid("line status")),
+    };
+    let statement_day = r.u8()?;
+    let due_day = r.u8()?;
+    let applicant = r.u8()?;
+    let limit = r.u64()?;
+    let temporary_amount = r.u64()?;
+    let annual_income = r.u64()?;
+    let unbilled = r.u64()?;
+    let credit_balance = r.u64()?;
+    let temporary = TemporaryLimit {
+        amount: temporary_amount,
+        from: r.date()?,
+        to: r.date()?,
+    };
+    let owed = Owed {
+        penalty: r.u64()?,
+        fee: r.u64()?,
+        interest: r.u64()?,
+        principal: r.u64()?,
+    };
+    let paid_since_statement = r.u64()?;
+    let past_due = r.u64()?;
+    let statement_date = r.date()?;
+    let due_date = r.date()?;
+    let previous_balance = r.u64()?;
+    let balance = r.u64()?;
+    let minimum_payment = r.u64()?;
+    let statement_cycle = get_cycle(r)?;
+    let cycle = get_cycle(r)?;
+    let written_off = r.u64()?;
+    let birth_date = r.date()?;
+    let revolving = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(CreditSnapshotError::Invalid("line revolving flag")),
+    };
+    let overdue_since = r.date()?;
+    Ok(Line {
+        id,
+        borrower_id,
+        program,
+        status,
+        statement_day,
+        due_day,
+        applicant,
+        birth_date,
+        limit,
+        temporary,
+        annual_income,
+        owed,
+        unbilled,
+        credit_balance,
+        statement: Statement {
+            date: statement_date,
+            due_date,
+            previous_balance,
+            cycle: statement_cycle,
+            balance,
+            minimum_payment,
+        },
+        cycle,
+        paid_since_statement,
+        past_due,
+        overdue_since,
+        revolving,
+        written_off,
+    })
+}
+
+impl Credit {
+    /// Appends the snapshot encoding of the credit state.
+    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(MAGIC);
+        let mut o = Out(out);
+        o.u32(self.business_date.0);
+        o.u32(self.close_cursor);
+        o.u64(self.generated);
+        o.count(self.programs.len());
+        for program in &self.programs {
+            o.0.extend_from_slice(&program.to_bytes());
+        }
+        o.count(self.lines.len());
+        for line in &self.lines {
+            put_line(&mut o, line);
+        }
+        let mut borrowers: Vec<(u128, u64)> =
+            self.borrowers.iter().map(|(&k, &v)| (k, v)).collect();
+        borrowers.sort_unstable();
+        o.count(borrowers.len());
+        for (key, exposure) in borrowers {
+            o.u128(key);
+            o.u64(exposure);
+        }
+        let mut purchases: Vec<(u128, Purchase)> =
+            self.purchases.iter().map(|(&k, &v)| (k, v)).collect();
+        purchases.sort_unstable_by_key(|(id, _)| *id);
+        o.count(purchases.len());
+        for (id, p) in purchases {
+            o.u128(id);
+            o.u32(p.line);
+            o.u128(p.merchant_account_id);
+            o.u64(p.captured);
+            o.u64(p.refunded);
+        }
+    }
+
+    /// Decodes a credit snapshot from the front of `bytes`; returns the state and the bytes
+    /// after it.
+    pub fn decode_snapshot(
+        bytes: &[u8],
+        hash_key: u64,
+    ) -> Result<(Credit, &[u8]), CreditSnapshotError> {
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(CreditSnapshotError::BadMagic)?;
+        let mut r = In { bytes: rest };
+        let mut credit = Credit::new(hash_key);
+        credit.business_date = r.date()?;
+        credit.close_cursor = r.u32()?;
+        credit.generated = r.u64()?;
+        let programs = r.count(PROGRAM_SIZE)?;
+        for index in 0..programs {
+            let record = r.take::<PROGRAM_SIZE>()?;
+            let program = Program::from_bytes(&record)
+                .map_err(|_| CreditSnapshotError::Invalid("program record"))?;
+            if credit
+                .program_index
+                .insert(program.id, u32::try_from(index).expect("u32 count"))
+                .is_some()
+            {
+                return Err(CreditSnapshotError::Invalid("duplicate program"));
+            }
+            credit.programs.push(program);
+        }
+        let lines = r.count(LINE_SIZE)?;
+        credit.lines.reserve(lines);
+        credit.line_index = id_map(hash_key);
+        for index in 0..lines {
+            let line = get_line(&mut r, programs)?;
+            if credit
+                .line_index
+                .insert(line.id, u32::try_from(index).expect("u32 count"))
+                .is_some()
+            {
+                return Err(CreditSnapshotError::Invalid("duplicate line"));
+            }
+            credit.lines.push(line);
+        }
+        if credit.close_cursor as usize > lines {
+            return Err(CreditSnapshotError::Invalid(
+                "day-close cursor past the lines",
+            ));
+        }
+        let borrowers = r.count(24)?;
+        for _ in 0..borrowers {
+            let key = r.u128()?;
+            let exposure = r.u64()?;
+            if credit.borrowers.insert(key, exposure).is_some() {
+                return Err(CreditSnapshotError::Invalid("duplicate borrower"));
+            }
+        }
+        let purchases = r.count(52)?;
+        for _ in 0..purchases {
+            let id = r.u128()?;
+            let purchase = Purchase {
+                line: r.u32()?,
+                merchant_account_id: r.u128()?,
+                captured: r.u64()?,
+                refunded: r.u64()?,
+            };
+            if purchase.line as usize >= lines || purchase.refunded > purchase.captured {
+                return Err(CreditSnapshotError::Invalid("purchase record"));
+            }
+            if credit.purchases.insert(id, purchase).is_some() {
+                return Err(CreditSnapshotError::Invalid("duplicate purchase"));
+            }
+        }
+        Ok((credit, r.bytes))
+    }
+}

@@ -1,0 +1,1359 @@
+//! The credit state machine: programs, lines, purchases, repayment and day-close, posting every
+//! money movement to the ledger.
+//!
+//! Each line is one ledger account (its receivable, id = line id, debit-normal): purchases
+//! debit it, refunds and repayments credit it, interest and penalties debit it, a write-off
+//! credits it. The ledger holds the money; this module holds what the money means: the
+//! components owed (principal, fee, interest, penalty), billed or not, the last statement, the
+//! overdue state. Invariants (checked by `check_line`): the line account's net debit balance
+//! equals owed + unbilled − credit balance, and a credit balance never sits beside a debt.
+//!
+//! Validate, then apply: every command decides its result before it changes anything; the one
+//! ledger transfer it posts is the last check (the ledger may still refuse, e.g. an unknown
+//! merchant account), and credit state changes only after the ledger accepted it.
+
+use ledger::{
+    Account, AccountFlags, Ledger, PendingStatus, RESERVED_ID_MIN, Transfer, TransferFlags,
+};
+use stdx::{IdMap, id_map};
+
+use crate::command::{
+    APPLICANT_GUARDIAN_CONFIRMED, APPLICANT_STUDENT, Command, Component, Program, StatusChange,
+    StudentPolicy,
+};
+use crate::date::Date;
+use crate::math;
+use crate::result::CreditResult;
+
+/// What a transfer posted by the credit engine is for, in its `user_data_32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Posting {
+    Authorization = 1,
+    Capture = 2,
+    Void = 3,
+    Refund = 4,
+    Repayment = 5,
+    Interest = 6,
+    Penalty = 7,
+    WriteOff = 8,
+    Recovery = 9,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LineStatus {
+    Active = 0,
+    Frozen = 1,
+    Closed = 2,
+    WrittenOff = 3,
+}
+
+/// Amounts owed by component, billed (on a statement) and not yet repaid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Owed {
+    pub penalty: u64,
+    pub fee: u64,
+    pub interest: u64,
+    pub principal: u64,
+}
+
+impl Owed {
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.penalty + self.fee + self.interest + self.principal
+    }
+
+    fn slot(&mut self, component: Component) -> &mut u64 {
+        match component {
+            Component::Penalty => &mut self.penalty,
+            Component::Fee => &mut self.fee,
+            Component::Interest => &mut self.interest,
+            Component::Principal => &mut self.principal,
+        }
+    }
+}
+
+/// Movements since the last statement (what the next statement lists).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cycle {
+    pub purchases: u64,
+    pub refunds: u64,
+    pub repayments: u64,
+    pub fees: u64,
+    pub interest: u64,
+    pub penalties: u64,
+}
+
+/// A monthly statement (bill). `date` 0 means none yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statement {
+    pub date: Date,
+    pub due_date: Date,
+    pub previous_balance: u64,
+    pub cycle: Cycle,
+    /// Everything billed and unpaid at the statement date.
+    pub balance: u64,
+    pub minimum_payment: u64,
+}
+
+/// A temporary limit on top of the permanent one, valid `from..=to`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TemporaryLimit {
+    pub amount: u64,
+    pub from: Date,
+    pub to: Date,
+}
+
+/// A consumer's credit line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub id: u128,
+    pub borrower_id: u128,
+    pub program: u32,
+    pub status: LineStatus,
+    pub statement_day: u8,
+    pub due_day: u8,
+    pub applicant: u8,
+    pub birth_date: Date,
+    pub limit: u64,
+    pub temporary: TemporaryLimit,
+    pub annual_income: u64,
+    pub owed: Owed,
+    /// Principal of purchases since the last statement, net of refunds.
+    pub unbilled: u64,
+    /// Overpayment and refunds beyond what is owed: a liability to the borrower.
+    pub credit_balance: u64,
+    pub statement: Statement,
+    pub cycle: Cycle,
+    pub paid_since_statement: u64,
+    /// The part of the missed minimum payment still unpaid.
+    pub past_due: u64,
+    /// First day overdue; `Date(0)` when not overdue.
+    pub overdue_since: Date,
+    /// Daily interest accrues on the unpaid statement balance (minimum paid, not in full).
+    pub revolving: bool,
+    pub written_off: u64,
+}
+
+impl Line {
+    /// The limit in force on `date`: permanent plus a temporary grant whose window holds it.
+    #[must_use]
+    pub fn effective_limit(&self, date: Date) -> u64 {
+        let t = &self.temporary;
+        let temporary = if t.from <= date && date <= t.to {
+            t.amount
+        } else {
+            0
+        };
+        self.limit.saturating_add(temporary)
+    }
+
+    /// What counts against the borrower cap: the permanent limit plus any temporary grant.
+    fn exposure(&self) -> u64 {
+        self.limit.saturating_add(self.temporary.amount)
+    }
+
+    #[must_use]
+    pub fn overdue(&self) -> bool {
+        self.overdue_since != Date(0)
+    }
+
+    /// Days overdue on `date` (0 when not overdue).
+    #[must_use]
+    pub fn days_overdue(&self, date: Date) -> u32 {
+        if self.overdue() {
+            date.0.saturating_sub(self.overdue_since.0) + 1
+        } else {
+            0
+        }
+    }
+}
+
+/// Aging bucket of a line by days overdue.
+#[must_use]
+pub fn aging_bucket(days_overdue: u32) -> &'static str {
+    match days_overdue {
+        0 => "current",
+        1..=30 => "1-30",
+        31..=60 => "31-60",
+        61..=90 => "61-90",
+        _ => "90+",
+    }
+}
+
+/// A captured purchase, kept for refunds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Purchase {
+    pub line: u32,
+    pub merchant_account_id: u128,
+    pub captured: u64,
+    pub refunded: u64,
+}
+
+/// A line as a client sees it: the line, its ledger balances and what it may still spend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineView {
+    pub line: Line,
+    pub effective_limit: u64,
+    /// Held by open authorizations.
+    pub held: u64,
+    /// Net owed: owed + unbilled − credit balance (negative: the borrower is in credit).
+    pub balance: i128,
+    pub available: u64,
+    pub days_overdue: u32,
+}
+
+/// The credit engine's whole state.
+pub struct Credit {
+    pub(crate) programs: Vec<Program>,
+    pub(crate) program_index: IdMap<u128, u32>,
+    pub(crate) lines: Vec<Line>,
+    pub(crate) line_index: IdMap<u128, u32>,
+    /// Sum of line exposures per borrower and program: (borrower, program index) hashed as one key.
+    pub(crate) borrowers: IdMap<u128, u64>,
+    pub(crate) purchases: IdMap<u128, Purchase>,
+    /// The business date being traded; 0 until the first program.
+    pub(crate) business_date: Date,
+    /// The next line the current day-close handles.
+    pub(crate) close_cursor: u32,
+    /// Sequence of the ids of transfers this engine generates (`RESERVED_ID_MIN + n`).
+    pub(crate) generated: u64,
+}
+
+/// Ledger timestamps a command may use, and how many it used.
+struct Clock {
+    next: u64,
+    end: u64,
+}
+
+impl Clock {
+    /// The timestamp argument for posting one event (the ledger gives it exactly this one).
+    fn tick(&mut self) -> u64 {
+        assert!(
+            self.next <= self.end,
+            "credit command over its timestamp budget"
+        );
+        let t = self.next;
+        self.next += 1;
+        t
+    }
+}
+
+fn borrower_key(borrower_id: u128, program: u32) -> u128 {
+    // Borrower ids are client-chosen; folding the program into the low bits keeps one map.
+    borrower_id ^ (u128::from(program) << 96).rotate_left(17)
+}
+
+impl Credit {
+    #[must_use]
+    pub fn new(hash_key: u64) -> Credit {
+        Credit {
+            programs: Vec::new(),
+            program_index: id_map(hash_key),
+            lines: Vec::new(),
+            line_index: id_map(hash_key),
+            borrowers: id_map(hash_key),
+            purchases: id_map(hash_key),
+            business_date: Date(0),
+            close_cursor: 0,
+            generated: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn business_date(&self) -> Date {
+        self.business_date
+    }
+
+    /// Lines the running day-close has handled for the current business date.
+    #[must_use]
+    pub fn day_close_progress(&self) -> (u32, u32) {
+        (self.close_cursor, self.line_count())
+    }
+
+    #[must_use]
+    pub fn line_count(&self) -> u32 {
+        u32::try_from(self.lines.len()).expect("line count fits u32")
+    }
+
+    #[must_use]
+    pub fn program(&self, id: u128) -> Option<&Program> {
+        self.program_index
+            .get(&id)
+            .map(|&i| &self.programs[i as usize])
+    }
+
+    #[must_use]
+    pub fn line(&self, id: u128) -> Option<&Line> {
+        self.line_index.get(&id).map(|&i| &self.lines[i as usize])
+    }
+
+    #[must_use]
+    pub fn purchase(&self, id: u128) -> Option<&Purchase> {
+        self.purchases.get(&id)
+    }
+
+    /// The line with its balances and available credit, read from the ledger.
+    #[must_use]
+    pub fn line_view(&self, ledger: &Ledger, id: u128) -> Option<LineView> {
+        let line = *self.line(id)?;
+        let (account, _) = ledger.lookup_account(id)?;
+        let effective_limit = line.effective_limit(self.business_date);
+        Some(LineView {
+            line,
+            effective_limit,
+            held: narrow(account.debits_pending),
+            balance: net_balance(&account),
+            available: available(&account, effective_limit),
+            days_overdue: line.days_overdue(self.business_date),
+        })
+    }
+
+    /// Panics if a line's components disagree with its ledger account: the invariant tests
+    /// and the simulator check after every step.
+    pub fn check_line(&self, ledger: &Ledger, line: &Line) {
+        let (account, _) = ledger.lookup_account(line.id).expect("line account exists");
+        let expected = i128::from(line.owed.total()) + i128::from(line.unbilled)
+            - i128::from(line.credit_balance);
+        assert_eq!(
+            net_balance(&account),
+            expected,
+            "line {} components disagree with its ledger account",
+            line.id
+        );
+        assert!(
+            line.credit_balance == 0 || (line.owed.total() == 0 && line.unbilled == 0),
+            "line {}: a credit balance beside a debt",
+            line.id
+        );
+    }
+
+    pub fn check_lines(&self, ledger: &Ledger) {
+        for line in &self.lines {
+            self.check_line(ledger, line);
+        }
+    }
+
+    /// Transfer ids a batch of commands may find already stored: the shell prefetches their
+    /// records before apply (`Ledger::prefetch_needs` on transfers carrying these ids).
+    pub fn prefetch_transfers(commands: &[Command], out: &mut Vec<Transfer>) {
+        for command in commands {
+            if let Some(id) = command.transfer_id() {
+                let mut t = Transfer {
+                    id,
+                    ..Transfer::default()
+                };
+                if let Some(pending_id) = command.purchase_id() {
+                    t.pending_id = pending_id;
+                    t.flags = TransferFlags(TransferFlags::POST_PENDING_TRANSFER);
+                }
+                out.push(t);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Programs.
+
+    /// Creates a program (it uses no ledger timestamp: it only reads accounts).
+    pub fn create_program(&mut self, ledger: &Ledger, p: &Program) -> CreditResult {
+        use CreditResult as R;
+        if p.id == 0 {
+            return R::IdMustNotBeZero;
+        }
+        if p.id == u128::MAX {
+            return R::IdMustNotBeIntMax;
+        }
+        if let Some(existing) = self.program(p.id) {
+            return if existing == p {
+                R::Exists
+            } else {
+                R::ExistsWithDifferentFields
+            };
+        }
+        if p.ledger == 0 {
+            return R::LedgerMustNotBeZero;
+        }
+        if p.code == 0 {
+            return R::CodeMustNotBeZero;
+        }
+        if self.business_date == Date(0) && p.start_date == Date(0) {
+            return R::StartDateMustNotBeZero;
+        }
+        if !(1..=28).contains(&p.statement_day) {
+            return R::StatementDayOutOfRange;
+        }
+        if !(1..=28).contains(&p.due_day) {
+            return R::DueDayOutOfRange;
+        }
+        if p.min_age < 18 {
+            return R::MinAgeBelowAdulthood;
+        }
+        let mut seen = [false; 4];
+        for component in p.waterfall {
+            seen[component as usize] = true;
+        }
+        if seen.contains(&false) {
+            return R::WaterfallInvalid;
+        }
+        for id in [
+            p.interest_account_id,
+            p.fee_account_id,
+            p.penalty_account_id,
+            p.loss_account_id,
+            p.recovery_account_id,
+        ] {
+            match ledger.lookup_account(id) {
+                None => return R::ProgramAccountNotFound,
+                Some((account, _)) if account.ledger != p.ledger => {
+                    return R::ProgramAccountLedgerMismatch;
+                }
+                Some(_) => {}
+            }
+        }
+        if self.business_date == Date(0) {
+            self.business_date = p.start_date;
+        }
+        let index = u32::try_from(self.programs.len()).expect("program count fits u32");
+        self.programs.push(*p);
+        self.program_index.insert(p.id, index);
+        R::Ok
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Commands.
+
+    /// Executes one command. It may post ledger events with timestamps from `first` to
+    /// `first + command.timestamp_count() - 1`, in order.
+    pub fn execute(&mut self, ledger: &mut Ledger, first: u64, command: &Command) -> CreditResult {
+        let mut clock = Clock {
+            next: first,
+            end: first + command.timestamp_count() - 1,
+        };
+        match *command {
+            Command::OpenLine {
+                id,
+                borrower_id,
+                program_id,
+                limit,
+                annual_income,
+                birth_date,
+                statement_day,
+                due_day,
+                applicant,
+            } => {
+                let program = self.program_index.get(&program_id).copied();
+                let open = OpenLine {
+                    id,
+                    borrower_id,
+                    program_id,
+                    program,
+                    limit,
+                    annual_income,
+                    birth_date,
+                    statement_day,
+                    due_day,
+                    applicant,
+                };
+                self.open_line(ledger, &mut clock, &open)
+            }
+            Command::SetLimit { line_id, limit } => self.set_limit(line_id, limit),
+            Command::SetTemporaryLimit {
+                line_id,
+                amount,
+                from,
+                to,
+            } => self.set_temporary_limit(line_id, amount, from, to),
+            Command::SetStatus { line_id, change } => self.set_status(ledger, line_id, change),
+            Command::Authorize {
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                timeout,
+            } => self.authorize(
+                ledger,
+                &mut clock,
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                timeout,
+            ),
+            Command::Capture {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            } => self.capture(ledger, &mut clock, id, line_id, purchase_id, amount),
+            Command::Void {
+                id,
+                line_id,
+                purchase_id,
+            } => self.void(ledger, &mut clock, id, line_id, purchase_id),
+            Command::Refund {
+                id,
+                line_id,
+                purchase_id,
+                amount,
+            } => self.refund(ledger, &mut clock, id, line_id, purchase_id, amount),
+            Command::Repay {
+                id,
+                line_id,
+                source_account_id,
+                amount,
+            } => self.repay(ledger, &mut clock, id, line_id, source_account_id, amount),
+            Command::DayClose { date, max_lines } => {
+                self.day_close(ledger, &mut clock, date, max_lines)
+            }
+        }
+    }
+
+    fn open_line(&mut self, ledger: &mut Ledger, clock: &mut Clock, o: &OpenLine) -> CreditResult {
+        use CreditResult as R;
+        if o.id == 0 {
+            return R::IdMustNotBeZero;
+        }
+        if o.id == u128::MAX {
+            return R::IdMustNotBeIntMax;
+        }
+        if let Some(line) = self.line(o.id) {
+            let program_id = self.programs[line.program as usize].id;
+            let same = line.borrower_id == o.borrower_id
+                && program_id == o.program_id
+                && line.birth_date == o.birth_date
+                && line.applicant == o.applicant
+                && (o.statement_day == 0 || o.statement_day == line.statement_day)
+                && (o.due_day == 0 || o.due_day == line.due_day);
+            return if same {
+                R::Exists
+            } else {
+                R::ExistsWithDifferentFields
+            };
+        }
+        let Some(program_index) = o.program else {
+            return R::ProgramNotFound;
+        };
+        let program = self.programs[program_index as usize];
+        if ledger.lookup_account(o.id).is_some() {
+            return R::IdConflictsWithAccount;
+        }
+        let statement_day = if o.statement_day == 0 {
+            program.statement_day
+        } else {
+            o.statement_day
+        };
+        let due_day = if o.due_day == 0 {
+            program.due_day
+        } else {
+            o.due_day
+        };
+        if !(1..=28).contains(&statement_day) {
+            return R::StatementDayOutOfRange;
+        }
+        if !(1..=28).contains(&due_day) {
+            return R::DueDayOutOfRange;
+        }
+        if self.business_date.years_since(o.birth_date) < u32::from(program.min_age)
+            || o.birth_date > self.business_date
+        {
+            return R::ApplicantIsMinor;
+        }
+        if o.applicant & APPLICANT_STUDENT != 0 {
+            match program.student_policy {
+                StudentPolicy::Block => return R::ApplicantIsStudent,
+                StudentPolicy::RequireGuardian
+                    if o.applicant & APPLICANT_GUARDIAN_CONFIRMED == 0 =>
+                {
+                    return R::StudentNeedsGuardian;
+                }
+                StudentPolicy::RequireGuardian => {}
+            }
+        }
+        let key = borrower_key(o.borrower_id, program_index);
+        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        let Some(new_exposure) = exposure.checked_add(o.limit) else {
+            return R::ExceedsBorrowerCap;
+        };
+        if let Some(refusal) = caps_refusal(&program, new_exposure, o.annual_income) {
+            return refusal;
+        }
+        let account = Account {
+            id: o.id,
+            ledger: program.ledger,
+            code: program.code,
+            user_data_128: o.borrower_id,
+            flags: AccountFlags(AccountFlags::MANAGED),
+            ..Account::default()
+        };
+        let mut results = Vec::with_capacity(1);
+        ledger.create_accounts(clock.tick(), &[account], &mut results);
+        if results[0] != ledger::CreateAccountResult::Ok {
+            // Checked above: the id is free and the account is well-formed.
+            return R::LedgerRejected;
+        }
+        self.borrowers.insert(key, new_exposure);
+        let index = self.line_count();
+        self.line_index.insert(o.id, index);
+        self.lines.push(Line {
+            id: o.id,
+            borrower_id: o.borrower_id,
+            program: program_index,
+            status: LineStatus::Active,
+            statement_day,
+            due_day,
+            applicant: o.applicant,
+            birth_date: o.birth_date,
+            limit: o.limit,
+            temporary: TemporaryLimit::default(),
+            annual_income: o.annual_income,
+            owed: Owed::default(),
+            unbilled: 0,
+            credit_balance: 0,
+            statement: Statement::default(),
+            cycle: Cycle::default(),
+            paid_since_statement: 0,
+            past_due: 0,
+            overdue_since: Date(0),
+            revolving: false,
+            written_off: 0,
+        });
+        R::Ok
+    }
+
+    /// The line's index, or the code refusing changes to a line that is gone.
+    fn live_line(&self, line_id: u128) -> Result<u32, CreditResult> {
+        let &index = self
+            .line_index
+            .get(&line_id)
+            .ok_or(CreditResult::LineNotFound)?;
+        match self.lines[index as usize].status {
+            LineStatus::Closed => Err(CreditResult::LineClosed),
+            LineStatus::WrittenOff => Err(CreditResult::LineWrittenOff),
+            LineStatus::Active | LineStatus::Frozen => Ok(index),
+        }
+    }
+
+    /// Why a new exposure is refused for this line (raises only): overdue, caps.
+    fn raise_refusal(&self, index: u32, new_exposure_of_line: u64) -> Option<CreditResult> {
+        let line = &self.lines[index as usize];
+        if line.overdue() {
+            return Some(CreditResult::LineOverdue);
+        }
+        let program = &self.programs[line.program as usize];
+        let key = borrower_key(line.borrower_id, line.program);
+        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        let others = exposure - line.exposure();
+        let Some(total) = others.checked_add(new_exposure_of_line) else {
+            return Some(CreditResult::ExceedsBorrowerCap);
+        };
+        caps_refusal(program, total, line.annual_income)
+    }
+
+    /// Whether raising this line's permanent limit to `limit` would be allowed now: the same
+    /// checks as `set_limit`, for offering raises (no offer to a line that could not take one).
+    #[must_use]
+    pub fn raise_check(&self, line_id: u128, limit: u64) -> CreditResult {
+        let index = match self.live_line(line_id) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let line = &self.lines[index as usize];
+        if limit <= line.limit {
+            return CreditResult::Ok;
+        }
+        self.raise_refusal(index, limit.saturating_add(line.temporary.amount))
+            .unwrap_or(CreditResult::Ok)
+    }
+
+    fn set_exposure(&mut self, index: u32, limit: u64, temporary: TemporaryLimit) {
+        let line = &mut self.lines[index as usize];
+        let key = borrower_key(line.borrower_id, line.program);
+        let before = line.exposure();
+        line.limit = limit;
+        line.temporary = temporary;
+        let after = line.exposure();
+        let total = self.borrowers.get_mut(&key).expect("borrower of a line");
+        *total = *total - before + after;
+    }
+
+    fn set_limit(&mut self, line_id: u128, limit: u64) -> CreditResult {
+        let index = match self.live_line(line_id) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let line = self.lines[index as usize];
+        if limit > line.limit
+            && let Some(refusal) =
+                self.raise_refusal(index, limit.saturating_add(line.temporary.amount))
+        {
+            return refusal;
+        }
+        self.set_exposure(index, limit, line.temporary);
+        CreditResult::Ok
+    }
+
+    fn set_temporary_limit(
+        &mut self,
+        line_id: u128,
+        amount: u64,
+        from: Date,
+        to: Date,
+    ) -> CreditResult {
+        let index = match self.live_line(line_id) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let line = self.lines[index as usize];
+        if amount > 0 && (from > to || to < self.business_date) {
+            return CreditResult::TemporaryWindowInvalid;
+        }
+        if amount > 0
+            && let Some(refusal) = self.raise_refusal(index, line.limit.saturating_add(amount))
+        {
+            return refusal;
+        }
+        let temporary = if amount == 0 {
+            TemporaryLimit::default()
+        } else {
+            TemporaryLimit { amount, from, to }
+        };
+        self.set_exposure(index, line.limit, temporary);
+        CreditResult::Ok
+    }
+
+    fn set_status(&mut self, ledger: &Ledger, line_id: u128, change: StatusChange) -> CreditResult {
+        let index = match self.live_line(line_id) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let line = &self.lines[index as usize];
+        let status = match (line.status, change) {
+            (LineStatus::Active, StatusChange::Freeze) => LineStatus::Frozen,
+            (LineStatus::Frozen, StatusChange::Unfreeze) => LineStatus::Active,
+            (_, StatusChange::Close) => {
+                let (account, _) = ledger.lookup_account(line_id).expect("line account");
+                if net_balance(&account) != 0 || account.debits_pending != 0 {
+                    return CreditResult::LineHasBalance;
+                }
+                LineStatus::Closed
+            }
+            _ => return CreditResult::StatusTransitionInvalid,
+        };
+        if status == LineStatus::Closed {
+            let zero = TemporaryLimit::default();
+            self.set_exposure(index, 0, zero);
+        }
+        self.lines[index as usize].status = status;
+        CreditResult::Ok
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn authorize(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        id: u128,
+        line_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+        timeout: u32,
+    ) -> CreditResult {
+        use CreditResult as R;
+        if let Some(code) = id_refusal(id) {
+            return code;
+        }
+        let Some(&index) = self.line_index.get(&line_id) else {
+            return R::LineNotFound;
+        };
+        let line = self.lines[index as usize];
+        let program = self.programs[line.program as usize];
+        let transfer = Transfer {
+            id,
+            debit_account_id: line_id,
+            credit_account_id: merchant_account_id,
+            amount: u128::from(amount),
+            timeout,
+            ledger: program.ledger,
+            code: program.code,
+            flags: TransferFlags(TransferFlags::PENDING),
+            user_data_32: Posting::Authorization as u32,
+            ..Transfer::default()
+        };
+        if ledger.find_transfer(id).is_some() {
+            return post(ledger, clock, &transfer);
+        }
+        match line.status {
+            LineStatus::Closed => return R::LineClosed,
+            LineStatus::WrittenOff => return R::LineWrittenOff,
+            LineStatus::Frozen => return R::LineFrozen,
+            LineStatus::Active => {}
+        }
+        if line.overdue() {
+            return R::LineOverdue;
+        }
+        if amount == 0 {
+            return R::AmountMustNotBeZero;
+        }
+        let (account, _) = ledger.lookup_account(line_id).expect("line account");
+        if u128::from(amount)
+            > u128::from(available(
+                &account,
+                line.effective_limit(self.business_date),
+            ))
+        {
+            return R::InsufficientCredit;
+        }
+        post(ledger, clock, &transfer)
+    }
+
+    /// The pending transfer of a purchase on this line, checked for capture or void.
+    fn open_purchase(
+        &self,
+        ledger: &Ledger,
+        line_id: u128,
+        purchase_id: u128,
+    ) -> Result<Transfer, CreditResult> {
+        use CreditResult as R;
+        let pending = ledger
+            .find_transfer(purchase_id)
+            .filter(|t| t.flags.pending() && t.user_data_32 == Posting::Authorization as u32)
+            .ok_or(R::PurchaseNotFound)?;
+        if pending.debit_account_id != line_id {
+            return Err(R::PurchaseLineMismatch);
+        }
+        match ledger.pending_status(purchase_id) {
+            Some(PendingStatus::Posted) => Err(R::PurchaseAlreadyCaptured),
+            Some(PendingStatus::Voided) => Err(R::PurchaseAlreadyVoided),
+            Some(PendingStatus::Expired) => Err(R::PurchaseExpired),
+            _ => Ok(pending),
+        }
+    }
+
+    fn capture(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+        amount: u64,
+    ) -> CreditResult {
+        use CreditResult as R;
+        if let Some(code) = id_refusal(id) {
+            return code;
+        }
+        let Some(&index) = self.line_index.get(&line_id) else {
+            return R::LineNotFound;
+        };
+        let program = self.programs[self.lines[index as usize].program as usize];
+        let mut transfer = Transfer {
+            id,
+            pending_id: purchase_id,
+            amount: u128::from(amount),
+            ledger: program.ledger,
+            code: program.code,
+            flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
+            user_data_32: Posting::Capture as u32,
+            ..Transfer::default()
+        };
+        if let Some(existing) = ledger.find_transfer(id) {
+            // A retry: the ledger compares it with what is stored (amount 0 meant "all").
+            if amount == 0 {
+                transfer.amount = existing.amount;
+            }
+            return post(ledger, clock, &transfer);
+        }
+        let pending = match self.open_purchase(ledger, line_id, purchase_id) {
+            Ok(pending) => pending,
+            Err(code) => return code,
+        };
+        if self.lines[index as usize].status == LineStatus::WrittenOff {
+            return R::LineWrittenOff;
+        }
+        let amount = if amount == 0 {
+            narrow(pending.amount)
+        } else {
+            amount
+        };
+        if u128::from(amount) > pending.amount {
+            return R::ExceedsAuthorizedAmount;
+        }
+        transfer.amount = u128::from(amount);
+        let result = post(ledger, clock, &transfer);
+        if result != R::Ok {
+            return result;
+        }
+        let line = &mut self.lines[index as usize];
+        let from_credit = amount.min(line.credit_balance);
+        line.credit_balance -= from_credit;
+        line.unbilled += amount - from_credit;
+        line.cycle.purchases += amount;
+        self.purchases.insert(
+            purchase_id,
+            Purchase {
+                line: index,
+                merchant_account_id: pending.credit_account_id,
+                captured: amount,
+                refunded: 0,
+            },
+        );
+        R::Ok
+    }
+
+    fn void(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+    ) -> CreditResult {
+        use CreditResult as R;
+        if let Some(code) = id_refusal(id) {
+            return code;
+        }
+        let Some(&index) = self.line_index.get(&line_id) else {
+            return R::LineNotFound;
+        };
+        let program = self.programs[self.lines[index as usize].program as usize];
+        let mut transfer = Transfer {
+            id,
+            pending_id: purchase_id,
+            ledger: program.ledger,
+            code: program.code,
+            flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
+            user_data_32: Posting::Void as u32,
+            ..Transfer::default()
+        };
+        if let Some(existing) = ledger.find_transfer(id) {
+            transfer.amount = existing.amount;
+            return post(ledger, clock, &transfer);
+        }
+        let pending = match self.open_purchase(ledger, line_id, purchase_id) {
+            Ok(pending) => pending,
+            Err(code) => return code,
+        };
+        transfer.amount = pending.amount;
+        post(ledger, clock, &transfer)
+    }
+
+    fn refund(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+        amount: u64,
+    ) -> CreditResult {
+        use CreditResult as R;
+        if let Some(code) = id_refusal(id) {
+            return code;
+        }
+        let Some(&index) = self.line_index.get(&line_id) else {
+            return R::LineNotFound;
+        };
+        let program = self.programs[self.lines[index as usize].program as usize];
+        let purchase = self.purchases.get(&purchase_id).copied();
+        let transfer = Transfer {
+            id,
+            debit_account_id: purchase.map_or(0, |p| p.merchant_account_id),
+            credit_account_id: line_id,
+            amount: u128::from(amount),
+            ledger: program.ledger,
+            code: program.code,
+            user_data_128: purchase_id,
+            user_data_32: Posting::Refund as u32,
+            ..Transfer::default()
+        };
+        if ledger.find_transfer(id).is_some() {
+            return post(ledger, clock, &transfer);
+        }
+        let Some(purchase) = purchase else {
+            return if ledger.pending_status(purchase_id).is_some() {
+                R::PurchaseNotCaptured
+            } else {
+                R::PurchaseNotFound
+            };
+        };
+        if purchase.line != index {
+            return R::PurchaseLineMismatch;
+        }
+        match self.lines[index as usize].status {
+            LineStatus::WrittenOff => return R::LineWrittenOff,
+            LineStatus::Closed => return R::LineClosed,
+            _ => {}
+        }
+        if amount == 0 {
+            return R::AmountMustNotBeZero;
+        }
+        if amount > purchase.captured - purchase.refunded {
+            return R::ExceedsRefundable;
+        }
+        let result = post(ledger, clock, &transfer);
+        if result != R::Ok {
+            return result;
+        }
+        self.purchases
+            .get_mut(&purchase_id)
+            .expect("purchase exists")
+            .refunded += amount;
+        // Before the bill the refund restores the purchase's credit; after it, it pays what is
+        // billed (a credit balance never sits beside a debt).
+        let line = &mut self.lines[index as usize];
+        let from_unbilled = amount.min(line.unbilled);
+        line.unbilled -= from_unbilled;
+        let rest = amount - from_unbilled;
+        let left = allocate(line, &program.waterfall, rest);
+        line.past_due = line.past_due.saturating_sub(rest - left);
+        line.credit_balance += left;
+        line.cycle.refunds += amount;
+        settle_overdue(line);
+        R::Ok
+    }
+
+    fn repay(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        id: u128,
+        line_id: u128,
+        source_account_id: u128,
+        amount: u64,
+    ) -> CreditResult {
+        use CreditResult as R;
+        if let Some(code) = id_refusal(id) {
+            return code;
+        }
+        let Some(&index) = self.line_index.get(&line_id) else {
+            return R::LineNotFound;
+        };
+        let line = self.lines[index as usize];
+        let program = self.programs[line.program as usize];
+        let written_off = line.status == LineStatus::WrittenOff;
+        let transfer = Transfer {
+            id,
+            debit_account_id: source_account_id,
+            credit_account_id: if written_off {
+                program.recovery_account_id
+            } else {
+                line_id
+            },
+            amount: u128::from(amount),
+            ledger: program.ledger,
+            code: program.code,
+            user_data_128: line_id,
+            user_data_32: if written_off {
+                Posting::Recovery as u32
+            } else {
+                Posting::Repayment as u32
+            },
+            ..Transfer::default()
+        };
+        if ledger.find_transfer(id).is_some() {
+            return post(ledger, clock, &transfer);
+        }
+        if line.status == LineStatus::Closed {
+            return R::LineClosed;
+        }
+        if amount == 0 {
+            return R::AmountMustNotBeZero;
+        }
+        if written_off && amount > line.written_off {
+            return R::ExceedsWrittenOff;
+        }
+        let result = post(ledger, clock, &transfer);
+        if result != R::Ok {
+            return result;
+        }
+        let line = &mut self.lines[index as usize];
+        if written_off {
+            line.written_off -= amount;
+            return R::Ok;
+        }
+        line.paid_since_statement += amount;
+        line.cycle.repayments += amount;
+        line.past_due = line.past_due.saturating_sub(amount);
+        let rest = allocate(line, &program.waterfall, amount);
+        let from_unbilled = rest.min(line.unbilled);
+        line.unbilled -= from_unbilled;
+        line.credit_balance += rest - from_unbilled;
+        settle_overdue(line);
+        R::Ok
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Day close.
+
+    fn day_close(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        date: Date,
+        max_lines: u32,
+    ) -> CreditResult {
+        if date != self.business_date || date == Date(0) {
+            return CreditResult::DateMustBeBusinessDate;
+        }
+        let start = self.close_cursor;
+        let chunk = max_lines.clamp(1, crate::command::DAY_CLOSE_LINES_MAX);
+        let end = start.saturating_add(chunk).min(self.line_count());
+        for index in start..end {
+            self.close_line(ledger, clock, index, date);
+        }
+        self.close_cursor = end;
+        if end == self.line_count() {
+            self.business_date = date.plus(1);
+            self.close_cursor = 0;
+        }
+        CreditResult::Ok
+    }
+
+    /// End of `date` for one line: accrue, check the due day, bill on the statement day.
+    fn close_line(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32, date: Date) {
+        let line = self.lines[index as usize];
+        if matches!(line.status, LineStatus::Closed | LineStatus::WrittenOff) {
+            return;
+        }
+        let program = self.programs[line.program as usize];
+        if line.temporary.amount > 0 && line.temporary.to <= date {
+            self.set_exposure(index, line.limit, TemporaryLimit::default());
+        }
+        // 1. Accrual for the day: a penalty when overdue, else interest when revolving.
+        if line.overdue() {
+            let base = line.owed.principal + line.owed.fee + line.owed.interest;
+            let penalty = math::daily_penalty(
+                base,
+                program.penalty_daily_rate,
+                program.penalty_min_per_day,
+                program.rounding,
+            );
+            if penalty > 0 && self.charge(ledger, clock, index, Posting::Penalty, penalty) {
+                let line = &mut self.lines[index as usize];
+                line.owed.penalty += penalty;
+                line.cycle.penalties += penalty;
+            }
+            let days = self.lines[index as usize].days_overdue(date);
+            if program.write_off_days > 0 && days >= u32::from(program.write_off_days) {
+                self.write_off(ledger, clock, index);
+                return;
+            }
+        } else if line.revolving {
+            let base = line.owed.principal + line.owed.fee;
+            let interest =
+                math::simple_interest(base, program.interest_daily_rate, 1, program.rounding);
+            if interest > 0 && self.charge(ledger, clock, index, Posting::Interest, interest) {
+                let line = &mut self.lines[index as usize];
+                line.owed.interest += interest;
+                line.cycle.interest += interest;
+            }
+        }
+        let line = &mut self.lines[index as usize];
+        // 2. The due day ends: unpaid below the minimum is overdue; otherwise any rest revolves.
+        if line.statement.date != Date(0)
+            && line.statement.due_date == date
+            && line.owed.total() > 0
+        {
+            let minimum = line.statement.minimum_payment;
+            if line.paid_since_statement < minimum {
+                // The statement's minimum already includes any earlier past due.
+                line.past_due = minimum - line.paid_since_statement;
+                if !line.overdue() {
+                    line.overdue_since = date.plus(1);
+                }
+            } else {
+                line.revolving = true;
+            }
+        }
+        // 3. Statement day: bill the cycle.
+        if date.day_of_month() == u32::from(line.statement_day) {
+            let previous_balance = line.statement.balance;
+            line.owed.principal += line.unbilled;
+            line.unbilled = 0;
+            let credit = line.credit_balance;
+            line.credit_balance = 0;
+            let rest = allocate(line, &program.waterfall, credit);
+            line.credit_balance = rest;
+            let balance = line.owed.total();
+            let charges = line.owed.fee + line.owed.interest + line.owed.penalty;
+            let minimum = math::minimum_payment(
+                balance,
+                program.min_payment_rate,
+                program.min_payment_floor,
+                charges,
+                line.past_due,
+                program.rounding,
+            );
+            line.statement = Statement {
+                date,
+                due_date: date.next_with_day(u32::from(line.due_day)),
+                previous_balance,
+                cycle: line.cycle,
+                balance,
+                minimum_payment: minimum,
+            };
+            line.cycle = Cycle::default();
+            line.paid_since_statement = 0;
+            if balance == 0 {
+                line.revolving = false;
+            }
+        }
+    }
+
+    /// Posts a charge (interest or penalty) to a line. False if the ledger refused it (only
+    /// on balance overflow): the charge is then skipped, never half-applied.
+    fn charge(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        index: u32,
+        kind: Posting,
+        amount: u64,
+    ) -> bool {
+        let line = self.lines[index as usize];
+        let program = self.programs[line.program as usize];
+        let credit_account_id = match kind {
+            Posting::Penalty => program.penalty_account_id,
+            _ => program.interest_account_id,
+        };
+        let transfer = Transfer {
+            id: self.next_generated_id(),
+            debit_account_id: line.id,
+            credit_account_id,
+            amount: u128::from(amount),
+            ledger: program.ledger,
+            code: program.code,
+            user_data_128: line.id,
+            user_data_64: u64::from(self.business_date.0),
+            user_data_32: kind as u32,
+            ..Transfer::default()
+        };
+        post(ledger, clock, &transfer) == CreditResult::Ok
+    }
+
+    fn write_off(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32) {
+        let line = self.lines[index as usize];
+        let program = self.programs[line.program as usize];
+        let (account, _) = ledger.lookup_account(line.id).expect("line account");
+        let net = net_balance(&account);
+        // An overdue line owes (a credit balance never sits beside a debt), so `net` > 0.
+        debug_assert!(net > 0, "written off lines owe something");
+        if net > 0 {
+            let transfer = Transfer {
+                id: self.next_generated_id(),
+                debit_account_id: program.loss_account_id,
+                credit_account_id: line.id,
+                amount: net.unsigned_abs(),
+                ledger: program.ledger,
+                code: program.code,
+                user_data_128: line.id,
+                user_data_64: u64::from(self.business_date.0),
+                user_data_32: Posting::WriteOff as u32,
+                ..Transfer::default()
+            };
+            if post(ledger, clock, &transfer) != CreditResult::Ok {
+                return;
+            }
+        }
+        let line = &mut self.lines[index as usize];
+        line.written_off = narrow(net.max(0).unsigned_abs());
+        line.owed = Owed::default();
+        line.unbilled = 0;
+        line.credit_balance = 0;
+        line.past_due = 0;
+        line.revolving = false;
+        line.status = LineStatus::WrittenOff;
+        self.set_exposure(index, 0, TemporaryLimit::default());
+    }
+
+    fn next_generated_id(&mut self) -> u128 {
+        self.generated += 1;
+        RESERVED_ID_MIN + u128::from(self.generated)
+    }
+}
+
+struct OpenLine {
+    id: u128,
+    borrower_id: u128,
+    program_id: u128,
+    program: Option<u32>,
+    limit: u64,
+    annual_income: u64,
+    birth_date: Date,
+    statement_day: u8,
+    due_day: u8,
+    applicant: u8,
+}
+
+/// The borrower cap and the debt-to-income cap on a borrower's total exposure.
+fn caps_refusal(program: &Program, exposure: u64, annual_income: u64) -> Option<CreditResult> {
+    if exposure > program.max_borrower_limit {
+        return Some(CreditResult::ExceedsBorrowerCap);
+    }
+    if program.dti_cap_bps > 0
+        && u128::from(exposure) * 10_000
+            > u128::from(annual_income) * u128::from(program.dti_cap_bps)
+    {
+        return Some(CreditResult::ExceedsDebtToIncomeCap);
+    }
+    None
+}
+
+fn id_refusal(id: u128) -> Option<CreditResult> {
+    if id == 0 {
+        Some(CreditResult::IdMustNotBeZero)
+    } else if id == u128::MAX {
+        Some(CreditResult::IdMustNotBeIntMax)
+    } else if id >= RESERVED_ID_MIN {
+        Some(CreditResult::IdMustNotBeReserved)
+    } else {
+        None
+    }
+}
+
+/// Posts one transfer, mapping the ledger's result.
+fn post(ledger: &mut Ledger, clock: &mut Clock, transfer: &Transfer) -> CreditResult {
+    let mut results = Vec::with_capacity(1);
+    ledger.post_transfers(clock.tick(), std::slice::from_ref(transfer), &mut results);
+    CreditResult::from_ledger(results[0])
+}
+
+/// Pays `amount` off the billed components in waterfall order; returns what is left.
+fn allocate(line: &mut Line, waterfall: &[Component; 4], mut amount: u64) -> u64 {
+    for &component in waterfall {
+        let slot = line.owed.slot(component);
+        let paid = amount.min(*slot);
+        *slot -= paid;
+        amount -= paid;
+    }
+    amount
+}
+
+/// Overdue ends once the missed minimum and the penalties are paid; a rest revolves.
+fn settle_overdue(line: &mut Line) {
+    if line.overdue() && line.past_due == 0 && line.owed.penalty == 0 {
+        line.overdue_since = Date(0);
+        line.revolving = line.owed.total() > 0;
+    }
+    if line.owed.total() == 0 {
+        line.revolving = false;
+    }
+}
+
+/// Debits minus credits posted: what the borrower owes (negative: in credit).
+fn net_balance(account: &Account) -> i128 {
+    // Both sides are sums of u64 fen amounts, far below i128::MAX.
+    account.debits_posted as i128 - account.credits_posted as i128
+}
+
+/// Credit left to spend: the limit less the net balance and the holds, never negative.
+fn available(account: &Account, limit: u64) -> u64 {
+    let used = net_balance(account) + account.debits_pending as i128;
+    narrow((i128::from(limit) - used).max(0).unsigned_abs())
+}
+
+fn narrow(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,396 @@
+//! The single-threaded core of a node: recovery and the commit step, generic over the file
+//! system (`storage::Vfs`) and told the time by its caller.
+//!
+//! `Node` drives it from its writer thread with the wall clock over `OsVfs`, the archiver and the
+//! snapshot writer on threads of their own. The deterministic simulator (`crates/simulator`)
+//! drives the same code step by step over `MemVfs` with a simulated clock, the archiver and the
+//! snapshot writes inline ([`NodeCore::open`]): what it tests is this code, not a copy.
+//!
+//! Invariants owned here:
+//! - a batch is appended to the WAL and synced before it is applied, and only then handed to
+//!   `on_durable` (a reply means durable);
+//! - after any storage error the core refuses every further step (fsyncgate: a failed fsync is
+//!   never retried, and nothing is acknowledged after it);
+//! - transfers are evicted only below what the record file holds durably, and a snapshot's cold
+//!   floor is what was evicted, so a snapshot plus the record file below its floor is a state;
+//! - nothing it decides depends on the wall clock: time comes in through [`NodeCore::stamp`]
+//!   (it reads the monotonic clock only to time fsyncs for metrics).
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use engine::{Batch, Reply, Request, StateMachine, encode_batch};
+use ledger::{ColdStore, Transfer};
+use storage::{Options, OsVfs, RecordFile, SnapshotWriter, Vfs, Wal};
+
+use crate::records::{Archiver, ColdRecords};
+use crate::snapshotter::Snapshotter;
+use crate::{Config, OpenError, RecoveryReport};
+
+/// Recovery and the commit step of a node, callable one step at a time. See the module docs.
+pub struct NodeCore<V: Vfs> {
+    state: Arc<RwLock<StateMachine>>,
+    cold: ColdRecords<V>,
+    archiver: Archiver<V>,
+    /// The ledger's cold floor: what `evict` last evicted below.
+    evicted_below: u64,
+    snapshotter: Snapshotter<V>,
+    wal: Wal<V>,
+    config: Config,
+    buffer: Vec<u8>,
+    log_bytes_since_snapshot: u64,
+    last_snapshot_bytes: u64,
+    /// Engine time of the next pending-transfer expiry.
+    next_expiry: Option<u64>,
+    /// The first storage error; every later step returns it.
+    failure: Option<String>,
+}
+
+impl<V: Vfs + Clone> NodeCore<V> {
+    /// Opens `config.data_dir` through `vfs` and recovers (newest valid snapshot, record file
+    /// below its cold floor, WAL replay with prefetch, conservation check). The archiver and
+    /// the snapshot writes run inline: in [`NodeCore::commit`] and [`NodeCore::idle`].
+    /// `hash_key` only changes hash-table layout, never a result.
+    pub fn open(
+        vfs: V,
+        config: Config,
+        hash_key: u64,
+    ) -> Result<(NodeCore<V>, RecoveryReport), OpenError> {
+        NodeCore::open_with(vfs, config, hash_key, |records, writer, config| {
+            (
+                Archiver::inline(records, config.records_sync_bytes, config.sync),
+                Snapshotter::inline(writer),
+            )
+        })
+    }
+}
+
+impl NodeCore<OsVfs> {
+    /// [`NodeCore::open`] on the real file system, with the archiver and the snapshot writer on
+    /// threads of their own.
+    pub(crate) fn open_threaded(
+        config: Config,
+        hash_key: u64,
+    ) -> Result<(NodeCore<OsVfs>, RecoveryReport), OpenError> {
+        NodeCore::open_with(OsVfs, config, hash_key, |records, writer, config| {
+            (
+                Archiver::start(records, config.records_sync_bytes, config.sync),
+                Snapshotter::start(writer),
+            )
+        })
+    }
+}
+
+impl<V: Vfs + Clone> NodeCore<V> {
+    fn open_with(
+        vfs: V,
+        config: Config,
+        hash_key: u64,
+        background: impl FnOnce(
+            RecordFile<V>,
+            SnapshotWriter<V>,
+            &Config,
+        ) -> (Archiver<V>, Snapshotter<V>),
+    ) -> Result<(NodeCore<V>, RecoveryReport), OpenError> {
+        let options = Options {
+            segment_size_max: config.wal_segment_size_max,
+            ..Options::default()
+        };
+        let (wal, recovery) =
+            Wal::open_with(vfs.clone(), &config.data_dir, options).map_err(OpenError::Storage)?;
+        let mut report = RecoveryReport {
+            tail_cut: recovery
+                .truncated_tail
+                .as_ref()
+                .map(|cut| format!("{cut:?}")),
+            ..RecoveryReport::default()
+        };
+        let mut records = RecordFile::open(vfs, &config.data_dir).map_err(OpenError::Storage)?;
+        let cold = ColdRecords::new(records.reader().map_err(OpenError::Storage)?);
+        let mut state = match &recovery.snapshot {
+            Some(snapshot) => {
+                report.snapshot_op = Some(snapshot.op);
+                let snapshot_error = |source| OpenError::Snapshot {
+                    op: snapshot.op,
+                    source,
+                };
+                let mut restore = StateMachine::decode_snapshot(&snapshot.payload, hash_key)
+                    .map_err(snapshot_error)?;
+                let floor = restore.cold_floor();
+                if records.len_on_disk() < floor {
+                    return Err(OpenError::RecordsMissing {
+                        have: records.len_on_disk(),
+                        need: floor,
+                    });
+                }
+                restore.reserve();
+                let mut failure = None;
+                cold.scan(0, floor, |_, bytes| {
+                    if failure.is_none()
+                        && let Err(error) = restore.cold_transfer(&Transfer::from_bytes(bytes))
+                    {
+                        failure = Some(error);
+                    }
+                })
+                .map_err(OpenError::Storage)?;
+                if let Some(error) = failure {
+                    return Err(snapshot_error(error));
+                }
+                report.cold_transfers = floor;
+                restore.finish().map_err(snapshot_error)?
+            }
+            None => StateMachine::new(hash_key),
+        };
+        // Records above the floor are rewritten from the snapshot's tail and the replay.
+        records
+            .truncate(state.ledger().cold_floor())
+            .map_err(OpenError::Storage)?;
+        let after_op = state.op();
+        wal.replay(after_op, |op, bytes| {
+            let batch =
+                engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
+            report.replayed_batches += 1;
+            report.replayed_events += batch.event_count();
+            prefetch(&mut state, &batch, &cold).map_err(OpenError::Storage)?;
+            state.apply(op, &batch);
+            Ok::<(), OpenError>(())
+        })
+        .map_err(|error| match error {
+            storage::ReplayError::Storage(e) => OpenError::Storage(e),
+            storage::ReplayError::Callback(e) => e,
+            other => OpenError::Replay(other.to_string()),
+        })?;
+        state.ledger().check_conservation();
+        let stored = state.ledger().transfer_count();
+        if let Ok(additional) = usize::try_from(config.transfers_reserve.saturating_sub(stored)) {
+            state.reserve_transfers(additional);
+        }
+        let evicted_below = state.ledger().cold_floor();
+        let next_expiry = state.ledger().next_expiry();
+        let (archiver, snapshotter) = background(records, wal.snapshot_writer(), &config);
+        let core = NodeCore {
+            state: Arc::new(RwLock::new(state)),
+            cold,
+            archiver,
+            evicted_below,
+            snapshotter,
+            wal,
+            config,
+            buffer: Vec::new(),
+            log_bytes_since_snapshot: 0,
+            last_snapshot_bytes: recovery
+                .snapshot
+                .as_ref()
+                .map_or(0, |s| s.payload.len() as u64),
+            next_expiry,
+            failure: None,
+        };
+        Ok((core, report))
+    }
+}
+
+impl<V: Vfs> NodeCore<V> {
+    /// Makes the next batch of `requests` with engine time `now_ns`, forced strictly above the
+    /// last batch so that each of its events gets a timestamp of its own after it (engine time
+    /// is monotonic whatever the clock does).
+    #[must_use]
+    pub fn stamp(&self, now_ns: u64, requests: Vec<Request>) -> Batch {
+        let commit_timestamp = self.read(StateMachine::commit_timestamp);
+        let timestamp_count: u64 = requests.iter().map(Request::timestamp_count).sum();
+        Batch {
+            timestamp: now_ns.max(commit_timestamp + timestamp_count.max(1)),
+            requests,
+        }
+    }
+
+    /// Logs, syncs and applies `batch` (made by [`NodeCore::stamp`]; no requests: a pulse),
+    /// hands the replies to `on_durable` (the batch is durable by then), then passes its
+    /// transfers to the archiver and takes a snapshot when one is due. On an error the batch
+    /// may or may not be durable, `on_durable` may or may not have run, and every later step
+    /// fails.
+    pub fn commit(
+        &mut self,
+        batch: &Batch,
+        on_durable: impl FnOnce(Vec<Reply>),
+    ) -> Result<(), String> {
+        if let Some(reason) = &self.failure {
+            return Err(reason.clone());
+        }
+        let result = self.commit_inner(batch, on_durable);
+        self.fail_on_error(result)
+    }
+
+    /// What the archiver thread does after a quiet spell: syncs the records it wrote, so the
+    /// next commit may evict them. Only inline (the thread keeps its own time).
+    pub fn idle(&mut self) -> Result<(), String> {
+        if let Some(reason) = &self.failure {
+            return Err(reason.clone());
+        }
+        let result = self.archiver.idle();
+        self.fail_on_error(result)
+    }
+
+    /// Engine time of the next pending-transfer expiry, if any: when due with no traffic, the
+    /// caller commits an empty batch (a pulse).
+    #[must_use]
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.next_expiry
+    }
+
+    /// Runs `f` on the current state (applied, durable batches only).
+    pub fn read<R>(&self, f: impl FnOnce(&StateMachine) -> R) -> R {
+        f(&self.state.read().expect("state lock is never poisoned"))
+    }
+
+    /// Where evicted transfers are read back from.
+    #[must_use]
+    pub fn cold(&self) -> &ColdRecords<V> {
+        &self.cold
+    }
+
+    /// The storage error that stopped the core, if any.
+    #[must_use]
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// The state, shared with readers on other threads.
+    pub(crate) fn state(&self) -> Arc<RwLock<StateMachine>> {
+        Arc::clone(&self.state)
+    }
+
+    fn fail_on_error(&mut self, result: Result<(), String>) -> Result<(), String> {
+        if let Err(reason) = &result {
+            self.failure = Some(reason.clone());
+        }
+        result
+    }
+
+    fn commit_inner(
+        &mut self,
+        batch: &Batch,
+        on_durable: impl FnOnce(Vec<Reply>),
+    ) -> Result<(), String> {
+        if let Some(reason) = self.archiver.failure() {
+            return Err(reason);
+        }
+        self.install_snapshot(false)?;
+        self.evict();
+        let op = self.read(StateMachine::op) + 1;
+        self.buffer.clear();
+        encode_batch(batch, &mut self.buffer);
+        self.wal
+            .append(op, &self.buffer)
+            .map_err(|e| format!("wal append: {e}"))?;
+        if self.config.sync {
+            let started = Instant::now();
+            self.wal.sync().map_err(|e| format!("wal sync: {e}"))?;
+            metrics::histogram!("elevenfold_wal_fsync_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        self.log_bytes_since_snapshot += self.buffer.len() as u64;
+        let (results, archive) = {
+            let mut state = self.state.write().expect("state lock is never poisoned");
+            // Reads happen only when the batch touches evicted transfers (retries of old ids,
+            // resolved pending transfers): rare, so holding the lock through them is fine.
+            prefetch(&mut state, batch, &self.cold)
+                .map_err(|e| format!("record file read: {e}"))?;
+            let results = state.apply(op, batch);
+            self.next_expiry = state.ledger().next_expiry();
+            let archive = state.ledger().transfers_from(self.archiver.sent).to_vec();
+            (results, archive)
+        };
+        on_durable(results);
+        self.archiver.send(archive)?;
+        if self.log_bytes_since_snapshot
+            >= self
+                .config
+                .snapshot_log_bytes_min
+                .max(self.last_snapshot_bytes)
+        {
+            self.snapshot(op)?;
+        }
+        Ok(())
+    }
+
+    /// Drops from memory the transfers the record file now holds durably. The core is the only
+    /// mutator, so it knows the floor without asking the state.
+    fn evict(&mut self) {
+        let synced = self.archiver.synced();
+        if synced > self.evicted_below {
+            self.state
+                .write()
+                .expect("state lock is never poisoned")
+                .evict_below(synced);
+            self.evicted_below = synced;
+        }
+    }
+
+    /// Encodes a snapshot of the state after `op` and hands it to the snapshot writer, unless
+    /// one is still being written (then the next batch tries again).
+    fn snapshot(&mut self, op: u64) -> Result<(), String> {
+        if self.snapshotter.in_flight {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let bytes = self.read(StateMachine::encode_snapshot);
+        metrics::histogram!("elevenfold_snapshot_encode_seconds")
+            .record(started.elapsed().as_secs_f64());
+        self.last_snapshot_bytes = bytes.len() as u64;
+        self.log_bytes_since_snapshot = 0;
+        self.snapshotter.send(op, bytes)
+    }
+
+    /// Takes in the snapshot the snapshot writer finished, if any (waiting for it if `wait`).
+    fn install_snapshot(&mut self, wait: bool) -> Result<(), String> {
+        let Some(finished) = self.snapshotter.finished(wait) else {
+            return Ok(());
+        };
+        let (written, bytes, duration) = finished.map_err(|e| format!("snapshot: {e}"))?;
+        let op = written.op();
+        self.wal
+            .install_snapshot(written)
+            .map_err(|e| format!("snapshot: {e}"))?;
+        tracing::info!(
+            op,
+            bytes,
+            duration_s = duration.as_secs_f64(),
+            "snapshot written"
+        );
+        Ok(())
+    }
+}
+
+impl<V: Vfs> Drop for NodeCore<V> {
+    fn drop(&mut self) {
+        // A snapshot being written is finished and installed (a failure here only means the
+        // next open replays more of the log).
+        let _ = self.install_snapshot(true);
+        // Everything acknowledged was synced already; this only flushes a pulse-only tail.
+        if self.config.sync {
+            let _ = self.wal.sync();
+        }
+    }
+}
+
+/// Hands the state machine the evicted transfers `batch` may read. A second round is needed
+/// only after a first that read something: an evicted post or void names a pending transfer
+/// that may be evicted too.
+fn prefetch<V: Vfs>(
+    state: &mut StateMachine,
+    batch: &Batch,
+    cold: &ColdRecords<V>,
+) -> Result<(), storage::StorageError> {
+    let mut needs = Vec::new();
+    for _round in 0..2 {
+        needs.clear();
+        state.prefetch_needs(batch, &mut needs);
+        if needs.is_empty() {
+            break;
+        }
+        for &position in &needs {
+            state.prefetch(position, cold.read(position)?);
+        }
+    }
+    Ok(())
+}
