@@ -120,9 +120,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "server", "bench", "node", "engine", "credit", "ledger", "storage", "stdx",
         ],
     ),
+    (
+        "simulator",
+        &["node", "engine", "credit", "ledger", "storage", "stdx"],
+    ),
 ];
 
-/// External crates a pure or storage crate may use.
+/// External crates a pure, storage or simulator crate may use.
 const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
     ("stdx", &[]),
     // hashbrown: `HashTable` for the id index of (hash, position) entries, which std lacks.
@@ -131,6 +135,8 @@ const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
     ("engine", &[]),
     ("protocol", &["crc32c"]),
     ("storage", &["crc32c"]),
+    // Its own PRNG and hash: a seed must mean the same run forever, whatever crates.io does.
+    ("simulator", &[]),
 ];
 
 fn dependencies(manifest: &str) -> Vec<String> {

@@ -335,11 +335,12 @@ fn evicted_transfers_answer_as_if_in_memory() {
     node.shutdown();
 }
 
-// Goal (regression, found by the simulator, seed 91): a read fault on the newest snapshot makes
-// recovery fall back to an older state and cut the record file to its cold floor; once the fault
-// is gone, the next recovery must not pick the newer snapshot up again (its evicted transfers
-// were cut from the record file: it refused with `RecordsMissing`). Method: the node core over
-// `MemVfs`, a flip on read of the newest snapshot, open, clear the fault, open again.
+// Goal (regression, found by the simulator, docs/simulator.md): a read fault on the newest
+// snapshot makes recovery fall back to an older state and cut the record file to its cold
+// floor; once the fault is gone, the next recovery must not pick the newer snapshot up again
+// (its evicted transfers were cut from the record file: it refused with `RecordsMissing`).
+// Method: the node core over `MemVfs`, a flip on read of the newest snapshot, open, clear the
+// fault, open again.
 #[test]
 fn transient_read_fault_on_the_newest_snapshot_is_survived() {
     let vfs = storage::MemVfs::new();

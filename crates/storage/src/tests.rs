@@ -525,7 +525,7 @@ fn corrupt_newest_snapshot_falls_back_to_previous() {
 
 #[test]
 fn snapshot_skipped_on_a_transient_read_fault_is_not_used_later() {
-    // Goal (regression, found by the simulator, seed 91): a newest snapshot that failed
+    // Goal (regression, found by the simulator, docs/simulator.md): a newest snapshot that failed
     // verification because of a read fault is deleted by the open that skipped it, so a later
     // open, after the fault went away, still recovers from the snapshot the caller rebuilt its
     // state from (the node cuts its record file to that one's cold floor). Method: flip a bit
@@ -608,11 +608,11 @@ fn crash_loses_unsynced_appends_only() {
 
 #[test]
 fn empty_last_segment_without_a_durable_name_is_made_durable_at_open() {
-    // Goal (regression, found by the simulator, seed 1612): a segment created by a process that
-    // died (or whose directory fsync failed) before syncing the directory is reused by the next
-    // open; entries appended and synced there must survive a crash, so open makes the listing
-    // durable. Method: create the next segment's file without a directory sync, open, append,
-    // sync, crash.
+    // Goal (regression, found by the simulator, docs/simulator.md): a segment created by a
+    // process that died (or whose directory fsync failed) before syncing the directory is reused
+    // by the next open; entries appended and synced there must survive a crash, so open makes
+    // the listing durable. Method: create the next segment's file without a directory sync,
+    // open, append, sync, crash.
     let vfs = MemVfs::new();
     let (mut wal, _) = open(&vfs, Options::default());
     append(&mut wal, 1..=10, true);

@@ -851,7 +851,8 @@ fn open_tail_cut<F: VfsFile>(
 /// would be chosen by a later open, after the caller rebuilt the state above the older base
 /// from the log and cut what it keeps beside the log to the base (the node cuts its record file
 /// to the base snapshot's cold floor): a later open would then pair that snapshot with data it
-/// does not match. Found by the simulator (seed 91, a flip on read of the only snapshot).
+/// does not match. Found by the simulator (a flip on read of the only snapshot;
+/// `docs/simulator.md`).
 fn open_skipped_remove<V: Vfs>(
     vfs: &V,
     dir: &Path,

@@ -1,0 +1,189 @@
+//! Swarm options: everything a run may vary, chosen from its seed and printed before it starts.
+//!
+//! Swarm testing (as in TigerBeetle's VOPR and FoundationDB): rather than one fixed mix, each
+//! seed picks its own workload shape and its own subset of faults, so some seeds hammer crashes
+//! while others run long without faults and build deep state. Every share is a percentage of
+//! events (or of requests), every fault probability is per mille per step.
+
+use std::fmt;
+
+use crate::prng::Prng;
+
+/// What one seed runs with. Fields are plain numbers so the printout is the whole truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub seed: u64,
+    /// Steps of the run (commits, idles, pulses, faults, restarts).
+    pub steps: u64,
+    /// Account ids are drawn from `1..=accounts_max` (small: collisions and retries happen).
+    pub accounts_max: u64,
+    /// Ledgers 1..=ledger_count.
+    pub ledger_count: u64,
+    pub requests_per_batch_max: u64,
+    pub events_per_request_max: u64,
+    /// Shares of requests: account creations and limit changes; the rest are transfers.
+    pub accounts_percent: u32,
+    pub limits_percent: u32,
+    /// Shares of transfer events.
+    pub pending_percent: u32,
+    pub post_percent: u32,
+    pub void_percent: u32,
+    pub balancing_percent: u32,
+    pub closing_percent: u32,
+    /// Share of pending transfers that get a timeout (1 to 4 s of engine time).
+    pub expiring_percent: u32,
+    /// Share of events that start a linked chain.
+    pub linked_percent: u32,
+    /// Share of events that are retries of earlier ones (exact, or with one field changed).
+    pub duplicate_percent: u32,
+    /// Share of events with a defect (a validation failure).
+    pub invalid_percent: u32,
+    /// Share of transfer events with an amount near `u128::MAX / 4` (balances overflow).
+    pub huge_percent: u32,
+    /// Engine time advances by up to this much per step; sometimes the clock steps back.
+    pub clock_step_ns_max: u64,
+    /// Per step: an archiver idle sync; a pulse when an expiry is due.
+    pub idle_percent: u32,
+    pub pulse_percent: u32,
+    /// Node tuning, small so snapshots, evictions and segment rolls happen often.
+    pub snapshot_log_bytes_min: u64,
+    pub records_sync_bytes: u64,
+    pub wal_segment_size_max: u64,
+    /// Faults, per mille per step.
+    pub crash_per_mille: u32,
+    /// Share of crashes that tear unsynced writes.
+    pub torn_percent: u32,
+    /// A crash armed at a later file-system call (mid-commit, mid-snapshot, ...).
+    pub crash_armed_per_mille: u32,
+    /// One later fsync fails.
+    pub sync_failure_per_mille: u32,
+    /// Clean restarts (shutdown, open).
+    pub restart_per_mille: u32,
+    /// Per restart: a bit flipped on read somewhere in the data directory.
+    pub flip_percent: u32,
+    /// Per step: a bit flipped on read in the durable, evicted part of the record file.
+    pub flip_records_per_mille: u32,
+}
+
+impl Options {
+    /// The options of `seed`.
+    #[must_use]
+    pub fn from_seed(seed: u64) -> Options {
+        let mut prng = Prng::new(seed ^ 0x0F71_0A5E_5EED_0001);
+        let mut enabled = |percent| prng.percent(percent);
+        let crash = enabled(70);
+        let armed = enabled(60);
+        let sync = enabled(50);
+        let restart = enabled(50);
+        let flip = enabled(40);
+        let flip_records = enabled(30);
+        let mut percent = |max: u64| u32::try_from(prng.range(0, max)).expect("small");
+        let pending_percent = percent(40);
+        let post_percent = percent(25);
+        let void_percent = percent(15);
+        let balancing_percent = percent(10);
+        let closing_percent = percent(3);
+        let expiring_percent = percent(80);
+        let linked_percent = percent(20);
+        let duplicate_percent = percent(20);
+        let invalid_percent = percent(15);
+        // Off in half the seeds.
+        let huge_percent = percent(3).saturating_sub(1);
+        let accounts_percent = 5 + percent(15);
+        let limits_percent = percent(10);
+        let idle_percent = percent(30);
+        let pulse_percent = 10 + percent(60);
+        let torn_percent = percent(100);
+        let per_mille = |prng: &mut Prng, on: bool, max: u64| {
+            if on {
+                u32::try_from(prng.range(1, max)).expect("small")
+            } else {
+                0
+            }
+        };
+        Options {
+            seed,
+            steps: prng.range(100, 500),
+            accounts_max: prng.range(3, 40),
+            ledger_count: prng.range(1, 3),
+            requests_per_batch_max: prng.range(1, 4),
+            events_per_request_max: *prng.pick(&[1, 2, 4, 8, 16, 32, 64]),
+            accounts_percent,
+            limits_percent,
+            pending_percent,
+            post_percent,
+            void_percent,
+            balancing_percent,
+            closing_percent,
+            expiring_percent,
+            linked_percent,
+            duplicate_percent,
+            invalid_percent,
+            huge_percent,
+            clock_step_ns_max: *prng.pick(&[20_000_000, 200_000_000, 1_000_000_000, 3_000_000_000]),
+            idle_percent,
+            pulse_percent,
+            snapshot_log_bytes_min: *prng.pick(&[256, 1024, 4096, 16 * 1024, 1 << 20]),
+            records_sync_bytes: 31 * 128 * prng.range(1, 4),
+            wal_segment_size_max: *prng.pick(&[512, 2048, 8192, 64 * 1024, 64 << 20]),
+            crash_per_mille: per_mille(&mut prng, crash, 30),
+            torn_percent,
+            crash_armed_per_mille: per_mille(&mut prng, armed, 20),
+            sync_failure_per_mille: per_mille(&mut prng, sync, 15),
+            restart_per_mille: per_mille(&mut prng, restart, 20),
+            flip_percent: if flip {
+                u32::try_from(prng.range(10, 100)).expect("small")
+            } else {
+                0
+            },
+            flip_records_per_mille: per_mille(&mut prng, flip_records, 10),
+        }
+    }
+}
+
+impl fmt::Display for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed={} steps={} accounts_max={} ledgers={} batch={}x{} \
+             requests(accounts={}% limits={}%) \
+             transfers(pending={}% post={}% void={}% balancing={}% closing={}% expiring={}% \
+             linked={}% duplicate={}% invalid={}% huge={}%) \
+             clock_step_ns_max={} idle={}% pulse={}% \
+             snapshot_log_bytes_min={} records_sync_bytes={} wal_segment_size_max={} \
+             faults(crash={}‰ torn={}% armed_crash={}‰ sync_failure={}‰ restart={}‰ \
+             flip_at_restart={}% flip_records={}‰)",
+            self.seed,
+            self.steps,
+            self.accounts_max,
+            self.ledger_count,
+            self.requests_per_batch_max,
+            self.events_per_request_max,
+            self.accounts_percent,
+            self.limits_percent,
+            self.pending_percent,
+            self.post_percent,
+            self.void_percent,
+            self.balancing_percent,
+            self.closing_percent,
+            self.expiring_percent,
+            self.linked_percent,
+            self.duplicate_percent,
+            self.invalid_percent,
+            self.huge_percent,
+            self.clock_step_ns_max,
+            self.idle_percent,
+            self.pulse_percent,
+            self.snapshot_log_bytes_min,
+            self.records_sync_bytes,
+            self.wal_segment_size_max,
+            self.crash_per_mille,
+            self.torn_percent,
+            self.crash_armed_per_mille,
+            self.sync_failure_per_mille,
+            self.restart_per_mille,
+            self.flip_percent,
+            self.flip_records_per_mille,
+        )
+    }
+}
