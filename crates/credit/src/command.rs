@@ -5,6 +5,7 @@
 //! little-endian; the rest of the record is zero. Decoding never panics: an unknown kind or a
 //! non-zero byte past the fields is an error naming the offset.
 
+use crate::bytes::{Reader, Truncated, Writer};
 use crate::date::Date;
 use crate::math::{Rate, RoundingMode};
 
@@ -267,75 +268,26 @@ impl std::fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-struct Writer<'a> {
-    out: &'a mut [u8],
-    at: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) -> &mut Self {
-        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
-        self.at += bytes.len();
-        self
-    }
-    fn u8(&mut self, v: u8) -> &mut Self {
-        self.put(&[v])
-    }
-    fn u16(&mut self, v: u16) -> &mut Self {
-        self.put(&v.to_le_bytes())
-    }
-    fn u32(&mut self, v: u32) -> &mut Self {
-        self.put(&v.to_le_bytes())
-    }
-    fn u64(&mut self, v: u64) -> &mut Self {
-        self.put(&v.to_le_bytes())
-    }
-    fn u128(&mut self, v: u128) -> &mut Self {
-        self.put(&v.to_le_bytes())
+impl From<Truncated> for RecordError {
+    fn from(t: Truncated) -> RecordError {
+        RecordError::Invalid { offset: t.offset }
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// The rest of a record must be zero.
+fn finish(r: &Reader<'_>) -> Result<(), RecordError> {
+    match r.rest().iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(i) => Err(RecordError::Invalid {
+            offset: r.offset() + i,
+        }),
+    }
 }
 
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let out = self.bytes[self.at..self.at + N]
-            .try_into()
-            .expect("fields fit the record");
-        self.at += N;
-        out
-    }
-    fn u8(&mut self) -> u8 {
-        self.take::<1>()[0]
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes(self.take())
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.take())
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take())
-    }
-    fn u128(&mut self) -> u128 {
-        u128::from_le_bytes(self.take())
-    }
-    /// The rest of the record must be zero.
-    fn finish(&self) -> Result<(), RecordError> {
-        match self.bytes[self.at..].iter().position(|&b| b != 0) {
-            None => Ok(()),
-            Some(i) => Err(RecordError::Invalid {
-                offset: self.at + i,
-            }),
-        }
-    }
-    fn invalid(&self, width: usize) -> RecordError {
-        RecordError::Invalid {
-            offset: self.at - width,
-        }
+/// The error for the enum byte just read.
+fn invalid(r: &Reader<'_>) -> RecordError {
+    RecordError::Invalid {
+        offset: r.offset() - 1,
     }
 }
 
@@ -357,13 +309,10 @@ fn rounding_from_u8(v: u8) -> Option<RoundingMode> {
 }
 
 impl Program {
-    #[must_use]
-    pub fn to_bytes(&self) -> [u8; PROGRAM_SIZE] {
-        let mut out = [0u8; PROGRAM_SIZE];
-        let mut w = Writer {
-            out: &mut out,
-            at: 0,
-        };
+    /// Appends the program's 256-byte record to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut w = Writer(out);
         w.u128(self.id)
             .u128(self.interest_account_id)
             .u128(self.fee_account_id)
@@ -390,45 +339,45 @@ impl Program {
         for component in self.waterfall {
             w.u8(component as u8);
         }
-        out
+        w.pad_to(start, PROGRAM_SIZE);
     }
 
     /// Decodes a program record. An enum byte out of range is an error; a waterfall that is
     /// not a permutation decodes (the program is then refused with `waterfall_invalid`).
     pub fn from_bytes(bytes: &[u8; PROGRAM_SIZE]) -> Result<Program, RecordError> {
-        let mut r = Reader { bytes, at: 0 };
-        let id = r.u128();
-        let interest_account_id = r.u128();
-        let fee_account_id = r.u128();
-        let penalty_account_id = r.u128();
-        let loss_account_id = r.u128();
-        let recovery_account_id = r.u128();
-        let min_payment_rate = Rate(r.u64());
-        let min_payment_floor = r.u64();
-        let interest_daily_rate = Rate(r.u64());
-        let penalty_daily_rate = Rate(r.u64());
-        let penalty_min_per_day = r.u64();
-        let apr_cap = Rate(r.u64());
-        let max_borrower_limit = r.u64();
-        let ledger = r.u32();
-        let start_date = Date(r.u32());
-        let dti_cap_bps = r.u32();
-        let code = r.u16();
-        let write_off_days = r.u16();
-        let statement_day = r.u8();
-        let due_day = r.u8();
-        let min_age = r.u8();
-        let student_policy = match r.u8() {
+        let mut r = Reader::new(bytes);
+        let id = r.u128()?;
+        let interest_account_id = r.u128()?;
+        let fee_account_id = r.u128()?;
+        let penalty_account_id = r.u128()?;
+        let loss_account_id = r.u128()?;
+        let recovery_account_id = r.u128()?;
+        let min_payment_rate = Rate(r.u64()?);
+        let min_payment_floor = r.u64()?;
+        let interest_daily_rate = Rate(r.u64()?);
+        let penalty_daily_rate = Rate(r.u64()?);
+        let penalty_min_per_day = r.u64()?;
+        let apr_cap = Rate(r.u64()?);
+        let max_borrower_limit = r.u64()?;
+        let ledger = r.u32()?;
+        let start_date = Date(r.u32()?);
+        let dti_cap_bps = r.u32()?;
+        let code = r.u16()?;
+        let write_off_days = r.u16()?;
+        let statement_day = r.u8()?;
+        let due_day = r.u8()?;
+        let min_age = r.u8()?;
+        let student_policy = match r.u8()? {
             0 => StudentPolicy::Block,
             1 => StudentPolicy::RequireGuardian,
-            _ => return Err(r.invalid(1)),
+            _ => return Err(invalid(&r)),
         };
-        let rounding = rounding_from_u8(r.u8()).ok_or_else(|| r.invalid(1))?;
+        let rounding = rounding_from_u8(r.u8()?).ok_or_else(|| invalid(&r))?;
         let mut waterfall = [Component::Penalty; 4];
         for slot in &mut waterfall {
-            *slot = Component::from_u8(r.u8()).ok_or_else(|| r.invalid(1))?;
+            *slot = Component::from_u8(r.u8()?).ok_or_else(|| invalid(&r))?;
         }
-        r.finish()?;
+        finish(&r)?;
         Ok(Program {
             id,
             ledger,
@@ -470,13 +419,10 @@ const KIND_REPAY: u8 = 9;
 const KIND_DAY_CLOSE: u8 = 10;
 
 impl Command {
-    #[must_use]
-    pub fn to_bytes(&self) -> [u8; COMMAND_SIZE] {
-        let mut out = [0u8; COMMAND_SIZE];
-        let mut w = Writer {
-            out: &mut out,
-            at: 0,
-        };
+    /// Appends the command's 128-byte record to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut w = Writer(out);
         match *self {
             Command::OpenLine {
                 id,
@@ -579,80 +525,80 @@ impl Command {
                 w.u8(KIND_DAY_CLOSE).u32(date.0).u32(max_lines);
             }
         }
-        out
+        w.pad_to(start, COMMAND_SIZE);
     }
 
     pub fn from_bytes(bytes: &[u8; COMMAND_SIZE]) -> Result<Command, RecordError> {
-        let mut r = Reader { bytes, at: 0 };
-        let command = match r.u8() {
+        let mut r = Reader::new(bytes);
+        let command = match r.u8()? {
             KIND_OPEN_LINE => Command::OpenLine {
-                id: r.u128(),
-                borrower_id: r.u128(),
-                program_id: r.u128(),
-                limit: r.u64(),
-                annual_income: r.u64(),
-                birth_date: Date(r.u32()),
-                statement_day: r.u8(),
-                due_day: r.u8(),
-                applicant: r.u8(),
+                id: r.u128()?,
+                borrower_id: r.u128()?,
+                program_id: r.u128()?,
+                limit: r.u64()?,
+                annual_income: r.u64()?,
+                birth_date: Date(r.u32()?),
+                statement_day: r.u8()?,
+                due_day: r.u8()?,
+                applicant: r.u8()?,
             },
             KIND_SET_LIMIT => Command::SetLimit {
-                line_id: r.u128(),
-                limit: r.u64(),
+                line_id: r.u128()?,
+                limit: r.u64()?,
             },
             KIND_SET_TEMPORARY_LIMIT => Command::SetTemporaryLimit {
-                line_id: r.u128(),
-                amount: r.u64(),
-                from: Date(r.u32()),
-                to: Date(r.u32()),
+                line_id: r.u128()?,
+                amount: r.u64()?,
+                from: Date(r.u32()?),
+                to: Date(r.u32()?),
             },
             KIND_SET_STATUS => {
-                let line_id = r.u128();
-                let change = match r.u8() {
+                let line_id = r.u128()?;
+                let change = match r.u8()? {
                     1 => StatusChange::Freeze,
                     2 => StatusChange::Unfreeze,
                     3 => StatusChange::Close,
-                    _ => return Err(r.invalid(1)),
+                    _ => return Err(invalid(&r)),
                 };
                 Command::SetStatus { line_id, change }
             }
             KIND_AUTHORIZE => Command::Authorize {
-                id: r.u128(),
-                line_id: r.u128(),
-                merchant_account_id: r.u128(),
-                amount: r.u64(),
-                timeout: r.u32(),
+                id: r.u128()?,
+                line_id: r.u128()?,
+                merchant_account_id: r.u128()?,
+                amount: r.u64()?,
+                timeout: r.u32()?,
             },
             KIND_CAPTURE => Command::Capture {
-                id: r.u128(),
-                line_id: r.u128(),
-                purchase_id: r.u128(),
-                amount: r.u64(),
+                id: r.u128()?,
+                line_id: r.u128()?,
+                purchase_id: r.u128()?,
+                amount: r.u64()?,
             },
             KIND_VOID => Command::Void {
-                id: r.u128(),
-                line_id: r.u128(),
-                purchase_id: r.u128(),
+                id: r.u128()?,
+                line_id: r.u128()?,
+                purchase_id: r.u128()?,
             },
             KIND_REFUND => Command::Refund {
-                id: r.u128(),
-                line_id: r.u128(),
-                purchase_id: r.u128(),
-                amount: r.u64(),
+                id: r.u128()?,
+                line_id: r.u128()?,
+                purchase_id: r.u128()?,
+                amount: r.u64()?,
             },
             KIND_REPAY => Command::Repay {
-                id: r.u128(),
-                line_id: r.u128(),
-                source_account_id: r.u128(),
-                amount: r.u64(),
+                id: r.u128()?,
+                line_id: r.u128()?,
+                source_account_id: r.u128()?,
+                amount: r.u64()?,
             },
             KIND_DAY_CLOSE => Command::DayClose {
-                date: Date(r.u32()),
-                max_lines: r.u32(),
+                date: Date(r.u32()?),
+                max_lines: r.u32()?,
             },
             kind => return Err(RecordError::UnknownKind(kind)),
         };
-        r.finish()?;
+        finish(&r)?;
         Ok(command)
     }
 }

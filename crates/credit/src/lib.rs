@@ -6,6 +6,7 @@
 //!
 //! This crate does NOT persist anything or speak a wire format beyond its fixed-size records.
 
+mod bytes;
 mod command;
 mod date;
 pub mod math;

@@ -10,6 +10,7 @@ use std::fmt;
 
 use stdx::id_map;
 
+use crate::bytes::{Reader, Truncated, Writer};
 use crate::command::{PROGRAM_SIZE, Program};
 use crate::date::Date;
 use crate::state::{Credit, Cycle, Line, LineStatus, Owed, Purchase, Statement, TemporaryLimit};
@@ -36,68 +37,29 @@ impl fmt::Display for CreditSnapshotError {
 
 impl std::error::Error for CreditSnapshotError {}
 
-struct Out<'a>(&'a mut Vec<u8>);
-
-impl Out<'_> {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u128(&mut self, v: u128) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn count(&mut self, n: usize) {
-        self.u32(u32::try_from(n).expect("counts fit u32"));
+impl From<Truncated> for CreditSnapshotError {
+    fn from(_: Truncated) -> CreditSnapshotError {
+        CreditSnapshotError::Truncated
     }
 }
 
-struct In<'a> {
-    bytes: &'a [u8],
+fn date(r: &mut Reader<'_>) -> Result<Date, CreditSnapshotError> {
+    Ok(Date(r.u32()?))
 }
 
-impl In<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], CreditSnapshotError> {
-        let (head, rest) = self
-            .bytes
-            .split_at_checked(N)
-            .ok_or(CreditSnapshotError::Truncated)?;
-        self.bytes = rest;
-        Ok(head.try_into().expect("split at N"))
+/// A count whose items take at least `item_size` bytes each (so a lying count fails fast).
+fn count(r: &mut Reader<'_>, item_size: usize) -> Result<usize, CreditSnapshotError> {
+    let n = r.u32()? as usize;
+    if n.saturating_mul(item_size) > r.rest().len() {
+        return Err(CreditSnapshotError::Truncated);
     }
-    fn u8(&mut self) -> Result<u8, CreditSnapshotError> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, CreditSnapshotError> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn u64(&mut self) -> Result<u64, CreditSnapshotError> {
-        Ok(u64::from_le_bytes(self.take()?))
-    }
-    fn u128(&mut self) -> Result<u128, CreditSnapshotError> {
-        Ok(u128::from_le_bytes(self.take()?))
-    }
-    fn date(&mut self) -> Result<Date, CreditSnapshotError> {
-        Ok(Date(self.u32()?))
-    }
-    /// A count whose items take at least `item_size` bytes each (so a lying count fails fast).
-    fn count(&mut self, item_size: usize) -> Result<usize, CreditSnapshotError> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(item_size) > self.bytes.len() {
-            return Err(CreditSnapshotError::Truncated);
-        }
-        Ok(n)
-    }
+    Ok(n)
 }
 
 /// Bytes of one encoded line (checked by a test against `put_line`).
 const LINE_SIZE: usize = 281;
 
-fn put_cycle(out: &mut Out<'_>, c: &Cycle) {
+fn put_cycle(out: &mut Writer<'_>, c: &Cycle) {
     for v in [
         c.purchases,
         c.refunds,
@@ -110,7 +72,7 @@ fn put_cycle(out: &mut Out<'_>, c: &Cycle) {
     }
 }
 
-fn get_cycle(r: &mut In<'_>) -> Result<Cycle, CreditSnapshotError> {
+fn get_cycle(r: &mut Reader<'_>) -> Result<Cycle, CreditSnapshotError> {
     Ok(Cycle {
         purchases: r.u64()?,
         refunds: r.u64()?,
@@ -121,7 +83,7 @@ fn get_cycle(r: &mut In<'_>) -> Result<Cycle, CreditSnapshotError> {
     })
 }
 
-fn put_line(out: &mut Out<'_>, l: &Line) {
+fn put_line(out: &mut Writer<'_>, l: &Line) {
     out.u128(l.id);
     out.u128(l.borrower_id);
     out.u32(l.program);
@@ -156,7 +118,7 @@ fn put_line(out: &mut Out<'_>, l: &Line) {
     out.u32(l.overdue_since.0);
 }
 
-fn get_line(r: &mut In<'_>, program_count: usize) -> Result<Line, CreditSnapshotError> {
+fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnapshotError> {
     let id = r.u128()?;
     let borrower_id = r.u128()?;
     let program = r.u32()?;
@@ -180,8 +142,8 @@ fn get_line(r: &mut In<'_>, program_count: usize) -> Result<Line, CreditSnapshot
     let credit_balance = r.u64()?;
     let temporary = TemporaryLimit {
         amount: temporary_amount,
-        from: r.date()?,
-        to: r.date()?,
+        from: date(r)?,
+        to: date(r)?,
     };
     let owed = Owed {
         penalty: r.u64()?,
@@ -191,21 +153,21 @@ fn get_line(r: &mut In<'_>, program_count: usize) -> Result<Line, CreditSnapshot
     };
     let paid_since_statement = r.u64()?;
     let past_due = r.u64()?;
-    let statement_date = r.date()?;
-    let due_date = r.date()?;
+    let statement_date = date(r)?;
+    let due_date = date(r)?;
     let previous_balance = r.u64()?;
     let balance = r.u64()?;
     let minimum_payment = r.u64()?;
     let statement_cycle = get_cycle(r)?;
     let cycle = get_cycle(r)?;
     let written_off = r.u64()?;
-    let birth_date = r.date()?;
+    let birth_date = date(r)?;
     let revolving = match r.u8()? {
         0 => false,
         1 => true,
         _ => return Err(CreditSnapshotError::Invalid("line revolving flag")),
     };
-    let overdue_since = r.date()?;
+    let overdue_since = date(r)?;
     Ok(Line {
         id,
         borrower_id,
@@ -242,13 +204,13 @@ impl Credit {
     /// Appends the snapshot encoding of the credit state.
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
-        let mut o = Out(out);
+        let mut o = Writer(out);
         o.u32(self.business_date.0);
         o.u32(self.close_cursor);
         o.u64(self.generated);
         o.count(self.programs.len());
         for program in &self.programs {
-            o.0.extend_from_slice(&program.to_bytes());
+            program.encode(o.0);
         }
         o.count(self.lines.len());
         for line in &self.lines {
@@ -284,12 +246,12 @@ impl Credit {
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
             .ok_or(CreditSnapshotError::BadMagic)?;
-        let mut r = In { bytes: rest };
+        let mut r = Reader::new(rest);
         let mut credit = Credit::new(hash_key);
-        credit.business_date = r.date()?;
+        credit.business_date = date(&mut r)?;
         credit.close_cursor = r.u32()?;
         credit.generated = r.u64()?;
-        let programs = r.count(PROGRAM_SIZE)?;
+        let programs = count(&mut r, PROGRAM_SIZE)?;
         for index in 0..programs {
             let record = r.take::<PROGRAM_SIZE>()?;
             let program = Program::from_bytes(&record)
@@ -303,7 +265,7 @@ impl Credit {
             }
             credit.programs.push(program);
         }
-        let lines = r.count(LINE_SIZE)?;
+        let lines = count(&mut r, LINE_SIZE)?;
         credit.lines.reserve(lines);
         credit.line_index = id_map(hash_key);
         for index in 0..lines {
@@ -322,7 +284,7 @@ impl Credit {
                 "day-close cursor past the lines",
             ));
         }
-        let borrowers = r.count(24)?;
+        let borrowers = count(&mut r, 24)?;
         for _ in 0..borrowers {
             let key = r.u128()?;
             let exposure = r.u64()?;
@@ -330,7 +292,7 @@ impl Credit {
                 return Err(CreditSnapshotError::Invalid("duplicate borrower"));
             }
         }
-        let purchases = r.count(52)?;
+        let purchases = count(&mut r, 52)?;
         for _ in 0..purchases {
             let id = r.u128()?;
             let purchase = Purchase {
@@ -346,6 +308,6 @@ impl Credit {
                 return Err(CreditSnapshotError::Invalid("duplicate purchase"));
             }
         }
-        Ok((credit, r.bytes))
+        Ok((credit, r.rest()))
     }
 }

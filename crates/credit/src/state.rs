@@ -13,7 +13,8 @@
 //! merchant account), and credit state changes only after the ledger accepted it.
 
 use ledger::{
-    Account, AccountFlags, Ledger, PendingStatus, RESERVED_ID_MIN, Transfer, TransferFlags,
+    Account, AccountFlags, CreateTransferResult, Ledger, PendingStatus, RESERVED_ID_MIN, Transfer,
+    TransferFlags,
 };
 use stdx::{IdMap, id_map};
 
@@ -219,6 +220,8 @@ pub struct Credit {
     pub(crate) close_cursor: u32,
     /// Sequence of the ids of transfers this engine generates (`RESERVED_ID_MIN + n`).
     pub(crate) generated: u64,
+    /// Scratch for the ledger's results of one posting.
+    results: Vec<CreateTransferResult>,
 }
 
 /// Ledger timestamps a command may use, and how many it used.
@@ -258,6 +261,7 @@ impl Credit {
             business_date: Date(0),
             close_cursor: 0,
             generated: 0,
+            results: Vec::with_capacity(1),
         }
     }
 
@@ -432,32 +436,7 @@ impl Credit {
             end: first + command.timestamp_count() - 1,
         };
         match *command {
-            Command::OpenLine {
-                id,
-                borrower_id,
-                program_id,
-                limit,
-                annual_income,
-                birth_date,
-                statement_day,
-                due_day,
-                applicant,
-            } => {
-                let program = self.program_index.get(&program_id).copied();
-                let open = OpenLine {
-                    id,
-                    borrower_id,
-                    program_id,
-                    program,
-                    limit,
-                    annual_income,
-                    birth_date,
-                    statement_day,
-                    due_day,
-                    applicant,
-                };
-                self.open_line(ledger, &mut clock, &open)
-            }
+            Command::OpenLine { .. } => self.open_line(ledger, &mut clock, command),
             Command::SetLimit { line_id, limit } => self.set_limit(line_id, limit),
             Command::SetTemporaryLimit {
                 line_id,
@@ -510,44 +489,62 @@ impl Credit {
         }
     }
 
-    fn open_line(&mut self, ledger: &mut Ledger, clock: &mut Clock, o: &OpenLine) -> CreditResult {
+    fn open_line(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        command: &Command,
+    ) -> CreditResult {
         use CreditResult as R;
-        if o.id == 0 {
+        let Command::OpenLine {
+            id,
+            borrower_id,
+            program_id,
+            limit,
+            annual_income,
+            birth_date,
+            statement_day: asked_statement_day,
+            due_day: asked_due_day,
+            applicant,
+        } = *command
+        else {
+            unreachable!("execute passes open_line commands only")
+        };
+        if id == 0 {
             return R::IdMustNotBeZero;
         }
-        if o.id == u128::MAX {
+        if id == u128::MAX {
             return R::IdMustNotBeIntMax;
         }
-        if let Some(line) = self.line(o.id) {
-            let program_id = self.programs[line.program as usize].id;
-            let same = line.borrower_id == o.borrower_id
-                && program_id == o.program_id
-                && line.birth_date == o.birth_date
-                && line.applicant == o.applicant
-                && (o.statement_day == 0 || o.statement_day == line.statement_day)
-                && (o.due_day == 0 || o.due_day == line.due_day);
+        if let Some(line) = self.line(id) {
+            let same = line.borrower_id == borrower_id
+                && self.programs[line.program as usize].id == program_id
+                && line.birth_date == birth_date
+                && line.applicant == applicant
+                && (asked_statement_day == 0 || asked_statement_day == line.statement_day)
+                && (asked_due_day == 0 || asked_due_day == line.due_day);
             return if same {
                 R::Exists
             } else {
                 R::ExistsWithDifferentFields
             };
         }
-        let Some(program_index) = o.program else {
+        let Some(&program_index) = self.program_index.get(&program_id) else {
             return R::ProgramNotFound;
         };
         let program = self.programs[program_index as usize];
-        if ledger.lookup_account(o.id).is_some() {
+        if ledger.lookup_account(id).is_some() {
             return R::IdConflictsWithAccount;
         }
-        let statement_day = if o.statement_day == 0 {
+        let statement_day = if asked_statement_day == 0 {
             program.statement_day
         } else {
-            o.statement_day
+            asked_statement_day
         };
-        let due_day = if o.due_day == 0 {
+        let due_day = if asked_due_day == 0 {
             program.due_day
         } else {
-            o.due_day
+            asked_due_day
         };
         if !(1..=28).contains(&statement_day) {
             return R::StatementDayOutOfRange;
@@ -555,35 +552,33 @@ impl Credit {
         if !(1..=28).contains(&due_day) {
             return R::DueDayOutOfRange;
         }
-        if self.business_date.years_since(o.birth_date) < u32::from(program.min_age)
-            || o.birth_date > self.business_date
+        if self.business_date.years_since(birth_date) < u32::from(program.min_age)
+            || birth_date > self.business_date
         {
             return R::ApplicantIsMinor;
         }
-        if o.applicant & APPLICANT_STUDENT != 0 {
+        if applicant & APPLICANT_STUDENT != 0 {
             match program.student_policy {
                 StudentPolicy::Block => return R::ApplicantIsStudent,
-                StudentPolicy::RequireGuardian
-                    if o.applicant & APPLICANT_GUARDIAN_CONFIRMED == 0 =>
-                {
+                StudentPolicy::RequireGuardian if applicant & APPLICANT_GUARDIAN_CONFIRMED == 0 => {
                     return R::StudentNeedsGuardian;
                 }
                 StudentPolicy::RequireGuardian => {}
             }
         }
-        let key = borrower_key(o.borrower_id, program_index);
+        let key = borrower_key(borrower_id, program_index);
         let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
-        let Some(new_exposure) = exposure.checked_add(o.limit) else {
+        let Some(new_exposure) = exposure.checked_add(limit) else {
             return R::ExceedsBorrowerCap;
         };
-        if let Some(refusal) = caps_refusal(&program, new_exposure, o.annual_income) {
+        if let Some(refusal) = caps_refusal(&program, new_exposure, annual_income) {
             return refusal;
         }
         let account = Account {
-            id: o.id,
+            id,
             ledger: program.ledger,
             code: program.code,
-            user_data_128: o.borrower_id,
+            user_data_128: borrower_id,
             flags: AccountFlags(AccountFlags::MANAGED),
             ..Account::default()
         };
@@ -595,19 +590,19 @@ impl Credit {
         }
         self.borrowers.insert(key, new_exposure);
         let index = self.line_count();
-        self.line_index.insert(o.id, index);
+        self.line_index.insert(id, index);
         self.lines.push(Line {
-            id: o.id,
-            borrower_id: o.borrower_id,
+            id,
+            borrower_id,
             program: program_index,
             status: LineStatus::Active,
             statement_day,
             due_day,
-            applicant: o.applicant,
-            birth_date: o.birth_date,
-            limit: o.limit,
+            applicant,
+            birth_date,
+            limit,
             temporary: TemporaryLimit::default(),
-            annual_income: o.annual_income,
+            annual_income,
             owed: Owed::default(),
             unbilled: 0,
             credit_balance: 0,
@@ -761,28 +756,20 @@ impl Credit {
         timeout: u32,
     ) -> CreditResult {
         use CreditResult as R;
-        if let Some(code) = id_refusal(id) {
-            return code;
-        }
-        let Some(&index) = self.line_index.get(&line_id) else {
-            return R::LineNotFound;
+        let (_, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
-        let line = self.lines[index as usize];
-        let program = self.programs[line.program as usize];
         let transfer = Transfer {
-            id,
             debit_account_id: line_id,
             credit_account_id: merchant_account_id,
             amount: u128::from(amount),
             timeout,
-            ledger: program.ledger,
-            code: program.code,
             flags: TransferFlags(TransferFlags::PENDING),
-            user_data_32: Posting::Authorization as u32,
-            ..Transfer::default()
+            ..posting(&program, id, Posting::Authorization)
         };
         if ledger.find_transfer(id).is_some() {
-            return post(ledger, clock, &transfer);
+            return self.post(ledger, clock, &transfer);
         }
         match line.status {
             LineStatus::Closed => return R::LineClosed,
@@ -805,7 +792,7 @@ impl Credit {
         {
             return R::InsufficientCredit;
         }
-        post(ledger, clock, &transfer)
+        self.post(ledger, clock, &transfer)
     }
 
     /// The pending transfer of a purchase on this line, checked for capture or void.
@@ -841,35 +828,28 @@ impl Credit {
         amount: u64,
     ) -> CreditResult {
         use CreditResult as R;
-        if let Some(code) = id_refusal(id) {
-            return code;
-        }
-        let Some(&index) = self.line_index.get(&line_id) else {
-            return R::LineNotFound;
+        let (index, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
-        let program = self.programs[self.lines[index as usize].program as usize];
         let mut transfer = Transfer {
-            id,
             pending_id: purchase_id,
             amount: u128::from(amount),
-            ledger: program.ledger,
-            code: program.code,
             flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
-            user_data_32: Posting::Capture as u32,
-            ..Transfer::default()
+            ..posting(&program, id, Posting::Capture)
         };
         if let Some(existing) = ledger.find_transfer(id) {
             // A retry: the ledger compares it with what is stored (amount 0 meant "all").
             if amount == 0 {
                 transfer.amount = existing.amount;
             }
-            return post(ledger, clock, &transfer);
+            return self.post(ledger, clock, &transfer);
         }
         let pending = match self.open_purchase(ledger, line_id, purchase_id) {
             Ok(pending) => pending,
             Err(code) => return code,
         };
-        if self.lines[index as usize].status == LineStatus::WrittenOff {
+        if line.status == LineStatus::WrittenOff {
             return R::LineWrittenOff;
         }
         let amount = if amount == 0 {
@@ -881,7 +861,7 @@ impl Credit {
             return R::ExceedsAuthorizedAmount;
         }
         transfer.amount = u128::from(amount);
-        let result = post(ledger, clock, &transfer);
+        let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
@@ -910,33 +890,25 @@ impl Credit {
         line_id: u128,
         purchase_id: u128,
     ) -> CreditResult {
-        use CreditResult as R;
-        if let Some(code) = id_refusal(id) {
-            return code;
-        }
-        let Some(&index) = self.line_index.get(&line_id) else {
-            return R::LineNotFound;
+        let (_, _, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
-        let program = self.programs[self.lines[index as usize].program as usize];
         let mut transfer = Transfer {
-            id,
             pending_id: purchase_id,
-            ledger: program.ledger,
-            code: program.code,
             flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
-            user_data_32: Posting::Void as u32,
-            ..Transfer::default()
+            ..posting(&program, id, Posting::Void)
         };
         if let Some(existing) = ledger.find_transfer(id) {
             transfer.amount = existing.amount;
-            return post(ledger, clock, &transfer);
+            return self.post(ledger, clock, &transfer);
         }
         let pending = match self.open_purchase(ledger, line_id, purchase_id) {
             Ok(pending) => pending,
             Err(code) => return code,
         };
         transfer.amount = pending.amount;
-        post(ledger, clock, &transfer)
+        self.post(ledger, clock, &transfer)
     }
 
     fn refund(
@@ -949,27 +921,20 @@ impl Credit {
         amount: u64,
     ) -> CreditResult {
         use CreditResult as R;
-        if let Some(code) = id_refusal(id) {
-            return code;
-        }
-        let Some(&index) = self.line_index.get(&line_id) else {
-            return R::LineNotFound;
+        let (index, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
-        let program = self.programs[self.lines[index as usize].program as usize];
         let purchase = self.purchases.get(&purchase_id).copied();
         let transfer = Transfer {
-            id,
             debit_account_id: purchase.map_or(0, |p| p.merchant_account_id),
             credit_account_id: line_id,
             amount: u128::from(amount),
-            ledger: program.ledger,
-            code: program.code,
             user_data_128: purchase_id,
-            user_data_32: Posting::Refund as u32,
-            ..Transfer::default()
+            ..posting(&program, id, Posting::Refund)
         };
         if ledger.find_transfer(id).is_some() {
-            return post(ledger, clock, &transfer);
+            return self.post(ledger, clock, &transfer);
         }
         let Some(purchase) = purchase else {
             return if ledger.pending_status(purchase_id).is_some() {
@@ -981,7 +946,7 @@ impl Credit {
         if purchase.line != index {
             return R::PurchaseLineMismatch;
         }
-        match self.lines[index as usize].status {
+        match line.status {
             LineStatus::WrittenOff => return R::LineWrittenOff,
             LineStatus::Closed => return R::LineClosed,
             _ => {}
@@ -992,7 +957,7 @@ impl Credit {
         if amount > purchase.captured - purchase.refunded {
             return R::ExceedsRefundable;
         }
-        let result = post(ledger, clock, &transfer);
+        let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
@@ -1024,36 +989,25 @@ impl Credit {
         amount: u64,
     ) -> CreditResult {
         use CreditResult as R;
-        if let Some(code) = id_refusal(id) {
-            return code;
-        }
-        let Some(&index) = self.line_index.get(&line_id) else {
-            return R::LineNotFound;
+        let (index, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
         };
-        let line = self.lines[index as usize];
-        let program = self.programs[line.program as usize];
         let written_off = line.status == LineStatus::WrittenOff;
+        let (credit_account_id, kind) = if written_off {
+            (program.recovery_account_id, Posting::Recovery)
+        } else {
+            (line_id, Posting::Repayment)
+        };
         let transfer = Transfer {
-            id,
             debit_account_id: source_account_id,
-            credit_account_id: if written_off {
-                program.recovery_account_id
-            } else {
-                line_id
-            },
+            credit_account_id,
             amount: u128::from(amount),
-            ledger: program.ledger,
-            code: program.code,
             user_data_128: line_id,
-            user_data_32: if written_off {
-                Posting::Recovery as u32
-            } else {
-                Posting::Repayment as u32
-            },
-            ..Transfer::default()
+            ..posting(&program, id, kind)
         };
         if ledger.find_transfer(id).is_some() {
-            return post(ledger, clock, &transfer);
+            return self.post(ledger, clock, &transfer);
         }
         if line.status == LineStatus::Closed {
             return R::LineClosed;
@@ -1064,7 +1018,7 @@ impl Credit {
         if written_off && amount > line.written_off {
             return R::ExceedsWrittenOff;
         }
-        let result = post(ledger, clock, &transfer);
+        let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
@@ -1219,18 +1173,14 @@ impl Credit {
             _ => program.interest_account_id,
         };
         let transfer = Transfer {
-            id: self.next_generated_id(),
             debit_account_id: line.id,
             credit_account_id,
             amount: u128::from(amount),
-            ledger: program.ledger,
-            code: program.code,
             user_data_128: line.id,
             user_data_64: u64::from(self.business_date.0),
-            user_data_32: kind as u32,
-            ..Transfer::default()
+            ..posting(&program, self.next_generated_id(), kind)
         };
-        post(ledger, clock, &transfer) == CreditResult::Ok
+        self.post(ledger, clock, &transfer) == CreditResult::Ok
     }
 
     fn write_off(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32) {
@@ -1242,18 +1192,14 @@ impl Credit {
         debug_assert!(net > 0, "written off lines owe something");
         if net > 0 {
             let transfer = Transfer {
-                id: self.next_generated_id(),
                 debit_account_id: program.loss_account_id,
                 credit_account_id: line.id,
                 amount: net.unsigned_abs(),
-                ledger: program.ledger,
-                code: program.code,
                 user_data_128: line.id,
                 user_data_64: u64::from(self.business_date.0),
-                user_data_32: Posting::WriteOff as u32,
-                ..Transfer::default()
+                ..posting(&program, self.next_generated_id(), Posting::WriteOff)
             };
-            if post(ledger, clock, &transfer) != CreditResult::Ok {
+            if self.post(ledger, clock, &transfer) != CreditResult::Ok {
                 return;
             }
         }
@@ -1268,23 +1214,41 @@ impl Credit {
         self.set_exposure(index, 0, TemporaryLimit::default());
     }
 
+    /// The line a money command names, after the checks of its id; copies, so the command
+    /// can keep them while it posts.
+    fn money_line(&self, id: u128, line_id: u128) -> Result<(u32, Line, Program), CreditResult> {
+        if let Some(code) = id_refusal(id) {
+            return Err(code);
+        }
+        let &index = self
+            .line_index
+            .get(&line_id)
+            .ok_or(CreditResult::LineNotFound)?;
+        let line = self.lines[index as usize];
+        Ok((index, line, self.programs[line.program as usize]))
+    }
+
+    /// Posts one transfer, mapping the ledger's result (into a reused buffer: no allocation
+    /// per posting).
+    fn post(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        transfer: &Transfer,
+    ) -> CreditResult {
+        self.results.clear();
+        ledger.post_transfers(
+            clock.tick(),
+            std::slice::from_ref(transfer),
+            &mut self.results,
+        );
+        CreditResult::from_ledger(self.results[0])
+    }
+
     fn next_generated_id(&mut self) -> u128 {
         self.generated += 1;
         RESERVED_ID_MIN + u128::from(self.generated)
     }
-}
-
-struct OpenLine {
-    id: u128,
-    borrower_id: u128,
-    program_id: u128,
-    program: Option<u32>,
-    limit: u64,
-    annual_income: u64,
-    birth_date: Date,
-    statement_day: u8,
-    due_day: u8,
-    applicant: u8,
 }
 
 /// The borrower cap and the debt-to-income cap on a borrower's total exposure.
@@ -1313,11 +1277,15 @@ fn id_refusal(id: u128) -> Option<CreditResult> {
     }
 }
 
-/// Posts one transfer, mapping the ledger's result.
-fn post(ledger: &mut Ledger, clock: &mut Clock, transfer: &Transfer) -> CreditResult {
-    let mut results = Vec::with_capacity(1);
-    ledger.post_transfers(clock.tick(), std::slice::from_ref(transfer), &mut results);
-    CreditResult::from_ledger(results[0])
+/// The fields every transfer a program posts shares: its id, ledger, code and purpose.
+fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
+    Transfer {
+        id,
+        ledger: program.ledger,
+        code: program.code,
+        user_data_32: kind as u32,
+        ..Transfer::default()
+    }
 }
 
 /// Pays `amount` off the billed components in waterfall order; returns what is left.

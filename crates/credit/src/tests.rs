@@ -588,7 +588,9 @@ fn records_and_snapshots_round_trip() {
         assert!(Credit::decode_snapshot(&bytes[..cut], 9).is_err());
     }
     let p = program(77);
-    assert_eq!(Program::from_bytes(&p.to_bytes()), Ok(p));
+    let mut record = Vec::new();
+    p.encode(&mut record);
+    assert_eq!(Program::from_bytes(&record.try_into().unwrap()), Ok(p));
     for command in [
         open_line(1, 2, 3),
         authorize(1, 2, 3),
@@ -599,7 +601,12 @@ fn records_and_snapshots_round_trip() {
             max_lines: 9,
         },
     ] {
-        assert_eq!(Command::from_bytes(&command.to_bytes()), Ok(command));
+        let mut record = Vec::new();
+        command.encode(&mut record);
+        assert_eq!(
+            Command::from_bytes(&record.try_into().unwrap()),
+            Ok(command)
+        );
     }
 }
 

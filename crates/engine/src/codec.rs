@@ -5,7 +5,7 @@
 //! transfers as their canonical 128-byte records, limit changes as 64 bytes
 //! (`account_id: u128, debit_limit: u128, credit_limit: u128, set: u8` (bit 0 debit, bit 1 credit),
 //! 15 zero bytes), credit programs as 256-byte and credit commands as 128-byte records
-//! (`credit::Program::to_bytes`, `credit::Command::to_bytes`).
+//! (`credit::Program::encode`, `credit::Command::encode`).
 //!
 //! Invariants: decoding never panics on any bytes; `decode_batch(encode_batch(b)) == b`.
 //! The WAL frames these bytes with checksums; this codec does not repeat them.
@@ -87,14 +87,14 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                 out.push(OPERATION_CREATE_PROGRAMS);
                 out.extend_from_slice(&count.to_le_bytes());
                 for program in programs {
-                    out.extend_from_slice(&program.to_bytes());
+                    program.encode(out);
                 }
             }
             Request::Credit(commands) => {
                 out.push(OPERATION_CREDIT);
                 out.extend_from_slice(&count.to_le_bytes());
                 for command in commands {
-                    out.extend_from_slice(&command.to_bytes());
+                    command.encode(out);
                 }
             }
         }

@@ -200,13 +200,13 @@ pub fn encode_request(envelope: &Envelope, request: &RequestBody, out: &mut Vec<
             }
             RequestBody::Engine(Request::CreatePrograms(programs)) => {
                 for program in programs {
-                    out.extend_from_slice(&program.to_bytes());
+                    program.encode(out);
                 }
             }
             RequestBody::Engine(Request::Credit(commands)) => {
                 out.reserve(commands.len() * COMMAND_SIZE);
                 for command in commands {
-                    out.extend_from_slice(&command.to_bytes());
+                    command.encode(out);
                 }
             }
             RequestBody::LookupAccounts(ids) | RequestBody::LookupTransfers(ids) => {

@@ -212,7 +212,7 @@ pub(crate) fn reply_mismatch(operation: &str) -> Problem {
     )
 }
 
-pub(crate) fn results_response<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Response {
+fn results_response<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Response {
     json_bytes_response(StatusCode::OK, results_body(names))
 }
 
@@ -235,7 +235,7 @@ fn account_not_found(id: u128) -> Problem {
 }
 
 /// Sends one request to the node; answers its per-event results, in order.
-async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
+pub(crate) async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
     let operation = request.operation_name();
     let reply = app.node.execute(request).await.map_err(node_problem)?;
     // The node answers each request with the reply of its own kind.
@@ -247,6 +247,12 @@ async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
             Ok(results_response(results.iter().map(|r| r.name())))
         }
         Reply::SetAccountLimits(results) if operation == "set_account_limits" => {
+            Ok(results_response(results.iter().map(|r| r.name())))
+        }
+        Reply::CreatePrograms(results) if operation == "create_programs" => {
+            Ok(results_response(results.iter().map(|r| r.name())))
+        }
+        Reply::Credit(results) if operation == "credit" => {
             Ok(results_response(results.iter().map(|r| r.name())))
         }
         _ => Err(reply_mismatch(operation)),

@@ -15,8 +15,7 @@ use credit::{Command, CreditResult, DAY_CLOSE_LINES_MAX, Date};
 use engine::{Reply, Request};
 
 use crate::api::{
-    App, JsonBody, check_event_count, json_response, node_problem, path_id, reply_mismatch,
-    results_response,
+    App, JsonBody, check_event_count, execute, json_response, node_problem, path_id, reply_mismatch,
 };
 use crate::credit_wire::{
     BusinessDateOutput, CommandInput, CreateProgramsRequest, CreditCommandsRequest,
@@ -24,27 +23,12 @@ use crate::credit_wire::{
     ProgramInput, QuoteOutput, QuoteQuery, RaiseCheckOutput, RaiseCheckQuery, parse_percent,
     quote_pricing,
 };
+use crate::paging::query_or_problem;
 use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
 use crate::wire::parse_decimal;
 
 /// Lines per day-close chunk when the request does not say.
 pub const DAY_CLOSE_CHUNK_DEFAULT: u32 = 100_000;
-
-/// Turns axum's query rejection (unknown or repeated parameter) into a problem.
-fn query_or_problem<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
-    match query {
-        Ok(Query(query)) => Ok(query),
-        Err(rejection) => {
-            let text = rejection.body_text();
-            let code = if text.contains("unknown field") {
-                ProblemCode::UnknownField
-            } else {
-                ProblemCode::InvalidValue
-            };
-            Err(Problem::new(code, text))
-        }
-    }
-}
 
 fn missing(name: &str) -> Problem {
     Problem::new(
@@ -77,21 +61,6 @@ fn query_percent(name: &str, value: Option<&str>) -> Result<Option<math::Rate>, 
             })
         })
         .transpose()
-}
-
-/// Sends one credit request; answers its per-event results, in order.
-async fn execute(app: &App, request: Request) -> Result<Response, Problem> {
-    let operation = request.operation_name();
-    let reply = app.node.execute(request).await.map_err(node_problem)?;
-    match reply {
-        Reply::CreatePrograms(results) if operation == "create_programs" => {
-            Ok(results_response(results.iter().map(|r| r.name())))
-        }
-        Reply::Credit(results) if operation == "credit" => {
-            Ok(results_response(results.iter().map(|r| r.name())))
-        }
-        _ => Err(reply_mismatch(operation)),
-    }
 }
 
 /// Create credit programs: one result per program, in order.

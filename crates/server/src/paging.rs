@@ -51,9 +51,7 @@ pub struct ListQuery {
 }
 
 /// Turns axum's query rejection (unknown or repeated parameter) into a problem.
-pub fn query_or_problem(
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<ListQuery, Problem> {
+pub fn query_or_problem<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     match query {
         Ok(Query(query)) => Ok(query),
         Err(rejection) => {
