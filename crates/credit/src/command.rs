@@ -7,13 +7,15 @@
 
 use crate::bytes::{Reader, Truncated, Writer};
 use crate::date::Date;
-use crate::math::{Rate, RoundingMode};
+use crate::math::{EarlySettlement, Pricing, Rate, RoundingMode};
 
 pub const PROGRAM_SIZE: usize = 256;
 /// Most lines one day-close command handles (more are clamped to this): bounds the batch's
 /// work and the engine timestamps it reserves.
 pub const DAY_CLOSE_LINES_MAX: u32 = 1_000_000;
 pub const COMMAND_SIZE: usize = 128;
+/// Most funders (besides the platform) one program's lines may be funded by.
+pub const FUNDERS_MAX: usize = 64;
 
 /// A component of what a borrower owes, in the order a repayment pays them off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,6 +103,19 @@ pub struct Program {
     /// Repayment order of the components (a permutation); billed before unbilled always.
     pub waterfall: [Component; 4],
     pub rounding: RoundingMode,
+    /// What an installment plan settled early owes of its fees not yet billed.
+    pub early_settlement: EarlySettlement,
+    /// Reward coins (0: not offered): redeemed coins go back to `coin_account_id` (on the coin
+    /// ledger) and `coin_funding_account_id` (on this ledger, a budget) pays their value to the
+    /// line, at `coins_per_yuan` coins per yuan, up to `coin_cap_bps` of each statement balance.
+    pub coin_account_id: u128,
+    pub coin_funding_account_id: u128,
+    pub coins_per_yuan: u32,
+    pub coin_cap_bps: u16,
+    /// Co-funding (0: no funders): the account funders settle with, and the platform's least
+    /// share of every drawdown, in basis points.
+    pub funding_account_id: u128,
+    pub platform_min_share_bps: u16,
 }
 
 /// Applicant facts at opening.
@@ -191,6 +206,46 @@ pub enum Command {
         date: Date,
         max_lines: u32,
     },
+    /// Converts a captured, unbilled purchase (or, with `purchase_id` 0, the principal of the
+    /// current bill, between its statement and due dates) into an installment plan of
+    /// `periods` months (id = plan id). The fee follows `pricing`; with a sponsor, the sponsor's
+    /// budget account pays all of it now and the borrower's plan is interest-free.
+    ConvertInstallments {
+        id: u128,
+        line_id: u128,
+        purchase_id: u128,
+        periods: u8,
+        pricing: Pricing,
+        sponsor_account_id: u128,
+    },
+    /// Settles an installment plan early: `source_account_id` pays the principal not yet
+    /// billed plus the fee the program's early-settlement rule makes due (`amount`, that total,
+    /// must match; 0 accepts it).
+    SettleInstallments {
+        id: u128,
+        line_id: u128,
+        plan_id: u128,
+        source_account_id: u128,
+        amount: u64,
+    },
+    /// Redeems reward coins from the borrower's coin account against the line's bill.
+    RedeemCoins {
+        id: u128,
+        line_id: u128,
+        coin_account_id: u128,
+        coins: u64,
+    },
+    /// Adds a funder (identified by its settlement account) to a program's future drawdowns.
+    AddFunder {
+        program_id: u128,
+        account_id: u128,
+        share_bps: u16,
+    },
+    /// Settles what the program's funders drew, were repaid and lost since the last time: one
+    /// net cash transfer and one loss transfer per funder at most.
+    SettleFunding {
+        program_id: u128,
+    },
 }
 
 impl Command {
@@ -198,10 +253,13 @@ impl Command {
     #[must_use]
     pub fn timestamp_count(&self) -> u64 {
         match self {
-            // Interest or penalty, and a write-off, per line.
+            // Interest or penalty, installment fees, and a write-off, per line.
             Command::DayClose { max_lines, .. } => {
-                2 * u64::from((*max_lines).clamp(1, DAY_CLOSE_LINES_MAX))
+                3 * u64::from((*max_lines).clamp(1, DAY_CLOSE_LINES_MAX))
             }
+            // Two linked transfers.
+            Command::SettleInstallments { .. } | Command::RedeemCoins { .. } => 2,
+            Command::SettleFunding { .. } => 2 * FUNDERS_MAX as u64,
             _ => 1,
         }
     }
@@ -214,8 +272,33 @@ impl Command {
             | Command::Capture { id, .. }
             | Command::Void { id, .. }
             | Command::Refund { id, .. }
-            | Command::Repay { id, .. } => Some(*id),
+            | Command::Repay { id, .. }
+            | Command::ConvertInstallments { id, .. }
+            | Command::SettleInstallments { id, .. }
+            | Command::RedeemCoins { id, .. } => Some(*id),
             _ => None,
+        }
+    }
+
+    /// The line this command acts on, if any.
+    #[must_use]
+    pub fn line_id(&self) -> Option<u128> {
+        match self {
+            Command::SetLimit { line_id, .. }
+            | Command::SetTemporaryLimit { line_id, .. }
+            | Command::SetStatus { line_id, .. }
+            | Command::Authorize { line_id, .. }
+            | Command::Capture { line_id, .. }
+            | Command::Void { line_id, .. }
+            | Command::Refund { line_id, .. }
+            | Command::Repay { line_id, .. }
+            | Command::ConvertInstallments { line_id, .. }
+            | Command::SettleInstallments { line_id, .. }
+            | Command::RedeemCoins { line_id, .. } => Some(*line_id),
+            Command::OpenLine { .. }
+            | Command::DayClose { .. }
+            | Command::AddFunder { .. }
+            | Command::SettleFunding { .. } => None,
         }
     }
 
@@ -243,6 +326,11 @@ impl Command {
             Command::Refund { .. } => "refund",
             Command::Repay { .. } => "repay",
             Command::DayClose { .. } => "day_close",
+            Command::ConvertInstallments { .. } => "convert_installments",
+            Command::SettleInstallments { .. } => "settle_installments",
+            Command::RedeemCoins { .. } => "redeem_coins",
+            Command::AddFunder { .. } => "add_funder",
+            Command::SettleFunding { .. } => "settle_funding",
         }
     }
 }
@@ -288,6 +376,23 @@ fn finish(r: &Reader<'_>) -> Result<(), RecordError> {
 fn invalid(r: &Reader<'_>) -> RecordError {
     RecordError::Invalid {
         offset: r.offset() - 1,
+    }
+}
+
+fn early_settlement_to_u8(rule: EarlySettlement) -> u8 {
+    match rule {
+        EarlySettlement::ChargeAllRemaining => 0,
+        EarlySettlement::WaiveRemaining => 1,
+        EarlySettlement::ProRata => 2,
+    }
+}
+
+fn early_settlement_from_u8(v: u8) -> Option<EarlySettlement> {
+    match v {
+        0 => Some(EarlySettlement::ChargeAllRemaining),
+        1 => Some(EarlySettlement::WaiveRemaining),
+        2 => Some(EarlySettlement::ProRata),
+        _ => None,
     }
 }
 
@@ -339,6 +444,13 @@ impl Program {
         for component in self.waterfall {
             w.u8(component as u8);
         }
+        w.u8(early_settlement_to_u8(self.early_settlement))
+            .u128(self.coin_account_id)
+            .u128(self.coin_funding_account_id)
+            .u128(self.funding_account_id)
+            .u32(self.coins_per_yuan)
+            .u16(self.coin_cap_bps)
+            .u16(self.platform_min_share_bps);
         w.pad_to(start, PROGRAM_SIZE);
     }
 
@@ -377,6 +489,13 @@ impl Program {
         for slot in &mut waterfall {
             *slot = Component::from_u8(r.u8()?).ok_or_else(|| invalid(&r))?;
         }
+        let early_settlement = early_settlement_from_u8(r.u8()?).ok_or_else(|| invalid(&r))?;
+        let coin_account_id = r.u128()?;
+        let coin_funding_account_id = r.u128()?;
+        let funding_account_id = r.u128()?;
+        let coins_per_yuan = r.u32()?;
+        let coin_cap_bps = r.u16()?;
+        let platform_min_share_bps = r.u16()?;
         finish(&r)?;
         Ok(Program {
             id,
@@ -403,6 +522,13 @@ impl Program {
             student_policy,
             waterfall,
             rounding,
+            early_settlement,
+            coin_account_id,
+            coin_funding_account_id,
+            coins_per_yuan,
+            coin_cap_bps,
+            funding_account_id,
+            platform_min_share_bps,
         })
     }
 }
@@ -417,6 +543,18 @@ const KIND_VOID: u8 = 7;
 const KIND_REFUND: u8 = 8;
 const KIND_REPAY: u8 = 9;
 const KIND_DAY_CLOSE: u8 = 10;
+const KIND_CONVERT_INSTALLMENTS: u8 = 11;
+const KIND_SETTLE_INSTALLMENTS: u8 = 12;
+const KIND_REDEEM_COINS: u8 = 13;
+const KIND_ADD_FUNDER: u8 = 14;
+const KIND_SETTLE_FUNDING: u8 = 15;
+
+fn pricing_to_bytes(pricing: Pricing) -> (u8, u64) {
+    match pricing {
+        Pricing::TotalRate(rate) => (0, rate.0),
+        Pricing::MonthlyRate(rate) => (1, rate.0),
+    }
+}
 
 impl Command {
     /// Appends the command's 128-byte record to `out`.
@@ -524,6 +662,63 @@ impl Command {
             Command::DayClose { date, max_lines } => {
                 w.u8(KIND_DAY_CLOSE).u32(date.0).u32(max_lines);
             }
+            Command::ConvertInstallments {
+                id,
+                line_id,
+                purchase_id,
+                periods,
+                pricing,
+                sponsor_account_id,
+            } => {
+                let (kind, rate) = pricing_to_bytes(pricing);
+                w.u8(KIND_CONVERT_INSTALLMENTS)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(purchase_id)
+                    .u128(sponsor_account_id)
+                    .u64(rate)
+                    .u8(periods)
+                    .u8(kind);
+            }
+            Command::SettleInstallments {
+                id,
+                line_id,
+                plan_id,
+                source_account_id,
+                amount,
+            } => {
+                w.u8(KIND_SETTLE_INSTALLMENTS)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(plan_id)
+                    .u128(source_account_id)
+                    .u64(amount);
+            }
+            Command::RedeemCoins {
+                id,
+                line_id,
+                coin_account_id,
+                coins,
+            } => {
+                w.u8(KIND_REDEEM_COINS)
+                    .u128(id)
+                    .u128(line_id)
+                    .u128(coin_account_id)
+                    .u64(coins);
+            }
+            Command::AddFunder {
+                program_id,
+                account_id,
+                share_bps,
+            } => {
+                w.u8(KIND_ADD_FUNDER)
+                    .u128(program_id)
+                    .u128(account_id)
+                    .u16(share_bps);
+            }
+            Command::SettleFunding { program_id } => {
+                w.u8(KIND_SETTLE_FUNDING).u128(program_id);
+            }
         }
         w.pad_to(start, COMMAND_SIZE);
     }
@@ -595,6 +790,48 @@ impl Command {
             KIND_DAY_CLOSE => Command::DayClose {
                 date: Date(r.u32()?),
                 max_lines: r.u32()?,
+            },
+            KIND_CONVERT_INSTALLMENTS => {
+                let id = r.u128()?;
+                let line_id = r.u128()?;
+                let purchase_id = r.u128()?;
+                let sponsor_account_id = r.u128()?;
+                let rate = Rate(r.u64()?);
+                let periods = r.u8()?;
+                let pricing = match r.u8()? {
+                    0 => Pricing::TotalRate(rate),
+                    1 => Pricing::MonthlyRate(rate),
+                    _ => return Err(invalid(&r)),
+                };
+                Command::ConvertInstallments {
+                    id,
+                    line_id,
+                    purchase_id,
+                    periods,
+                    pricing,
+                    sponsor_account_id,
+                }
+            }
+            KIND_SETTLE_INSTALLMENTS => Command::SettleInstallments {
+                id: r.u128()?,
+                line_id: r.u128()?,
+                plan_id: r.u128()?,
+                source_account_id: r.u128()?,
+                amount: r.u64()?,
+            },
+            KIND_REDEEM_COINS => Command::RedeemCoins {
+                id: r.u128()?,
+                line_id: r.u128()?,
+                coin_account_id: r.u128()?,
+                coins: r.u64()?,
+            },
+            KIND_ADD_FUNDER => Command::AddFunder {
+                program_id: r.u128()?,
+                account_id: r.u128()?,
+                share_bps: r.u16()?,
+            },
+            KIND_SETTLE_FUNDING => Command::SettleFunding {
+                program_id: r.u128()?,
             },
             kind => return Err(RecordError::UnknownKind(kind)),
         };

@@ -29,4 +29,6 @@ pub use installment::{
 pub use interest::{daily_penalty, minimum_payment, simple_interest};
 pub use rate::{RATE_SCALE, Rate, RoundingMode, apply_rate, apply_rate_checked};
 pub use settlement::{EarlySettlement, Settlement, SettlementError, early_settlement};
-pub use split::{PARTS_COUNT_MAX, SHARES_BPS_TOTAL, SplitError, split_last, split_shares};
+pub use split::{
+    PARTS_COUNT_MAX, SHARES_BPS_TOTAL, SplitError, split_last, split_pro_rata, split_shares,
+};

@@ -27,6 +27,8 @@ result_codes! {
         DueDayOutOfRange = 14 => "due_day_out_of_range",
         MinAgeBelowAdulthood = 15 => "min_age_below_adulthood",
         WaterfallInvalid = 16 => "waterfall_invalid",
+        CoinTermsInvalid = 17 => "coin_terms_invalid",
+        PlatformMinShareInvalid = 18 => "platform_min_share_invalid",
         ProgramAccountNotFound = 19 => "program_account_not_found",
         ProgramAccountLedgerMismatch = 20 => "program_account_ledger_mismatch",
         // Lines.
@@ -61,8 +63,35 @@ result_codes! {
         AccountClosed = 62 => "account_closed",
         InsufficientCredit = 63 => "insufficient_credit",
         OverflowsBalance = 64 => "overflows_balance",
+        InsufficientFunds = 65 => "insufficient_funds",
         // Day close.
         DateMustBeBusinessDate = 70 => "date_must_be_business_date",
+        // Installments.
+        PeriodsNotOffered = 80 => "periods_not_offered",
+        PurchaseAlreadyConverted = 81 => "purchase_already_converted",
+        PurchaseAlreadyBilled = 82 => "purchase_already_billed",
+        OutsideBillConversionWindow = 83 => "outside_bill_conversion_window",
+        NothingToConvert = 84 => "nothing_to_convert",
+        AprAboveCap = 85 => "apr_above_cap",
+        SponsorAccountUnbounded = 86 => "sponsor_account_unbounded",
+        SponsorBudgetExceeded = 87 => "sponsor_budget_exceeded",
+        PlanNotFound = 88 => "plan_not_found",
+        PlanLineMismatch = 89 => "plan_line_mismatch",
+        PlanNotActive = 90 => "plan_not_active",
+        SettlementAmountMismatch = 91 => "settlement_amount_mismatch",
+        // Reward coins.
+        CoinsNotOffered = 100 => "coins_not_offered",
+        CoinsNotWholeFen = 101 => "coins_not_whole_fen",
+        ExceedsCoinCap = 102 => "exceeds_coin_cap",
+        ExceedsBilled = 103 => "exceeds_billed",
+        InsufficientCoins = 104 => "insufficient_coins",
+        CoinFundingExhausted = 105 => "coin_funding_exhausted",
+        // Co-funding.
+        FundingNotOffered = 110 => "funding_not_offered",
+        ShareMustNotBeZero = 111 => "share_must_not_be_zero",
+        FundersMax = 112 => "funders_max",
+        PlatformShareBelowMin = 113 => "platform_share_below_min",
+        FunderAccountInvalid = 114 => "funder_account_invalid",
         // A ledger rejection the credit checks did not foresee (a bug if ever seen).
         LedgerRejected = 99 => "ledger_rejected",
     }
@@ -96,6 +125,7 @@ impl CreditResult {
             L::PendingTransferAlreadyVoided => CreditResult::PurchaseAlreadyVoided,
             L::ExceedsPendingTransferAmount => CreditResult::ExceedsAuthorizedAmount,
             L::IdAlreadyFailed => CreditResult::IdAlreadyFailed,
+            L::ExceedsCredits | L::ExceedsDebits => CreditResult::InsufficientFunds,
             L::ExistsWithDifferentFlags
             | L::ExistsWithDifferentPendingId
             | L::ExistsWithDifferentTimeout

@@ -2,20 +2,26 @@
 //!
 //! Layout (little-endian): magic `EFCREDT1`, business date u32, day-close cursor u32, generated
 //! id sequence u64, then programs (count u32, 256-byte records in creation order), lines (count
-//! u32, fixed records in opening order), borrower exposures (count u32, sorted by key) and
-//! purchases (count u32, sorted by id). Hash maps are rebuilt on decode, never iterated to
-//! encode without sorting. Decoding never panics on any bytes.
+//! u32, fixed records in opening order), borrower exposures (count u32, sorted by key),
+//! purchases (count u32, sorted by id), installment plans (count u32, in creation order) and
+//! each program's funding (platform share, then count u32 and funders in order). Hash maps are
+//! rebuilt on decode, never iterated to encode without sorting. Decoding never panics on any
+//! bytes.
 
 use std::fmt;
 
 use stdx::id_map;
 
 use crate::bytes::{Reader, Truncated, Writer};
-use crate::command::{PROGRAM_SIZE, Program};
+use crate::command::{FUNDERS_MAX, PROGRAM_SIZE, Program};
 use crate::date::Date;
-use crate::state::{Credit, Cycle, Line, LineStatus, Owed, Purchase, Statement, TemporaryLimit};
+use crate::funding::{Funder, Funding, Share};
+use crate::plans::{Plan, PlanStatus};
+use crate::state::{
+    Credit, Cycle, Line, LineStatus, NO_PLAN, Owed, Purchase, Statement, TemporaryLimit,
+};
 
-const MAGIC: &[u8; 8] = b"EFCREDT1";
+const MAGIC: &[u8; 8] = b"EFCREDT2";
 
 /// Why bytes are not a credit snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +63,9 @@ fn count(r: &mut Reader<'_>, item_size: usize) -> Result<usize, CreditSnapshotEr
 }
 
 /// Bytes of one encoded line (checked by a test against `put_line`).
-const LINE_SIZE: usize = 281;
+const LINE_SIZE: usize = 313;
+/// Bytes of one encoded plan.
+const PLAN_SIZE: usize = 128;
 
 fn put_cycle(out: &mut Writer<'_>, c: &Cycle) {
     for v in [
@@ -67,6 +75,7 @@ fn put_cycle(out: &mut Writer<'_>, c: &Cycle) {
         c.fees,
         c.interest,
         c.penalties,
+        c.installments,
     ] {
         out.u64(v);
     }
@@ -80,6 +89,7 @@ fn get_cycle(r: &mut Reader<'_>) -> Result<Cycle, CreditSnapshotError> {
         fees: r.u64()?,
         interest: r.u64()?,
         penalties: r.u64()?,
+        installments: r.u64()?,
     })
 }
 
@@ -116,6 +126,8 @@ fn put_line(out: &mut Writer<'_>, l: &Line) {
     out.u32(l.birth_date.0);
     out.u8(u8::from(l.revolving));
     out.u32(l.overdue_since.0);
+    out.u64(l.installment);
+    out.u64(l.coins_redeemed);
 }
 
 fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnapshotError> {
@@ -168,6 +180,8 @@ fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnap
         _ => return Err(CreditSnapshotError::Invalid("line revolving flag")),
     };
     let overdue_since = date(r)?;
+    let installment = r.u64()?;
+    let coins_redeemed = r.u64()?;
     Ok(Line {
         id,
         borrower_id,
@@ -182,6 +196,8 @@ fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnap
         annual_income,
         owed,
         unbilled,
+        installment,
+        coins_redeemed,
         credit_balance,
         statement: Statement {
             date: statement_date,
@@ -198,6 +214,79 @@ fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnap
         revolving,
         written_off,
     })
+}
+
+fn put_share(out: &mut Writer<'_>, s: &Share) {
+    out.u64(s.outstanding)
+        .u64(s.drawn)
+        .u64(s.repaid)
+        .u64(s.lost);
+}
+
+fn get_share(r: &mut Reader<'_>) -> Result<Share, CreditSnapshotError> {
+    Ok(Share {
+        outstanding: r.u64()?,
+        drawn: r.u64()?,
+        repaid: r.u64()?,
+        lost: r.u64()?,
+    })
+}
+
+fn put_plan(out: &mut Writer<'_>, p: &Plan) {
+    out.u128(p.id)
+        .u128(p.purchase_id)
+        .u128(p.sponsor_account_id)
+        .u32(p.line)
+        .u32(p.created.0)
+        .u8(p.periods)
+        .u8(p.billed)
+        .u8(p.status as u8)
+        .u64(p.principal)
+        .u64(p.fee)
+        .u64(p.sponsor_fee)
+        .u64(p.remaining)
+        .u64(p.fee_billed)
+        .u64(p.settlement_fee)
+        .u64(p.apr_nominal);
+    out.pad_to(out.0.len() - 115, PLAN_SIZE);
+}
+
+fn get_plan(r: &mut Reader<'_>, lines: usize) -> Result<Plan, CreditSnapshotError> {
+    let id = r.u128()?;
+    let purchase_id = r.u128()?;
+    let sponsor_account_id = r.u128()?;
+    let line = r.u32()?;
+    let created = date(r)?;
+    let periods = r.u8()?;
+    let billed = r.u8()?;
+    let status = PlanStatus::from_u8(r.u8()?).ok_or(CreditSnapshotError::Invalid("plan status"))?;
+    let plan = Plan {
+        id,
+        line,
+        purchase_id,
+        sponsor_account_id,
+        periods,
+        billed,
+        status,
+        created,
+        principal: r.u64()?,
+        fee: r.u64()?,
+        sponsor_fee: r.u64()?,
+        remaining: r.u64()?,
+        fee_billed: r.u64()?,
+        settlement_fee: r.u64()?,
+        apr_nominal: r.u64()?,
+    };
+    let _padding = r.take::<{ PLAN_SIZE - 115 }>()?;
+    if line as usize >= lines
+        || periods == 0
+        || billed > periods
+        || plan.remaining > plan.principal
+        || plan.fee_billed > plan.fee
+    {
+        return Err(CreditSnapshotError::Invalid("plan record"));
+    }
+    Ok(plan)
 }
 
 impl Credit {
@@ -234,6 +323,24 @@ impl Credit {
             o.u128(p.merchant_account_id);
             o.u64(p.captured);
             o.u64(p.refunded);
+            o.u32(p.captured_on.0);
+            o.u32(p.plan);
+        }
+        o.count(self.plans.len());
+        for plan in &self.plans {
+            put_plan(&mut o, plan);
+        }
+        for funding in &self.funding {
+            put_share(&mut o, &funding.platform);
+            o.count(funding.funders.len());
+            for f in &funding.funders {
+                o.u128(f.account_id);
+                o.u16(f.share_bps);
+                put_share(&mut o, &f.share);
+                o.u64(f.unsettled_drawn);
+                o.u64(f.unsettled_repaid);
+                o.u64(f.unsettled_lost);
+            }
         }
     }
 
@@ -292,7 +399,8 @@ impl Credit {
                 return Err(CreditSnapshotError::Invalid("duplicate borrower"));
             }
         }
-        let purchases = count(&mut r, 52)?;
+        let purchases = count(&mut r, 60)?;
+        let mut purchase_plans = Vec::new();
         for _ in 0..purchases {
             let id = r.u128()?;
             let purchase = Purchase {
@@ -300,13 +408,52 @@ impl Credit {
                 merchant_account_id: r.u128()?,
                 captured: r.u64()?,
                 refunded: r.u64()?,
+                captured_on: date(&mut r)?,
+                plan: r.u32()?,
             };
             if purchase.line as usize >= lines || purchase.refunded > purchase.captured {
                 return Err(CreditSnapshotError::Invalid("purchase record"));
             }
+            if purchase.plan != NO_PLAN {
+                purchase_plans.push(purchase.plan);
+            }
             if credit.purchases.insert(id, purchase).is_some() {
                 return Err(CreditSnapshotError::Invalid("duplicate purchase"));
             }
+        }
+        let plans = count(&mut r, PLAN_SIZE)?;
+        for index in 0..plans {
+            let plan = get_plan(&mut r, lines)?;
+            let index = u32::try_from(index).expect("u32 count");
+            if credit.plan_index.insert(plan.id, index).is_some() {
+                return Err(CreditSnapshotError::Invalid("duplicate plan"));
+            }
+            if plan.status == PlanStatus::Active {
+                credit.line_plans.entry(plan.line).or_default().push(index);
+            }
+            credit.plans.push(plan);
+        }
+        if purchase_plans.iter().any(|&p| p as usize >= plans) {
+            return Err(CreditSnapshotError::Invalid("purchase of an unknown plan"));
+        }
+        for _ in 0..programs {
+            let platform = get_share(&mut r)?;
+            let n = count(&mut r, 74)?;
+            if n > FUNDERS_MAX {
+                return Err(CreditSnapshotError::Invalid("too many funders"));
+            }
+            let mut funders = Vec::with_capacity(n);
+            for _ in 0..n {
+                funders.push(Funder {
+                    account_id: r.u128()?,
+                    share_bps: r.u16()?,
+                    share: get_share(&mut r)?,
+                    unsettled_drawn: r.u64()?,
+                    unsettled_repaid: r.u64()?,
+                    unsettled_lost: r.u64()?,
+                });
+            }
+            credit.funding.push(Funding { platform, funders });
         }
         Ok((credit, r.rest()))
     }

@@ -6,7 +6,9 @@
 //! credits it. The ledger holds the money; this module holds what the money means: the
 //! components owed (principal, fee, interest, penalty), billed or not, the last statement, the
 //! overdue state. Invariants (checked by `check_line`): the line account's net debit balance
-//! equals owed + unbilled − credit balance, and a credit balance never sits beside a debt.
+//! equals owed + unbilled + installment − credit balance, and a credit balance never sits
+//! beside a billed or unbilled debt (it may beside installment principal not yet billed: the
+//! statement that bills a period applies it).
 //!
 //! Validate, then apply: every command decides its result before it changes anything; the one
 //! ledger transfer it posts is the last check (the ledger may still refuse, e.g. an unknown
@@ -23,7 +25,9 @@ use crate::command::{
     StudentPolicy,
 };
 use crate::date::Date;
+use crate::funding::Funding;
 use crate::math;
+use crate::plans::{Plan, PlanStatus};
 use crate::result::CreditResult;
 
 /// What a transfer posted by the credit engine is for, in its `user_data_32`.
@@ -39,6 +43,17 @@ pub enum Posting {
     Penalty = 7,
     WriteOff = 8,
     Recovery = 9,
+    /// Installment fees billed on a statement (borrower) or paid at conversion (sponsor).
+    InstallmentFee = 10,
+    /// Early settlement of an installment plan: principal, and the fee the rule makes due.
+    Settlement = 11,
+    SettlementFee = 12,
+    /// Coins back to the platform, and their value paid to the line.
+    CoinRedemption = 13,
+    CoinValue = 14,
+    /// Co-funding settlement: net cash with a funder, and a funder's share of losses.
+    FundingCash = 15,
+    FundingLoss = 16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +99,8 @@ pub struct Cycle {
     pub fees: u64,
     pub interest: u64,
     pub penalties: u64,
+    /// Installment principal billed (periods of plans falling due on this statement).
+    pub installments: u64,
 }
 
 /// A monthly statement (bill). `date` 0 means none yet.
@@ -123,6 +140,10 @@ pub struct Line {
     pub owed: Owed,
     /// Principal of purchases since the last statement, net of refunds.
     pub unbilled: u64,
+    /// Principal of installment plans not yet billed.
+    pub installment: u64,
+    /// Value of coins redeemed since the last statement (fen).
+    pub coins_redeemed: u64,
     /// Overpayment and refunds beyond what is owed: a liability to the borrower.
     pub credit_balance: u64,
     pub statement: Statement,
@@ -138,6 +159,12 @@ pub struct Line {
 }
 
 impl Line {
+    /// Principal owed in every form: billed, unbilled and on installment plans.
+    #[must_use]
+    pub fn principal(&self) -> u64 {
+        self.owed.principal + self.unbilled + self.installment
+    }
+
     /// The limit in force on `date`: permanent plus a temporary grant whose window holds it.
     #[must_use]
     pub fn effective_limit(&self, date: Date) -> u64 {
@@ -190,7 +217,14 @@ pub struct Purchase {
     pub merchant_account_id: u128,
     pub captured: u64,
     pub refunded: u64,
+    /// The business date of the capture (billed by the statement of that date or later).
+    pub captured_on: Date,
+    /// The installment plan it was converted into (`NO_PLAN`: none).
+    pub plan: u32,
 }
+
+/// `Purchase::plan` of a purchase not converted into installments.
+pub const NO_PLAN: u32 = u32::MAX;
 
 /// A line as a client sees it: the line, its ledger balances and what it may still spend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,19 +254,25 @@ pub struct Credit {
     pub(crate) close_cursor: u32,
     /// Sequence of the ids of transfers this engine generates (`RESERVED_ID_MIN + n`).
     pub(crate) generated: u64,
+    /// Installment plans in creation order, by id, and the active ones of each line (by index).
+    pub(crate) plans: Vec<Plan>,
+    pub(crate) plan_index: IdMap<u128, u32>,
+    pub(crate) line_plans: IdMap<u32, Vec<u32>>,
+    /// Who funds each program's principal (same index as `programs`).
+    pub(crate) funding: Vec<Funding>,
     /// Scratch for the ledger's results of one posting.
     results: Vec<CreateTransferResult>,
 }
 
 /// Ledger timestamps a command may use, and how many it used.
-struct Clock {
+pub(crate) struct Clock {
     next: u64,
     end: u64,
 }
 
 impl Clock {
     /// The timestamp argument for posting one event (the ledger gives it exactly this one).
-    fn tick(&mut self) -> u64 {
+    pub(crate) fn tick(&mut self) -> u64 {
         assert!(
             self.next <= self.end,
             "credit command over its timestamp budget"
@@ -261,7 +301,11 @@ impl Credit {
             business_date: Date(0),
             close_cursor: 0,
             generated: 0,
-            results: Vec::with_capacity(1),
+            plans: Vec::new(),
+            plan_index: id_map(hash_key),
+            line_plans: id_map(hash_key),
+            funding: Vec::new(),
+            results: Vec::with_capacity(2),
         }
     }
 
@@ -318,7 +362,9 @@ impl Credit {
     /// and the simulator check after every step.
     pub fn check_line(&self, ledger: &Ledger, line: &Line) {
         let (account, _) = ledger.lookup_account(line.id).expect("line account exists");
-        let expected = i128::from(line.owed.total()) + i128::from(line.unbilled)
+        let expected = i128::from(line.owed.total())
+            + i128::from(line.unbilled)
+            + i128::from(line.installment)
             - i128::from(line.credit_balance);
         assert_eq!(
             net_balance(&account),
@@ -334,9 +380,13 @@ impl Credit {
     }
 
     pub fn check_lines(&self, ledger: &Ledger) {
+        let mut principal = vec![0u64; self.programs.len()];
         for line in &self.lines {
             self.check_line(ledger, line);
+            principal[line.program as usize] += line.principal();
         }
+        self.check_plans();
+        self.check_funding(&principal);
     }
 
     /// Transfer ids a batch of commands may find already stored: the shell prefetches their
@@ -416,11 +466,38 @@ impl Credit {
                 Some(_) => {}
             }
         }
+        if p.coin_account_id != 0 {
+            if p.coins_per_yuan == 0 || p.coin_cap_bps > 10_000 {
+                return R::CoinTermsInvalid;
+            }
+            let coin = ledger.lookup_account(p.coin_account_id);
+            match ledger.lookup_account(p.coin_funding_account_id) {
+                _ if coin.is_none() => return R::ProgramAccountNotFound,
+                None => return R::ProgramAccountNotFound,
+                Some((account, _)) if account.ledger != p.ledger => {
+                    return R::ProgramAccountLedgerMismatch;
+                }
+                Some(_) => {}
+            }
+        }
+        if p.platform_min_share_bps > 10_000 {
+            return R::PlatformMinShareInvalid;
+        }
+        if p.funding_account_id != 0 {
+            match ledger.lookup_account(p.funding_account_id) {
+                None => return R::ProgramAccountNotFound,
+                Some((account, _)) if account.ledger != p.ledger => {
+                    return R::ProgramAccountLedgerMismatch;
+                }
+                Some(_) => {}
+            }
+        }
         if self.business_date == Date(0) {
             self.business_date = p.start_date;
         }
         let index = u32::try_from(self.programs.len()).expect("program count fits u32");
         self.programs.push(*p);
+        self.funding.push(Funding::default());
         self.program_index.insert(p.id, index);
         R::Ok
     }
@@ -435,8 +512,26 @@ impl Credit {
             next: first,
             end: first + command.timestamp_count() - 1,
         };
+        // Co-funding follows the principal of the line a command touches.
+        let tracked = command
+            .line_id()
+            .and_then(|id| self.line_index.get(&id).copied())
+            .map(|index| (index, self.lines[index as usize].principal()));
+        let result = self.dispatch(ledger, &mut clock, command);
+        if let Some((index, before)) = tracked {
+            self.follow_principal(index, before);
+        }
+        result
+    }
+
+    fn dispatch(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        command: &Command,
+    ) -> CreditResult {
         match *command {
-            Command::OpenLine { .. } => self.open_line(ledger, &mut clock, command),
+            Command::OpenLine { .. } => self.open_line(ledger, clock, command),
             Command::SetLimit { line_id, limit } => self.set_limit(line_id, limit),
             Command::SetTemporaryLimit {
                 line_id,
@@ -453,7 +548,7 @@ impl Credit {
                 timeout,
             } => self.authorize(
                 ledger,
-                &mut clock,
+                clock,
                 id,
                 line_id,
                 merchant_account_id,
@@ -465,27 +560,55 @@ impl Credit {
                 line_id,
                 purchase_id,
                 amount,
-            } => self.capture(ledger, &mut clock, id, line_id, purchase_id, amount),
+            } => self.capture(ledger, clock, id, line_id, purchase_id, amount),
             Command::Void {
                 id,
                 line_id,
                 purchase_id,
-            } => self.void(ledger, &mut clock, id, line_id, purchase_id),
+            } => self.void(ledger, clock, id, line_id, purchase_id),
             Command::Refund {
                 id,
                 line_id,
                 purchase_id,
                 amount,
-            } => self.refund(ledger, &mut clock, id, line_id, purchase_id, amount),
+            } => self.refund(ledger, clock, id, line_id, purchase_id, amount),
             Command::Repay {
                 id,
                 line_id,
                 source_account_id,
                 amount,
-            } => self.repay(ledger, &mut clock, id, line_id, source_account_id, amount),
-            Command::DayClose { date, max_lines } => {
-                self.day_close(ledger, &mut clock, date, max_lines)
+            } => self.repay(ledger, clock, id, line_id, source_account_id, amount),
+            Command::DayClose { date, max_lines } => self.day_close(ledger, clock, date, max_lines),
+            Command::ConvertInstallments { .. } => {
+                self.convert_installments(ledger, clock, command)
             }
+            Command::SettleInstallments {
+                id,
+                line_id,
+                plan_id,
+                source_account_id,
+                amount,
+            } => self.settle_installments(
+                ledger,
+                clock,
+                id,
+                line_id,
+                plan_id,
+                source_account_id,
+                amount,
+            ),
+            Command::RedeemCoins {
+                id,
+                line_id,
+                coin_account_id,
+                coins,
+            } => self.redeem_coins(ledger, clock, id, line_id, coin_account_id, coins),
+            Command::AddFunder {
+                program_id,
+                account_id,
+                share_bps,
+            } => self.add_funder(ledger, program_id, account_id, share_bps),
+            Command::SettleFunding { program_id } => self.settle_funding(ledger, clock, program_id),
         }
     }
 
@@ -605,6 +728,8 @@ impl Credit {
             annual_income,
             owed: Owed::default(),
             unbilled: 0,
+            installment: 0,
+            coins_redeemed: 0,
             credit_balance: 0,
             statement: Statement::default(),
             cycle: Cycle::default(),
@@ -729,7 +854,10 @@ impl Credit {
             (LineStatus::Frozen, StatusChange::Unfreeze) => LineStatus::Active,
             (_, StatusChange::Close) => {
                 let (account, _) = ledger.lookup_account(line_id).expect("line account");
-                if net_balance(&account) != 0 || account.debits_pending != 0 {
+                if net_balance(&account) != 0
+                    || account.debits_pending != 0
+                    || line.installment != 0
+                {
                     return CreditResult::LineHasBalance;
                 }
                 LineStatus::Closed
@@ -877,6 +1005,8 @@ impl Credit {
                 merchant_account_id: pending.credit_account_id,
                 captured: amount,
                 refunded: 0,
+                captured_on: self.business_date,
+                plan: NO_PLAN,
             },
         );
         R::Ok
@@ -965,12 +1095,19 @@ impl Credit {
             .get_mut(&purchase_id)
             .expect("purchase exists")
             .refunded += amount;
+        // A purchase on installments gives back its plan's principal not yet billed first.
+        let from_plan = if purchase.plan == NO_PLAN {
+            0
+        } else {
+            self.refund_plan(purchase.plan, amount)
+        };
         // Before the bill the refund restores the purchase's credit; after it, it pays what is
         // billed (a credit balance never sits beside a debt).
         let line = &mut self.lines[index as usize];
-        let from_unbilled = amount.min(line.unbilled);
+        let amount_left = amount - from_plan;
+        let from_unbilled = amount_left.min(line.unbilled);
         line.unbilled -= from_unbilled;
-        let rest = amount - from_unbilled;
+        let rest = amount_left - from_unbilled;
         let left = allocate(line, &program.waterfall, rest);
         line.past_due = line.past_due.saturating_sub(rest - left);
         line.credit_balance += left;
@@ -1055,7 +1192,13 @@ impl Credit {
         let chunk = max_lines.clamp(1, crate::command::DAY_CLOSE_LINES_MAX);
         let end = start.saturating_add(chunk).min(self.line_count());
         for index in start..end {
+            let before = self.lines[index as usize].principal();
             self.close_line(ledger, clock, index, date);
+            // A statement may apply a credit balance to principal; a write-off's loss is split
+            // by `write_off` itself.
+            if self.lines[index as usize].status != LineStatus::WrittenOff {
+                self.follow_principal(index, before);
+            }
         }
         self.close_cursor = end;
         if end == self.line_count() {
@@ -1121,8 +1264,10 @@ impl Credit {
                 line.revolving = true;
             }
         }
-        // 3. Statement day: bill the cycle.
+        // 3. Statement day: bill the cycle, with the periods of installment plans falling due.
         if date.day_of_month() == u32::from(line.statement_day) {
+            let installments_due = self.bill_plans(ledger, clock, index);
+            let line = &mut self.lines[index as usize];
             let previous_balance = line.statement.balance;
             line.owed.principal += line.unbilled;
             line.unbilled = 0;
@@ -1131,7 +1276,10 @@ impl Credit {
             let rest = allocate(line, &program.waterfall, credit);
             line.credit_balance = rest;
             let balance = line.owed.total();
-            let charges = line.owed.fee + line.owed.interest + line.owed.penalty;
+            // Installment periods are due in full, like fees, interest and penalties.
+            let charges = (line.owed.fee + line.owed.interest + line.owed.penalty)
+                .saturating_add(installments_due)
+                .min(balance);
             let minimum = math::minimum_payment(
                 balance,
                 program.min_payment_rate,
@@ -1150,6 +1298,7 @@ impl Credit {
             };
             line.cycle = Cycle::default();
             line.paid_since_statement = 0;
+            line.coins_redeemed = 0;
             if balance == 0 {
                 line.revolving = false;
             }
@@ -1158,7 +1307,7 @@ impl Credit {
 
     /// Posts a charge (interest or penalty) to a line. False if the ledger refused it (only
     /// on balance overflow): the charge is then skipped, never half-applied.
-    fn charge(
+    pub(crate) fn charge(
         &mut self,
         ledger: &mut Ledger,
         clock: &mut Clock,
@@ -1170,6 +1319,7 @@ impl Credit {
         let program = self.programs[line.program as usize];
         let credit_account_id = match kind {
             Posting::Penalty => program.penalty_account_id,
+            Posting::InstallmentFee => program.fee_account_id,
             _ => program.interest_account_id,
         };
         let transfer = Transfer {
@@ -1203,10 +1353,13 @@ impl Credit {
                 return;
             }
         }
+        self.end_plans(index, PlanStatus::WrittenOff);
+        self.lose_principal(line.program, line.principal());
         let line = &mut self.lines[index as usize];
         line.written_off = narrow(net.max(0).unsigned_abs());
         line.owed = Owed::default();
         line.unbilled = 0;
+        line.installment = 0;
         line.credit_balance = 0;
         line.past_due = 0;
         line.revolving = false;
@@ -1216,7 +1369,11 @@ impl Credit {
 
     /// The line a money command names, after the checks of its id; copies, so the command
     /// can keep them while it posts.
-    fn money_line(&self, id: u128, line_id: u128) -> Result<(u32, Line, Program), CreditResult> {
+    pub(crate) fn money_line(
+        &self,
+        id: u128,
+        line_id: u128,
+    ) -> Result<(u32, Line, Program), CreditResult> {
         if let Some(code) = id_refusal(id) {
             return Err(code);
         }
@@ -1230,7 +1387,7 @@ impl Credit {
 
     /// Posts one transfer, mapping the ledger's result (into a reused buffer: no allocation
     /// per posting).
-    fn post(
+    pub(crate) fn post(
         &mut self,
         ledger: &mut Ledger,
         clock: &mut Clock,
@@ -1245,7 +1402,41 @@ impl Credit {
         CreditResult::from_ledger(self.results[0])
     }
 
-    fn next_generated_id(&mut self) -> u128 {
+    /// Posts transfers as one linked chain (all or nothing): the caller's transfers must not be
+    /// flagged linked; this links all but the last. On failure, the index of the transfer that
+    /// failed (not one failed only because it was linked) and its code.
+    pub(crate) fn post_chain(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        transfers: &mut [Transfer],
+    ) -> Result<(), (usize, CreditResult)> {
+        let n = transfers.len();
+        for (i, t) in transfers.iter_mut().enumerate() {
+            if i + 1 < n {
+                t.flags.0 |= TransferFlags::LINKED;
+            }
+        }
+        let mut timestamp = 0;
+        for _ in 0..n {
+            timestamp = clock.tick();
+        }
+        self.results.clear();
+        ledger.post_transfers(timestamp, transfers, &mut self.results);
+        let failed = self.results.iter().position(|r| {
+            !matches!(
+                r,
+                CreateTransferResult::Ok | CreateTransferResult::LinkedEventFailed
+            )
+        });
+        match failed {
+            None if self.results.iter().all(|r| *r == CreateTransferResult::Ok) => Ok(()),
+            None => Err((0, CreditResult::LedgerRejected)),
+            Some(i) => Err((i, CreditResult::from_ledger(self.results[i]))),
+        }
+    }
+
+    pub(crate) fn next_generated_id(&mut self) -> u128 {
         self.generated += 1;
         RESERVED_ID_MIN + u128::from(self.generated)
     }
@@ -1265,7 +1456,7 @@ fn caps_refusal(program: &Program, exposure: u64, annual_income: u64) -> Option<
     None
 }
 
-fn id_refusal(id: u128) -> Option<CreditResult> {
+pub(crate) fn id_refusal(id: u128) -> Option<CreditResult> {
     if id == 0 {
         Some(CreditResult::IdMustNotBeZero)
     } else if id == u128::MAX {
@@ -1278,7 +1469,7 @@ fn id_refusal(id: u128) -> Option<CreditResult> {
 }
 
 /// The fields every transfer a program posts shares: its id, ledger, code and purpose.
-fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
+pub(crate) fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
     Transfer {
         id,
         ledger: program.ledger,
@@ -1289,7 +1480,7 @@ fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
 }
 
 /// Pays `amount` off the billed components in waterfall order; returns what is left.
-fn allocate(line: &mut Line, waterfall: &[Component; 4], mut amount: u64) -> u64 {
+pub(crate) fn allocate(line: &mut Line, waterfall: &[Component; 4], mut amount: u64) -> u64 {
     for &component in waterfall {
         let slot = line.owed.slot(component);
         let paid = amount.min(*slot);
@@ -1300,7 +1491,7 @@ fn allocate(line: &mut Line, waterfall: &[Component; 4], mut amount: u64) -> u64
 }
 
 /// Overdue ends once the missed minimum and the penalties are paid; a rest revolves.
-fn settle_overdue(line: &mut Line) {
+pub(crate) fn settle_overdue(line: &mut Line) {
     if line.overdue() && line.past_due == 0 && line.owed.penalty == 0 {
         line.overdue_since = Date(0);
         line.revolving = line.owed.total() > 0;
@@ -1311,7 +1502,7 @@ fn settle_overdue(line: &mut Line) {
 }
 
 /// Debits minus credits posted: what the borrower owes (negative: in credit).
-fn net_balance(account: &Account) -> i128 {
+pub(crate) fn net_balance(account: &Account) -> i128 {
     // Both sides are sums of u64 fen amounts, far below i128::MAX.
     account.debits_posted as i128 - account.credits_posted as i128
 }
@@ -1322,6 +1513,6 @@ fn available(account: &Account, limit: u64) -> u64 {
     narrow((i128::from(limit) - used).max(0).unsigned_abs())
 }
 
-fn narrow(v: u128) -> u64 {
+pub(crate) fn narrow(v: u128) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }

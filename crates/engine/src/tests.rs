@@ -59,6 +59,13 @@ fn program(id: u128) -> Program {
             Component::Principal,
         ],
         rounding: RoundingMode::HalfEven,
+        early_settlement: credit::math::EarlySettlement::WaiveRemaining,
+        coin_account_id: 0,
+        coin_funding_account_id: 0,
+        coins_per_yuan: 0,
+        coin_cap_bps: 0,
+        funding_account_id: 0,
+        platform_min_share_bps: 0,
     }
 }
 

@@ -79,6 +79,8 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
         .routes(routes!(credit_api::day_close))
         .routes(routes!(credit_api::get_line))
         .routes(routes!(credit_api::raise_check))
+        .routes(routes!(credit_api::line_plans))
+        .routes(routes!(credit_api::program_funding))
         .routes(routes!(credit_api::quote))
         .routes(routes!(credit_api::business_date))
         .routes(routes!(openapi_document))

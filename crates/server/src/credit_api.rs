@@ -19,9 +19,9 @@ use crate::api::{
 };
 use crate::credit_wire::{
     BusinessDateOutput, CommandInput, CreateProgramsRequest, CreditCommandsRequest,
-    CreditResultsResponse, DateText, DayCloseOutput, DayCloseProgress, DayCloseRequest, LineOutput,
-    ProgramInput, QuoteOutput, QuoteQuery, RaiseCheckOutput, RaiseCheckQuery, parse_percent,
-    quote_pricing,
+    CreditResultsResponse, DateText, DayCloseOutput, DayCloseProgress, DayCloseRequest,
+    FundingOutput, LineOutput, PlanOutput, PlansOutput, ProgramInput, QuoteOutput, QuoteQuery,
+    RaiseCheckOutput, RaiseCheckQuery, parse_percent, quote_pricing,
 };
 use crate::paging::query_or_problem;
 use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
@@ -117,7 +117,7 @@ pub(crate) async fn credit_commands(
         .into_iter()
         .map(CommandInput::into_command)
         .collect();
-    // A day-close chunk reserves two timestamps per line: bound it like the chunked endpoint.
+    // A day-close chunk reserves three timestamps per line: bound it like the chunked endpoint.
     if let Some(index) = commands.iter().position(
         |c| matches!(c, Command::DayClose { max_lines, .. } if *max_lines > DAY_CLOSE_LINES_MAX),
     ) {
@@ -244,6 +244,67 @@ pub(crate) async fn get_line(
         .read(|sm| sm.credit().line_view(sm.ledger(), id))
         .ok_or_else(|| line_not_found(id))?;
     Ok(json_response(&LineOutput::new(&view)))
+}
+
+/// A line's installment plans, in creation order (ended ones too).
+#[utoipa::path(
+    get,
+    path = "/v1/credit/lines/{id}/plans",
+    tag = "credit",
+    params(("id" = String, Path, description = "Line id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The plans.", body = PlansOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such line (`line_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn line_plans(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let plans = app
+        .node
+        .read(|sm| {
+            sm.credit()
+                .line(id)
+                .is_some()
+                .then(|| sm.credit().plans_of(id))
+        })
+        .ok_or_else(|| line_not_found(id))?;
+    Ok(json_response(&PlansOutput {
+        plans: plans.iter().map(PlanOutput::new).collect(),
+    }))
+}
+
+/// A program's co-funding: the platform's and each funder's outstanding principal, what they
+/// drew, were repaid and lost, and what is not yet settled.
+#[utoipa::path(
+    get,
+    path = "/v1/credit/programs/{id}/funding",
+    tag = "credit",
+    params(("id" = String, Path, description = "Program id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The exposure report.", body = FundingOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such program (`program_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn program_funding(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let funding = app
+        .node
+        .read(|sm| sm.credit().funding(id).map(FundingOutput::new))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::ProgramNotFound,
+                format!("no credit program with id {id}"),
+            )
+        })?;
+    Ok(json_response(&funding))
 }
 
 /// Whether raising a line's permanent limit to `limit` would be accepted now (for raise

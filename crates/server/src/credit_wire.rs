@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use credit::math::{Apr, Pricing, Quote, RATE_SCALE, Rate, RoundingMode};
+use credit::math::{Apr, EarlySettlement, Pricing, Quote, RATE_SCALE, Rate, RoundingMode};
 use credit::{
     APPLICANT_GUARDIAN_CONFIRMED, APPLICANT_STUDENT, Command, Component, CreditResult, Date,
     LineStatus, LineView, Program, Statement, StatusChange, StudentPolicy,
@@ -430,6 +430,57 @@ pub struct ProgramInput {
     pub student_policy: StudentPolicyName,
     pub waterfall: Waterfall,
     pub rounding: RoundingName,
+    /// What an installment plan settled early owes of its fees not yet billed.
+    pub early_settlement: EarlySettlementName,
+    /// Reward coins (omit: not offered): the platform's coin account (coin ledger) redeemed
+    /// coins return to, and the budget account (this ledger) paying their value.
+    pub coin_account_id: Dec128,
+    pub coin_funding_account_id: Dec128,
+    /// Coins worth one yuan, e.g. 100.
+    pub coins_per_yuan: u32,
+    /// Most of a statement balance coins may pay, in basis points.
+    pub coin_cap_bps: u16,
+    /// Co-funding (omit: none): the account funders settle with.
+    pub funding_account_id: Dec128,
+    /// The platform's least share of every drawdown, in basis points (regulation: 3000).
+    pub platform_min_share_bps: u16,
+}
+
+/// The fee rule of an installment plan settled early.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = EarlySettlement)]
+pub enum EarlySettlementName {
+    /// Every fee not yet billed is due.
+    ChargeAllRemaining,
+    /// The running period's fee is due; later ones are waived.
+    #[default]
+    WaiveRemaining,
+    /// The running period's fee in proportion to its days elapsed; later ones are waived.
+    ProRata,
+}
+
+impl EarlySettlementName {
+    #[must_use]
+    pub fn rule(self) -> EarlySettlement {
+        match self {
+            EarlySettlementName::ChargeAllRemaining => EarlySettlement::ChargeAllRemaining,
+            EarlySettlementName::WaiveRemaining => EarlySettlement::WaiveRemaining,
+            EarlySettlementName::ProRata => EarlySettlement::ProRata,
+        }
+    }
+}
+
+/// How an installment plan prices its fee.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = InstallmentPricing)]
+pub enum PricingName {
+    /// `fee_rate` is for the whole plan (Huabei: 12 periods at 8.8%).
+    #[default]
+    TotalRate,
+    /// `fee_rate` is per month (Baitiao: 0.5%/month).
+    MonthlyRate,
 }
 
 impl ProgramInput {
@@ -463,6 +514,13 @@ impl ProgramInput {
             },
             waterfall: self.waterfall.0.map(ComponentName::component),
             rounding: self.rounding.mode(),
+            early_settlement: self.early_settlement.rule(),
+            coin_account_id: self.coin_account_id.0,
+            coin_funding_account_id: self.coin_funding_account_id.0,
+            coins_per_yuan: self.coins_per_yuan,
+            coin_cap_bps: self.coin_cap_bps,
+            funding_account_id: self.funding_account_id.0,
+            platform_min_share_bps: self.platform_min_share_bps,
         }
     }
 }
@@ -489,6 +547,66 @@ pub enum CommandInput {
     Refund(RefundInput),
     Repay(RepayInput),
     DayClose(DayCloseInput),
+    ConvertInstallments(ConvertInstallmentsInput),
+    SettleInstallments(SettleInstallmentsInput),
+    RedeemCoins(RedeemCoinsInput),
+    AddFunder(AddFunderInput),
+    SettleFunding(SettleFundingInput),
+}
+
+/// Converts a captured purchase not yet billed (or, with `purchase_id` omitted, the principal
+/// of the current bill, after its statement and by its due day) into an installment plan
+/// (`id` is the plan's). With a sponsor, the sponsor's bounded budget account pays the whole
+/// fee now and the borrower's plan is interest-free.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvertInstallmentsInput {
+    pub id: Dec128,
+    pub line_id: Dec128,
+    pub purchase_id: Dec128,
+    /// 3, 6, 9, 12 or 24.
+    pub periods: u8,
+    pub pricing: PricingName,
+    pub fee_rate: Percent,
+    pub sponsor_account_id: Dec128,
+}
+
+/// Settles an installment plan early: the source pays the principal not yet billed and the
+/// fee the program's rule makes due (`amount`: that total, checked; omit to accept it).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettleInstallmentsInput {
+    pub id: Dec128,
+    pub line_id: Dec128,
+    pub plan_id: Dec128,
+    pub source_account_id: Dec128,
+    pub amount: Dec64,
+}
+
+/// Redeems reward coins against the line's bill.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedeemCoinsInput {
+    pub id: Dec128,
+    pub line_id: Dec128,
+    pub coin_account_id: Dec128,
+    pub coins: Dec64,
+}
+
+/// Adds a funder (by its settlement account) to a program's future drawdowns.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddFunderInput {
+    pub program_id: Dec128,
+    pub account_id: Dec128,
+    pub share_bps: u16,
+}
+
+/// Settles the program's funders: net cash and shares of losses since the last settlement.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettleFundingInput {
+    pub program_id: Dec128,
 }
 
 /// Opens a line (its ledger account id is the line id) after the eligibility checks.
@@ -661,6 +779,38 @@ impl CommandInput {
                 date: d.date.0,
                 max_lines: d.max_lines,
             },
+            CommandInput::ConvertInstallments(c) => Command::ConvertInstallments {
+                id: c.id.0,
+                line_id: c.line_id.0,
+                purchase_id: c.purchase_id.0,
+                periods: c.periods,
+                pricing: match c.pricing {
+                    PricingName::TotalRate => Pricing::TotalRate(c.fee_rate.0),
+                    PricingName::MonthlyRate => Pricing::MonthlyRate(c.fee_rate.0),
+                },
+                sponsor_account_id: c.sponsor_account_id.0,
+            },
+            CommandInput::SettleInstallments(s) => Command::SettleInstallments {
+                id: s.id.0,
+                line_id: s.line_id.0,
+                plan_id: s.plan_id.0,
+                source_account_id: s.source_account_id.0,
+                amount: s.amount.0,
+            },
+            CommandInput::RedeemCoins(r) => Command::RedeemCoins {
+                id: r.id.0,
+                line_id: r.line_id.0,
+                coin_account_id: r.coin_account_id.0,
+                coins: r.coins.0,
+            },
+            CommandInput::AddFunder(a) => Command::AddFunder {
+                program_id: a.program_id.0,
+                account_id: a.account_id.0,
+                share_bps: a.share_bps,
+            },
+            CommandInput::SettleFunding(s) => Command::SettleFunding {
+                program_id: s.program_id.0,
+            },
         }
     }
 }
@@ -774,6 +924,8 @@ pub struct CycleOutput {
     pub fees: Dec64,
     pub interest: Dec64,
     pub penalties: Dec64,
+    /// Installment principal billed.
+    pub installments: Dec64,
 }
 
 impl CycleOutput {
@@ -785,6 +937,7 @@ impl CycleOutput {
             fees: Dec64(cycle.fees),
             interest: Dec64(cycle.interest),
             penalties: Dec64(cycle.penalties),
+            installments: Dec64(cycle.installments),
         }
     }
 }
@@ -851,7 +1004,7 @@ pub struct LineOutput {
     pub effective_limit: Dec64,
     /// Held by open authorizations.
     pub held: Dec64,
-    /// Net owed: owed + unbilled − credit balance (negative: the borrower is in credit).
+    /// Net owed: owed + unbilled + installment − credit balance (negative: in credit).
     pub balance: DecI128,
     /// What the line may still spend.
     pub available: Dec64,
@@ -859,6 +1012,10 @@ pub struct LineOutput {
     pub owed: OwedOutput,
     /// Principal of purchases since the last statement, net of refunds.
     pub unbilled: Dec64,
+    /// Principal of installment plans not yet billed.
+    pub installment: Dec64,
+    /// Value of coins redeemed since the last statement.
+    pub coins_redeemed: Dec64,
     /// Overpayment and refunds beyond what is owed.
     pub credit_balance: Dec64,
     /// The part of the missed minimum payment still unpaid.
@@ -911,6 +1068,8 @@ impl LineOutput {
                 total: Dec64(line.owed.total()),
             },
             unbilled: Dec64(line.unbilled),
+            installment: Dec64(line.installment),
+            coins_redeemed: Dec64(line.coins_redeemed),
             credit_balance: Dec64(line.credit_balance),
             past_due: Dec64(line.past_due),
             days_overdue: view.days_overdue,
@@ -989,5 +1148,123 @@ pub fn quote_pricing(total: Option<Rate>, monthly: Option<Rate>) -> Option<Prici
         (Some(rate), None) => Some(Pricing::TotalRate(rate)),
         (None, Some(rate)) => Some(Pricing::MonthlyRate(rate)),
         _ => None,
+    }
+}
+
+/// An installment plan. Amounts are fen.
+#[derive(Serialize, ToSchema)]
+pub struct PlanOutput {
+    pub id: Dec128,
+    /// The converted purchase; `null` for a bill.
+    pub purchase_id: Option<Dec128>,
+    /// The sponsor whose budget paid the fee; `null` when the borrower pays it.
+    pub sponsor_account_id: Option<Dec128>,
+    /// `active`, `completed`, `settled`, `refunded` or `written_off`.
+    pub status: &'static str,
+    pub created: DateText,
+    pub periods: u8,
+    pub periods_billed: u8,
+    pub principal: Dec64,
+    /// The fee the borrower pays over the plan.
+    pub fee: Dec64,
+    pub sponsor_fee: Dec64,
+    /// Principal not yet billed.
+    pub remaining: Dec64,
+    pub fee_billed: Dec64,
+    pub settlement_fee: Dec64,
+    /// The borrower's nominal APR at conversion, percent.
+    pub apr_nominal: Percent,
+}
+
+impl PlanOutput {
+    #[must_use]
+    pub fn new(plan: &credit::Plan) -> PlanOutput {
+        let some = |id: u128| (id != 0).then_some(Dec128(id));
+        PlanOutput {
+            id: Dec128(plan.id),
+            purchase_id: some(plan.purchase_id),
+            sponsor_account_id: some(plan.sponsor_account_id),
+            status: plan.status.name(),
+            created: DateText(plan.created),
+            periods: plan.periods,
+            periods_billed: plan.billed,
+            principal: Dec64(plan.principal),
+            fee: Dec64(plan.fee),
+            sponsor_fee: Dec64(plan.sponsor_fee),
+            remaining: Dec64(plan.remaining),
+            fee_billed: Dec64(plan.fee_billed),
+            settlement_fee: Dec64(plan.settlement_fee),
+            apr_nominal: Percent(Rate(plan.apr_nominal)),
+        }
+    }
+}
+
+/// `GET /v1/credit/lines/{id}/plans`.
+#[derive(Serialize, ToSchema)]
+pub struct PlansOutput {
+    pub plans: Vec<PlanOutput>,
+}
+
+/// One participant's position in a program's principal, fen.
+#[derive(Serialize, ToSchema)]
+pub struct ShareOutput {
+    pub outstanding: Dec64,
+    pub drawn: Dec64,
+    pub repaid: Dec64,
+    pub lost: Dec64,
+}
+
+impl ShareOutput {
+    fn new(share: &credit::Share) -> ShareOutput {
+        ShareOutput {
+            outstanding: Dec64(share.outstanding),
+            drawn: Dec64(share.drawn),
+            repaid: Dec64(share.repaid),
+            lost: Dec64(share.lost),
+        }
+    }
+}
+
+/// A funder's exposure.
+#[derive(Serialize, ToSchema)]
+pub struct FunderOutput {
+    pub account_id: Dec128,
+    pub share_bps: u16,
+    #[serde(flatten)]
+    pub share: ShareOutput,
+    /// Not yet settled: drawn, repaid and lost since the last settlement.
+    pub unsettled_drawn: Dec64,
+    pub unsettled_repaid: Dec64,
+    pub unsettled_lost: Dec64,
+}
+
+/// `GET /v1/credit/programs/{id}/funding`: the per-funder exposure report.
+#[derive(Serialize, ToSchema)]
+pub struct FundingOutput {
+    /// The platform's share of new drawdowns, basis points.
+    pub platform_share_bps: u32,
+    pub platform: ShareOutput,
+    pub funders: Vec<FunderOutput>,
+}
+
+impl FundingOutput {
+    #[must_use]
+    pub fn new(funding: &credit::Funding) -> FundingOutput {
+        FundingOutput {
+            platform_share_bps: funding.platform_share_bps(),
+            platform: ShareOutput::new(&funding.platform),
+            funders: funding
+                .funders
+                .iter()
+                .map(|f| FunderOutput {
+                    account_id: Dec128(f.account_id),
+                    share_bps: f.share_bps,
+                    share: ShareOutput::new(&f.share),
+                    unsettled_drawn: Dec64(f.unsettled_drawn),
+                    unsettled_repaid: Dec64(f.unsettled_repaid),
+                    unsettled_lost: Dec64(f.unsettled_lost),
+                })
+                .collect(),
+        }
     }
 }

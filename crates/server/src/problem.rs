@@ -27,6 +27,7 @@ pub enum ProblemCode {
     AccountNotFound,
     TransferNotFound,
     LineNotFound,
+    ProgramNotFound,
     MethodNotAllowed,
     HistoryNotEnabled,
     InternalError,
@@ -50,6 +51,7 @@ impl ProblemCode {
         ProblemCode::AccountNotFound,
         ProblemCode::TransferNotFound,
         ProblemCode::LineNotFound,
+        ProblemCode::ProgramNotFound,
         ProblemCode::MethodNotAllowed,
         ProblemCode::HistoryNotEnabled,
         ProblemCode::InternalError,
@@ -73,6 +75,7 @@ impl ProblemCode {
             ProblemCode::AccountNotFound => "account_not_found",
             ProblemCode::TransferNotFound => "transfer_not_found",
             ProblemCode::LineNotFound => "line_not_found",
+            ProblemCode::ProgramNotFound => "program_not_found",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::HistoryNotEnabled => "history_not_enabled",
             ProblemCode::InternalError => "internal_error",
@@ -97,7 +100,8 @@ impl ProblemCode {
             ProblemCode::NotFound
             | ProblemCode::AccountNotFound
             | ProblemCode::TransferNotFound
-            | ProblemCode::LineNotFound => StatusCode::NOT_FOUND,
+            | ProblemCode::LineNotFound
+            | ProblemCode::ProgramNotFound => StatusCode::NOT_FOUND,
             ProblemCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemCode::HistoryNotEnabled => StatusCode::CONFLICT,
             ProblemCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +127,7 @@ impl ProblemCode {
             ProblemCode::AccountNotFound => "no such account",
             ProblemCode::TransferNotFound => "no such transfer",
             ProblemCode::LineNotFound => "no such credit line",
+            ProblemCode::ProgramNotFound => "no such credit program",
             ProblemCode::MethodNotAllowed => "the route does not support this method",
             ProblemCode::HistoryNotEnabled => "the account does not keep balance history",
             ProblemCode::InternalError => "internal server error",

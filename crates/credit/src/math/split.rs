@@ -122,3 +122,42 @@ pub fn split_shares(
     }
     Ok(parts)
 }
+
+/// Splits `amount` in proportion to `weights` (e.g. what each funder has outstanding): each part
+/// is its exact share rounded down, and the fen left over go one each to the largest fractional
+/// parts, ties to the lower index (largest remainder). With `amount ≤ Σ weights`, no part
+/// exceeds its weight. With all weights zero, part 0 takes everything.
+///
+/// Invariant: the parts sum to `amount` exactly.
+#[must_use]
+pub fn split_pro_rata(amount: u64, weights: &[u64]) -> Vec<u64> {
+    let whole: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let mut parts = vec![0u64; weights.len().max(1)];
+    if whole == 0 {
+        parts[0] = amount;
+        return parts;
+    }
+    let mut fractions = Vec::new();
+    let mut assigned: u64 = 0;
+    for (index, &weight) in weights.iter().enumerate() {
+        // Fits: u64 × u64 < 2¹²⁸.
+        let exact = u128::from(amount) * u128::from(weight);
+        // At most `amount`, as weight ≤ whole.
+        let floor = u64::try_from(exact / whole).unwrap_or(u64::MAX);
+        let fraction = exact % whole;
+        if fraction > 0 {
+            fractions.push((fraction, index));
+        }
+        assigned = assigned.saturating_add(floor);
+        parts[index] = floor;
+    }
+    // The leftover is the sum of the fractions over `whole`: fewer fen than parts with one.
+    let leftover = usize::try_from(amount.saturating_sub(assigned)).unwrap_or(usize::MAX);
+    fractions.sort_unstable_by(|(fraction_a, index_a), (fraction_b, index_b)| {
+        fraction_b.cmp(fraction_a).then(index_a.cmp(index_b))
+    });
+    for &(_, index) in fractions.iter().take(leftover) {
+        parts[index] += 1;
+    }
+    parts
+}

@@ -439,3 +439,114 @@ async fn credit_quotes() {
     }
     server.stop().await;
 }
+
+// Goal: installments, co-funding and the reports over HTTP: a funded program, a purchase split
+// among funders, converted into 3 periods at 2.5% (the plan listed with its APR), settled
+// early, and the per-funder exposure report; unknown ids answer 404 problems.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_installments_and_funding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    const FUNDING: u128 = 301;
+    const FUNDER: u128 = 302;
+    let accounts: Vec<Value> = PROGRAM_ACCOUNTS
+        .iter()
+        .chain([MERCHANT, BANK, FUNDING, FUNDER].iter())
+        .map(|id| crate::account(*id, &[]))
+        .collect();
+    server
+        .post_ok("/v1/accounts", &json!({ "accounts": accounts }), &["ok"; 9])
+        .await;
+    let mut funded = program();
+    funded["funding_account_id"] = json!(FUNDING.to_string());
+    funded["platform_min_share_bps"] = json!(3000);
+    funded["early_settlement"] = json!("charge_all_remaining");
+    server
+        .post_ok(
+            "/v1/credit/programs",
+            &json!({ "programs": [funded] }),
+            &["ok"],
+        )
+        .await;
+    server
+        .post_ok(
+            "/v1/credit/commands",
+            &json!({ "commands": [
+                { "type": "add_funder", "program_id": "1", "account_id": FUNDER.to_string(), "share_bps": 6000 },
+                { "type": "add_funder", "program_id": "1", "account_id": "101", "share_bps": 2000 },
+                open_line(1000, 7, &[]),
+                { "type": "authorize", "id": "2000", "line_id": "1000",
+                  "merchant_account_id": MERCHANT.to_string(), "amount": "300000" },
+                { "type": "capture", "id": "2001", "line_id": "1000", "purchase_id": "2000" },
+                { "type": "convert_installments", "id": "3000", "line_id": "1000", "purchase_id": "2000",
+                  "periods": 7, "fee_rate": "2.5" },
+                { "type": "convert_installments", "id": "3000", "line_id": "1000", "purchase_id": "2000",
+                  "periods": 3, "pricing": "total_rate", "fee_rate": "2.5" },
+            ]}),
+            &[
+                "ok",
+                "platform_share_below_min",
+                "ok",
+                "ok",
+                "ok",
+                "periods_not_offered",
+                "ok",
+            ],
+        )
+        .await;
+    let plans = server.get("/v1/credit/lines/1000/plans").await;
+    assert_eq!(plans.status, 200, "{}", plans.text);
+    let plan = &plans.body["plans"][0];
+    assert_eq!(plan["id"], "3000");
+    assert_eq!(plan["purchase_id"], "2000");
+    assert_eq!(plan["sponsor_account_id"], Value::Null);
+    assert_eq!(plan["status"], "active");
+    assert_eq!(plan["principal"], "300000");
+    assert_eq!(plan["fee"], "7500");
+    assert_eq!(plan["remaining"], "300000");
+    let apr: f64 = plan["apr_nominal"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (14.9..15.0).contains(&apr),
+        "Huabei's 3 periods at 2.5%: about 14.94%, not {apr}"
+    );
+    let line = server.get("/v1/credit/lines/1000").await;
+    assert_eq!(line.body["installment"], "300000");
+    assert_eq!(line.body["unbilled"], "0");
+
+    // 3,000.00: the platform 40% = 1,200.00, the funder 60% = 1,800.00.
+    let funding = server.get("/v1/credit/programs/1/funding").await;
+    assert_eq!(funding.status, 200, "{}", funding.text);
+    assert_eq!(funding.body["platform_share_bps"], 4000);
+    assert_eq!(funding.body["platform"]["outstanding"], "120000");
+    assert_eq!(funding.body["funders"][0]["outstanding"], "180000");
+    assert_eq!(funding.body["funders"][0]["unsettled_drawn"], "180000");
+
+    // Settle early under charge-all-remaining: 3,000.00 + 75.00; a wrong amount is refused.
+    server
+        .post_ok(
+            "/v1/credit/commands",
+            &json!({ "commands": [
+                { "type": "settle_installments", "id": "4000", "line_id": "1000", "plan_id": "3000",
+                  "source_account_id": BANK.to_string(), "amount": "300000" },
+                { "type": "settle_installments", "id": "4000", "line_id": "1000", "plan_id": "3000",
+                  "source_account_id": BANK.to_string(), "amount": "307500" },
+                { "type": "settle_funding", "program_id": "1" },
+            ]}),
+            &["settlement_amount_mismatch", "ok", "ok"],
+        )
+        .await;
+    let plans = server.get("/v1/credit/lines/1000/plans").await;
+    assert_eq!(plans.body["plans"][0]["status"], "settled");
+    assert_eq!(plans.body["plans"][0]["settlement_fee"], "7500");
+    let funding = server.get("/v1/credit/programs/1/funding").await;
+    assert_eq!(funding.body["funders"][0]["outstanding"], "0");
+    assert_eq!(funding.body["funders"][0]["repaid"], "180000");
+    assert_eq!(funding.body["funders"][0]["unsettled_drawn"], "0");
+    let (_, available, balance) = line_figures(&server, 1000).await;
+    assert_eq!((available.as_str(), balance.as_str()), ("500000", "0"));
+
+    let missing = server.get("/v1/credit/programs/9/funding").await;
+    assert_problem(missing, 404, "program_not_found").await;
+    let missing = server.get("/v1/credit/lines/9/plans").await;
+    assert_problem(missing, 404, "line_not_found").await;
+}

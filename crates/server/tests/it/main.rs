@@ -589,6 +589,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/credit/day-close"),
     ("get", "/v1/credit/lines/{id}"),
     ("get", "/v1/credit/lines/{id}/raise-check"),
+    ("get", "/v1/credit/lines/{id}/plans"),
+    ("get", "/v1/credit/programs/{id}/funding"),
     ("get", "/v1/credit/quote"),
     ("get", "/v1/credit/business-date"),
     ("get", "/v1/openapi.json"),

@@ -4,7 +4,7 @@
 use ledger::{Account, AccountFlags, Ledger, Transfer, TransferFlags};
 use proptest::prelude::*;
 
-use crate::math::{Rate, RoundingMode};
+use crate::math::{EarlySettlement, Rate, RoundingMode};
 use crate::{
     APPLICANT_GUARDIAN_CONFIRMED, APPLICANT_STUDENT, Command, Component, Credit, CreditResult,
     Date, LineStatus, Program, StatusChange, StudentPolicy,
@@ -18,6 +18,8 @@ const LOSS: u128 = 4;
 const RECOVERY: u128 = 5;
 const MERCHANT: u128 = 10;
 const BANK: u128 = 11;
+const FUNDING: u128 = 12;
+const SPONSOR_BUDGET: u128 = 13;
 const PROGRAM: u128 = 500;
 
 fn date(y: u32, m: u32, d: u32) -> Date {
@@ -60,6 +62,13 @@ fn program(id: u128) -> Program {
             Component::Principal,
         ],
         rounding: RoundingMode::HalfUp,
+        early_settlement: EarlySettlement::WaiveRemaining,
+        coin_account_id: 0,
+        coin_funding_account_id: 0,
+        coins_per_yuan: 0,
+        coin_cap_bps: 0,
+        funding_account_id: FUNDING,
+        platform_min_share_bps: 3_000,
     }
 }
 
@@ -72,15 +81,30 @@ struct World {
 impl World {
     fn new() -> World {
         let mut ledger = Ledger::new(1);
-        let accounts: Vec<Account> = [INTEREST, FEE, PENALTY, LOSS, RECOVERY, MERCHANT, BANK]
-            .iter()
-            .map(|&id| Account {
-                id,
-                ledger: LEDGER,
-                code: 1,
-                ..Account::default()
-            })
-            .collect();
+        let accounts: Vec<Account> = [
+            INTEREST,
+            FEE,
+            PENALTY,
+            LOSS,
+            RECOVERY,
+            MERCHANT,
+            BANK,
+            FUNDING,
+            SPONSOR_BUDGET,
+        ]
+        .iter()
+        .map(|&id| Account {
+            id,
+            ledger: LEDGER,
+            code: 1,
+            flags: AccountFlags(if id == SPONSOR_BUDGET {
+                AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
+            } else {
+                0
+            }),
+            ..Account::default()
+        })
+        .collect();
         let mut results = Vec::new();
         ledger.create_accounts(accounts.len() as u64, &accounts, &mut results);
         assert!(
@@ -630,13 +654,45 @@ proptest! {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Authorize { line: u8, amount: u64 },
-    Capture { pick: u8, part: u8 },
-    Void { pick: u8 },
-    Refund { pick: u8, amount: u64 },
-    Repay { line: u8, amount: u64 },
-    Limit { line: u8, limit: u64 },
-    Close { days: u8 },
+    Authorize {
+        line: u8,
+        amount: u64,
+    },
+    Capture {
+        pick: u8,
+        part: u8,
+    },
+    Void {
+        pick: u8,
+    },
+    Refund {
+        pick: u8,
+        amount: u64,
+    },
+    Repay {
+        line: u8,
+        amount: u64,
+    },
+    Limit {
+        line: u8,
+        limit: u64,
+    },
+    Close {
+        days: u8,
+    },
+    Convert {
+        pick: u8,
+        periods: u8,
+        sponsored: bool,
+    },
+    ConvertBill {
+        line: u8,
+        periods: u8,
+    },
+    Settle {
+        pick: u8,
+    },
+    SettleFunding,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -648,6 +704,11 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..3, 1u64..500_000).prop_map(|(line, amount)| Op::Repay { line, amount }),
         1 => (0u8..3, 0u64..2_000_000).prop_map(|(line, limit)| Op::Limit { line, limit }),
         3 => (1u8..20).prop_map(|days| Op::Close { days }),
+        4 => (any::<u8>(), 0u8..5, any::<bool>())
+            .prop_map(|(pick, periods, sponsored)| Op::Convert { pick, periods, sponsored }),
+        1 => (0u8..3, 0u8..5).prop_map(|(line, periods)| Op::ConvertBill { line, periods }),
+        1 => any::<u8>().prop_map(|pick| Op::Settle { pick }),
+        1 => Just(Op::SettleFunding),
     ]
 }
 
@@ -673,6 +734,17 @@ proptest! {
         let mut w = World::new();
         let lines = [100u128, 200, 300];
         let mut model: Vec<ModelLine> = Vec::new();
+        // Two partner banks fund 40% and 25% of every drawdown; a sponsor has 300.00 of budget.
+        for (account, share_bps) in [(MERCHANT, 4_000), (BANK, 2_500)] {
+            let add = Command::AddFunder { program_id: PROGRAM, account_id: account, share_bps };
+            prop_assert_eq!(w.run(add), CreditResult::Ok);
+        }
+        let mut results = Vec::new();
+        let budget = Transfer { id: 1, debit_account_id: BANK, credit_account_id: SPONSOR_BUDGET, amount: 30_000, ledger: LEDGER, code: 1, ..Transfer::default() };
+        w.timestamp += 1;
+        w.ledger.create_transfers(w.timestamp, &[budget], &mut results);
+        prop_assert_eq!(results, vec![ledger::CreateTransferResult::Ok]);
+        let mut plans: Vec<(u128, usize)> = Vec::new();
         for &line in &lines {
             prop_assert_eq!(w.open(line, 1_000_000), CreditResult::Ok);
             model.push(ModelLine { limit: 1_000_000, ..ModelLine::default() });
@@ -749,11 +821,56 @@ proptest! {
                         model[i].limit = limit;
                     }
                 }
+                Op::Convert { pick, periods, sponsored } => {
+                    // The most recent captures: the likeliest not yet billed.
+                    let captured: Vec<_> = purchases.iter().rev().filter(|p| p.3.is_some()).take(4).collect();
+                    if captured.is_empty() { continue; }
+                    let (pid, i, _, _) = *captured[usize::from(pick) % captured.len()];
+                    let convert = Command::ConvertInstallments {
+                        id: next_id,
+                        line_id: lines[i],
+                        purchase_id: pid,
+                        periods: [3, 6, 9, 12, 24][usize::from(periods)],
+                        pricing: crate::math::Pricing::TotalRate(Rate(250_000_000)),
+                        sponsor_account_id: if sponsored { SPONSOR_BUDGET } else { 0 },
+                    };
+                    let before = w.credit.line_view(&w.ledger, lines[i]).unwrap().balance;
+                    if w.run(convert) == CreditResult::Ok {
+                        plans.push((next_id, i));
+                    }
+                    prop_assert_eq!(w.credit.line_view(&w.ledger, lines[i]).unwrap().balance, before);
+                }
+                Op::ConvertBill { line, periods } => {
+                    let i = usize::from(line);
+                    let convert = Command::ConvertInstallments {
+                        id: next_id,
+                        line_id: lines[i],
+                        purchase_id: 0,
+                        periods: [3, 6, 9, 12, 24][usize::from(periods)],
+                        pricing: crate::math::Pricing::TotalRate(Rate(450_000_000)),
+                        sponsor_account_id: 0,
+                    };
+                    if w.run(convert) == CreditResult::Ok {
+                        plans.push((next_id, i));
+                    }
+                }
+                Op::Settle { pick } => {
+                    if plans.is_empty() { continue; }
+                    let (plan_id, i) = plans[usize::from(pick) % plans.len()];
+                    let remaining = w.credit.plan(plan_id).unwrap().remaining;
+                    let settle = Command::SettleInstallments { id: next_id, line_id: lines[i], plan_id, source_account_id: BANK, amount: 0 };
+                    if w.run(settle) == CreditResult::Ok {
+                        model[i].repaid += i128::from(remaining);
+                    }
+                }
+                Op::SettleFunding => {
+                    prop_assert_eq!(w.run(Command::SettleFunding { program_id: PROGRAM }), CreditResult::Ok);
+                }
                 Op::Close { days } => {
                     let last = w.credit.business_date().plus(u32::from(days) - 1);
                     // Charges are per line; attribute them by each line's balance change.
                     let before: Vec<i128> = lines.iter().map(|&l| w.credit.line_view(&w.ledger, l).unwrap().balance).collect();
-                    let income_before = w.account(INTEREST).credits_posted + w.account(PENALTY).credits_posted;
+                    let income_before = w.account(INTEREST).credits_posted + w.account(PENALTY).credits_posted + w.account(FEE).credits_posted;
                     let loss_before = w.account(LOSS).debits_posted;
                     w.close_through(last);
                     let mut moved = 0i128;
@@ -763,13 +880,18 @@ proptest! {
                         moved += after - before[i];
                     }
                     // Every fen a day-close moved on the lines went to income or to loss.
-                    let income = (w.account(INTEREST).credits_posted + w.account(PENALTY).credits_posted - income_before) as i128;
+                    let income = (w.account(INTEREST).credits_posted + w.account(PENALTY).credits_posted + w.account(FEE).credits_posted - income_before) as i128;
                     let loss = (w.account(LOSS).debits_posted - loss_before) as i128;
                     prop_assert_eq!(moved, income - loss);
                 }
             }
             let charges_after = w.account(INTEREST).credits_posted + w.account(PENALTY).credits_posted;
             prop_assert!(charges_after >= charges_before);
+            // The sponsor paid exactly the fees of its plans, within its budget.
+            let sponsored: u64 = plans.iter().map(|(id, _)| w.credit.plan(*id).unwrap().sponsor_fee).sum();
+            let budget = w.account(SPONSOR_BUDGET);
+            prop_assert_eq!(budget.debits_posted, u128::from(sponsored));
+            prop_assert!(budget.debits_posted <= budget.credits_posted);
             for (i, &l) in lines.iter().enumerate() {
                 let view = w.credit.line_view(&w.ledger, l).unwrap();
                 let m = &model[i];
@@ -782,3 +904,5 @@ proptest! {
         }
     }
 }
+
+mod plans;
