@@ -159,6 +159,18 @@ pub struct Line {
 }
 
 impl Line {
+    /// Whether the end of `date` (day of the month `day`) leaves this line as it is: gone, or
+    /// nothing accrues, lapses, falls due or is billed. Most lines on most days: the day-close
+    /// skips them without further work.
+    fn quiet_on(&self, date: Date, day: u32) -> bool {
+        matches!(self.status, LineStatus::Closed | LineStatus::WrittenOff)
+            || (!self.overdue()
+                && !self.revolving
+                && self.temporary.amount == 0
+                && self.statement.due_date != date
+                && u32::from(self.statement_day) != day)
+    }
+
     /// Principal owed in every form: billed, unbilled and on installment plans.
     #[must_use]
     pub fn principal(&self) -> u64 {
@@ -1191,9 +1203,13 @@ impl Credit {
         let start = self.close_cursor;
         let chunk = max_lines.clamp(1, crate::command::DAY_CLOSE_LINES_MAX);
         let end = start.saturating_add(chunk).min(self.line_count());
+        let day = date.day_of_month();
         for index in start..end {
+            if self.lines[index as usize].quiet_on(date, day) {
+                continue;
+            }
             let before = self.lines[index as usize].principal();
-            self.close_line(ledger, clock, index, date);
+            self.close_line(ledger, clock, index, date, day);
             // A statement may apply a credit balance to principal; a write-off's loss is split
             // by `write_off` itself.
             if self.lines[index as usize].status != LineStatus::WrittenOff {
@@ -1209,7 +1225,14 @@ impl Credit {
     }
 
     /// End of `date` for one line: accrue, check the due day, bill on the statement day.
-    fn close_line(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32, date: Date) {
+    fn close_line(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        index: u32,
+        date: Date,
+        day: u32,
+    ) {
         let line = self.lines[index as usize];
         if matches!(line.status, LineStatus::Closed | LineStatus::WrittenOff) {
             return;
@@ -1265,7 +1288,7 @@ impl Credit {
             }
         }
         // 3. Statement day: bill the cycle, with the periods of installment plans falling due.
-        if date.day_of_month() == u32::from(line.statement_day) {
+        if day == u32::from(line.statement_day) {
             let installments_due = self.bill_plans(ledger, clock, index);
             let line = &mut self.lines[index as usize];
             let previous_balance = line.statement.balance;
