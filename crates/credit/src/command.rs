@@ -76,8 +76,7 @@ pub struct Program {
     pub penalty_account_id: u128,
     pub loss_account_id: u128,
     pub recovery_account_id: u128,
-    /// The first business date; only the first program sets it (later ones must repeat it or
-    /// pass the current business date).
+    /// The first business date; only the first program sets it (later programs' is ignored).
     pub start_date: Date,
     /// Default statement day (1-28) and due day (1-28) of lines that do not choose their own.
     pub statement_day: u8,

@@ -22,7 +22,9 @@ use crate::command::{Command, Program};
 use crate::date::Date;
 use crate::math::{self, PERIODS_OFFERED, QuoteError};
 use crate::result::CreditResult;
-use crate::state::{Clock, Credit, Line, LineStatus, NO_PLAN, Posting, posting};
+use crate::state::{
+    Clock, Credit, Line, LineStatus, NO_PLAN, Posting, counterparty_refusal, posting,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -357,6 +359,9 @@ impl Credit {
         let total = plan.remaining + fee_due;
         if amount != 0 && amount != total {
             return R::SettlementAmountMismatch;
+        }
+        if let Some(code) = counterparty_refusal(ledger, source_account_id) {
+            return code;
         }
         let principal = Transfer {
             debit_account_id: source_account_id,

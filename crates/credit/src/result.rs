@@ -64,6 +64,7 @@ result_codes! {
         InsufficientCredit = 63 => "insufficient_credit",
         OverflowsBalance = 64 => "overflows_balance",
         InsufficientFunds = 65 => "insufficient_funds",
+        AccountIsManaged = 66 => "account_is_managed",
         // Day close.
         DateMustBeBusinessDate = 70 => "date_must_be_business_date",
         // Installments.

@@ -656,6 +656,7 @@ impl Credit {
                 && self.programs[line.program as usize].id == program_id
                 && line.birth_date == birth_date
                 && line.applicant == applicant
+                && line.annual_income == annual_income
                 && (asked_statement_day == 0 || asked_statement_day == line.statement_day)
                 && (asked_due_day == 0 || asked_due_day == line.due_day);
             return if same {
@@ -923,6 +924,9 @@ impl Credit {
         if amount == 0 {
             return R::AmountMustNotBeZero;
         }
+        if let Some(code) = counterparty_refusal(ledger, merchant_account_id) {
+            return code;
+        }
         let (account, _) = ledger.lookup_account(line_id).expect("line account");
         if u128::from(amount)
             > u128::from(available(
@@ -1121,6 +1125,8 @@ impl Credit {
         line.unbilled -= from_unbilled;
         let rest = amount_left - from_unbilled;
         let left = allocate(line, &program.waterfall, rest);
+        // What pays the bill counts toward its minimum, like a repayment.
+        line.paid_since_statement += rest - left;
         line.past_due = line.past_due.saturating_sub(rest - left);
         line.credit_balance += left;
         line.cycle.refunds += amount;
@@ -1148,14 +1154,19 @@ impl Credit {
         } else {
             (line_id, Posting::Repayment)
         };
-        let transfer = Transfer {
+        let mut transfer = Transfer {
             debit_account_id: source_account_id,
             credit_account_id,
             amount: u128::from(amount),
             user_data_128: line_id,
             ..posting(&program, id, kind)
         };
-        if ledger.find_transfer(id).is_some() {
+        if let Some(existing) = ledger.find_transfer(id) {
+            // A retry of a repayment made before the line was written off is still one.
+            if existing.user_data_32 == Posting::Repayment as u32 {
+                transfer.credit_account_id = line_id;
+                transfer.user_data_32 = Posting::Repayment as u32;
+            }
             return self.post(ledger, clock, &transfer);
         }
         if line.status == LineStatus::Closed {
@@ -1163,6 +1174,9 @@ impl Credit {
         }
         if amount == 0 {
             return R::AmountMustNotBeZero;
+        }
+        if let Some(code) = counterparty_refusal(ledger, source_account_id) {
+            return code;
         }
         if written_off && amount > line.written_off {
             return R::ExceedsWrittenOff;
@@ -1276,10 +1290,15 @@ impl Credit {
             && line.statement.due_date == date
             && line.owed.total() > 0
         {
-            let minimum = line.statement.minimum_payment;
-            if line.paid_since_statement < minimum {
-                // The statement's minimum already includes any earlier past due.
-                line.past_due = minimum - line.paid_since_statement;
+            // The statement's minimum already includes any earlier past due; never more than
+            // what is still owed.
+            let shortfall = line
+                .statement
+                .minimum_payment
+                .saturating_sub(line.paid_since_statement)
+                .min(line.owed.total());
+            if shortfall > 0 {
+                line.past_due = shortfall;
                 if !line.overdue() {
                     line.overdue_since = date.plus(1);
                 }
@@ -1477,6 +1496,16 @@ fn caps_refusal(program: &Program, exposure: u64, annual_income: u64) -> Option<
         return Some(CreditResult::ExceedsDebtToIncomeCap);
     }
     None
+}
+
+/// A merchant, repayment source or other counterparty a command names: it must exist and
+/// must not be a managed account (a credit line).
+pub(crate) fn counterparty_refusal(ledger: &Ledger, id: u128) -> Option<CreditResult> {
+    match ledger.lookup_account(id) {
+        None => Some(CreditResult::AccountNotFound),
+        Some((account, _)) if account.flags.managed() => Some(CreditResult::AccountIsManaged),
+        Some(_) => None,
+    }
 }
 
 pub(crate) fn id_refusal(id: u128) -> Option<CreditResult> {

@@ -9,16 +9,25 @@
 //!
 //! It covers what the workload sends: account creations, single-phase, pending, post and void
 //! transfers, expiry by timeout, balancing and closing transfers, linked chains, limit changes,
-//! retries (`exists*`, `id_already_failed`) and the validation failures the workload plants.
-//! Amounts are small, except a few near `u128::MAX / 4` that make balances overflow.
+//! retries (`exists*`, `id_already_failed`), managed accounts and reserved ids, and the
+//! validation failures the workload plants. Amounts are small, except a few near
+//! `u128::MAX / 4` that make balances overflow.
+//!
+//! Credit programs and commands are modelled in `auditor/credit_model.rs` on top of this ledger
+//! model: every transfer the credit engine posts goes through the same `create_transfer` here,
+//! as the engine's postings go through the real ledger.
+
+pub mod credit_model;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine::{Batch, Reply, Request};
 use ledger::{
     AMOUNT_MAX, Account, AccountFlags, CreateAccountResult, CreateTransferResult, LimitChange,
-    PendingStatus, SetLimitResult, Transfer, TransferFlags,
+    PendingStatus, RESERVED_ID_MIN, SetLimitResult, Transfer, TransferFlags,
 };
+
+pub use credit_model::{CreditModel, ModelLine, ModelPurchase, available, net_balance};
 
 const NS_PER_S: u64 = 1_000_000_000;
 /// Expiry times must fit in 63 bits.
@@ -74,6 +83,13 @@ pub struct Auditor {
     pub failed: BTreeSet<u128>,
     /// The op of the last batch applied.
     pub op: u64,
+    /// The credit engine's state.
+    pub credit: CreditModel,
+    /// The timestamp of the last ledger event or pulse: the engine pulses at the end of a
+    /// batch whose credit commands left timestamps unused, which expires what is due by then.
+    ledger_time: u64,
+    /// The credit engine is posting: reserved ids and managed accounts are allowed.
+    engine_posting: bool,
     undo: Option<Vec<Undo>>,
 }
 
@@ -88,18 +104,27 @@ impl Auditor {
         assert_eq!(op, self.op + 1, "the auditor is fed every batch in order");
         self.op = op;
         if batch.requests.is_empty() {
-            self.expire(batch.timestamp);
+            self.pulse(batch.timestamp);
             return Vec::new();
         }
-        // Requests take the timestamps up to the batch's, in order: one per event for the
-        // commands the workload sends.
+        // Requests take the timestamps up to the batch's, in order: one per event, except credit
+        // commands, which take one per ledger event they may post.
         let mut next = batch.timestamp - batch.timestamp_count() + 1;
         let mut replies = Vec::with_capacity(batch.requests.len());
         for request in &batch.requests {
             let first = next;
             next += request.timestamp_count();
-            // Due pending transfers expire before each request.
-            self.expire(first);
+            // Due pending transfers expire before each ledger request (credit commands: before
+            // each ledger event they post).
+            if matches!(
+                request,
+                Request::CreateAccounts(_)
+                    | Request::CreateTransfers(_)
+                    | Request::SetAccountLimits(_)
+            ) {
+                self.expire(first);
+                self.ledger_time = next - 1;
+            }
             let reply = if let Request::CreateAccounts(accounts) = request {
                 Reply::CreateAccounts(self.chains(
                     accounts,
@@ -124,6 +149,16 @@ impl Auditor {
                 ))
             } else if let Request::SetAccountLimits(changes) = request {
                 Reply::SetAccountLimits(changes.iter().map(|c| self.set_limits(c)).collect())
+            } else if let Request::CreatePrograms(programs) = request {
+                Reply::CreatePrograms(programs.iter().map(|p| self.create_program(p)).collect())
+            } else if let Request::Credit(commands) = request {
+                let mut first = first;
+                let mut results = Vec::with_capacity(commands.len());
+                for command in commands {
+                    results.push(self.credit_command(first, command));
+                    first += command.timestamp_count();
+                }
+                Reply::Credit(results)
             } else {
                 panic!(
                     "the workload sends no {} requests",
@@ -132,7 +167,17 @@ impl Auditor {
             };
             replies.push(reply);
         }
+        // Time reaches the batch's timestamp even where credit commands left some unused.
+        if self.ledger_time < batch.timestamp {
+            self.pulse(batch.timestamp);
+        }
         replies
+    }
+
+    /// Time advances with no event: due pending transfers expire.
+    fn pulse(&mut self, timestamp: u64) {
+        self.expire(timestamp);
+        self.ledger_time = timestamp;
     }
 
     /// Per-ledger totals of every account's balances.
@@ -301,7 +346,8 @@ impl Auditor {
             | AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS
             | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS
             | AccountFlags::HISTORY
-            | AccountFlags::CLOSED;
+            | AccountFlags::CLOSED
+            | AccountFlags::MANAGED;
         if a.timestamp != 0 {
             return R::TimestampMustBeZero;
         }
@@ -417,6 +463,9 @@ impl Auditor {
         if t.id == u128::MAX {
             return R::IdMustNotBeIntMax;
         }
+        if t.id >= RESERVED_ID_MIN && !self.engine_posting {
+            return R::IdMustNotBeReserved;
+        }
         if let Some(existing) = self.transfers.get(&t.id) {
             let resolved = self.transfers.get(&existing.pending_id);
             return transfer_exists(t, existing, resolved);
@@ -476,6 +525,9 @@ impl Auditor {
         }
         if cra.flags.closed() {
             return R::CreditAccountAlreadyClosed;
+        }
+        if !self.engine_posting && (dra.flags.managed() || cra.flags.managed()) {
+            return R::AccountIsManaged;
         }
         // The most the debits (credits) may reach, when the account limits them.
         let dr_ceiling = dra
@@ -670,6 +722,11 @@ impl Auditor {
             if cra.flags.closed() {
                 return R::CreditAccountAlreadyClosed;
             }
+        }
+        if !self.engine_posting && (dra.flags.managed() || cra.flags.managed()) {
+            return R::AccountIsManaged;
+        }
+        if post {
             if dra.debits_posted.checked_add(amount).is_none() {
                 return R::OverflowsDebitsPosted;
             }

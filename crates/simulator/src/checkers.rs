@@ -7,7 +7,11 @@
 //!   batches (and the unacknowledged one, if recovery found it durable): so every acknowledged
 //!   command is present with its result, and no batch is half applied;
 //! - determinism: the node's state hash equals that of a replica state machine fed the same
-//!   log from op 1 in one process, without crashes, eviction or snapshots.
+//!   log from op 1 in one process, without crashes, eviction or snapshots;
+//! - credit: the business date, day-close progress, every program, line and purchase equal the
+//!   auditor's; the engine's own line invariants (`Credit::check_lines`) and the model's hold
+//!   (a line's account balance is its components; no credit balance beside a debt); and the
+//!   credit snapshot encodes to the same bytes as the replica's.
 //!
 //! The state hash is FNV-1a over a canonical encoding: the state with every transfer evicted,
 //! encoded as a snapshot, followed by every transfer's record in position order. Equal states
@@ -16,7 +20,7 @@
 use engine::StateMachine;
 use ledger::{ColdStore, Transfer};
 
-use crate::auditor::Auditor;
+use crate::auditor::{Auditor, ModelLine, ModelPurchase, net_balance};
 
 /// FNV-1a, 64 bits: small, stable, and plenty to tell states apart in a test.
 #[must_use]
@@ -204,6 +208,204 @@ where
                 auditor.transfers.get(id)
             ));
         }
+    }
+    Ok(())
+}
+
+/// A node's line as the model keeps it (the fields the model covers).
+fn model_line(line: &credit::Line) -> ModelLine {
+    use crate::auditor::credit_model::{Cycle, Owed, Statement};
+    let cycle = |c: &credit::Cycle| Cycle {
+        purchases: c.purchases,
+        refunds: c.refunds,
+        repayments: c.repayments,
+        fees: c.fees,
+        interest: c.interest,
+        penalties: c.penalties,
+    };
+    let s = &line.statement;
+    ModelLine {
+        id: line.id,
+        borrower_id: line.borrower_id,
+        program: line.program as usize,
+        status: line.status,
+        statement_day: line.statement_day,
+        due_day: line.due_day,
+        applicant: line.applicant,
+        birth_date: line.birth_date,
+        limit: line.limit,
+        temporary: (
+            line.temporary.amount,
+            line.temporary.from,
+            line.temporary.to,
+        ),
+        annual_income: line.annual_income,
+        owed: Owed {
+            penalty: line.owed.penalty,
+            fee: line.owed.fee,
+            interest: line.owed.interest,
+            principal: line.owed.principal,
+        },
+        unbilled: line.unbilled,
+        credit_balance: line.credit_balance,
+        statement: Statement {
+            date: s.date,
+            due_date: s.due_date,
+            previous_balance: s.previous_balance,
+            cycle: cycle(&s.cycle),
+            balance: s.balance,
+            minimum_payment: s.minimum_payment,
+        },
+        cycle: cycle(&line.cycle),
+        paid_since_statement: line.paid_since_statement,
+        past_due: line.past_due,
+        overdue_since: line.overdue_since,
+        revolving: line.revolving,
+        written_off: line.written_off,
+    }
+}
+
+/// The credit state equals the auditor's: business date, day-close progress, programs, lines
+/// and purchases. Cheap (a few lines): run after every batch.
+pub fn credit_agree(state: &StateMachine, auditor: &Auditor) -> Result<(), String> {
+    let credit = state.credit();
+    let model = &auditor.credit;
+    if credit.business_date() != model.business_date {
+        return Err(format!(
+            "business date: node {}, auditor {}",
+            credit.business_date(),
+            model.business_date
+        ));
+    }
+    let progress = credit.day_close_progress();
+    let expected = (model.close_cursor, model.lines.len() as u32);
+    if progress != expected {
+        return Err(format!(
+            "day-close progress (cursor, lines): node {progress:?}, auditor {expected:?}"
+        ));
+    }
+    for program in &model.programs {
+        if credit.program(program.id) != Some(program) {
+            return Err(format!(
+                "program {}: node {:?}, auditor {program:?}",
+                program.id,
+                credit.program(program.id)
+            ));
+        }
+    }
+    for line in &model.lines {
+        let node = credit.line(line.id).map(model_line);
+        if node.as_ref() != Some(line) {
+            return Err(format!("line {}: node {node:?}, auditor {line:?}", line.id));
+        }
+        // The view a client reads: limit in force, holds, balance, what is left to spend.
+        let account = auditor.accounts[&line.id].account;
+        let effective_limit = line.effective_limit(model.business_date);
+        let expected = (
+            effective_limit,
+            u64::try_from(account.debits_pending).unwrap_or(u64::MAX),
+            net_balance(&account),
+            crate::auditor::available(&account, effective_limit),
+            if line.overdue_since == credit::Date(0) {
+                0
+            } else {
+                model.business_date.0.saturating_sub(line.overdue_since.0) + 1
+            },
+        );
+        let view = credit.line_view(state.ledger(), line.id).map(|v| {
+            (
+                v.effective_limit,
+                v.held,
+                v.balance,
+                v.available,
+                v.days_overdue,
+            )
+        });
+        if view != Some(expected) {
+            return Err(format!(
+                "line {} view (effective limit, held, balance, available, days overdue): node \
+                 {view:?}, auditor {expected:?}",
+                line.id
+            ));
+        }
+    }
+    for (id, purchase) in &model.purchases {
+        let node = credit.purchase(*id).map(|p| ModelPurchase {
+            line: p.line as usize,
+            merchant_account_id: p.merchant_account_id,
+            captured: p.captured,
+            refunded: p.refunded,
+        });
+        if node.as_ref() != Some(purchase) {
+            return Err(format!(
+                "purchase {id}: node {node:?}, auditor {purchase:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The credit invariants: the engine's own check of every line against its ledger account
+/// (`Credit::check_lines`, which panics: caught here), and the model's.
+pub fn credit_invariants(state: &StateMachine, auditor: &Auditor) -> Result<(), String> {
+    for line in &auditor.credit.lines {
+        let account = auditor.accounts[&line.id].account;
+        let components = i128::from(line.owed.total()) + i128::from(line.unbilled)
+            - i128::from(line.credit_balance);
+        if net_balance(&account) != components {
+            return Err(format!(
+                "line {}: account balance {} but components {components} (auditor: {line:?})",
+                line.id,
+                net_balance(&account)
+            ));
+        }
+        if line.credit_balance > 0 && line.owed.total() + line.unbilled > 0 {
+            return Err(format!(
+                "line {}: a credit balance beside a debt (auditor: {line:?})",
+                line.id
+            ));
+        }
+        // Past due is part of what is billed: a line cannot be behind by more than it owes.
+        if line.past_due > line.owed.total() {
+            return Err(format!(
+                "line {}: past due {} but only {} owed (auditor: {line:?})",
+                line.id,
+                line.past_due,
+                line.owed.total()
+            ));
+        }
+    }
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        state.credit().check_lines(state.ledger());
+    }));
+    if let Err(payload) = checked {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_default();
+        return Err(format!("Credit::check_lines: {message}"));
+    }
+    Ok(())
+}
+
+/// The node's credit state encodes to the same snapshot bytes as the replica's (a replay of
+/// the whole log in one process): recovery, snapshots and replay lose or change nothing.
+pub fn credit_snapshots_agree(node: &StateMachine, replica: &StateMachine) -> Result<(), String> {
+    let (mut node_bytes, mut replica_bytes) = (Vec::new(), Vec::new());
+    node.credit().encode_snapshot(&mut node_bytes);
+    replica.credit().encode_snapshot(&mut replica_bytes);
+    if node_bytes != replica_bytes {
+        let offset = node_bytes
+            .iter()
+            .zip(&replica_bytes)
+            .position(|(a, b)| a != b);
+        return Err(format!(
+            "credit snapshot differs from the replica's ({} vs {} bytes, first difference at \
+             {offset:?})",
+            node_bytes.len(),
+            replica_bytes.len()
+        ));
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! Layout: `prng` (the one source of randomness), `options` (swarm options per seed),
 //! `workload` (requests), `auditor` (the independent model), `checkers` (what must hold),
 //! `simulation` (the driver). This crate is an I/O shell (L3): it uses `node`, `engine`,
-//! `ledger` and `storage`, and nothing depends on it.
+//! `credit`, `ledger` and `storage`, and nothing depends on it.
 
 pub mod auditor;
 pub mod checkers;
@@ -56,7 +56,8 @@ pub fn summary(report: &Report) -> String {
         "batches={} events={} pulses={} idles={} crashes={} (torn {}, armed {}) \
          sync_failures_armed={} node_failures={} restarts={} recoveries={} \
          (from snapshot {}, tail cuts {}) refusals={} open_retries={} flips={} \
-         in_doubt(found {} lost {}) checks={} transfers={} cold_floor_max={}",
+         in_doubt(found {} lost {}) checks={} transfers={} cold_floor_max={} \
+         credit(days={} lines={} written_off={} generated={})",
         report.batches_acknowledged,
         report.events_acknowledged,
         report.pulses,
@@ -78,5 +79,9 @@ pub fn summary(report: &Report) -> String {
         report.full_checks,
         report.transfers_final,
         report.cold_floor_max,
+        report.credit_days,
+        report.credit_lines,
+        report.credit_written_off,
+        report.credit_generated,
     )
 }

@@ -63,6 +63,15 @@ pub struct Options {
     pub flip_percent: u32,
     /// Per step: a bit flipped on read in the durable, evicted part of the record file.
     pub flip_records_per_mille: u32,
+    /// Share of requests that are credit requests (programs and commands); 0: no credit.
+    pub credit_percent: u32,
+    /// Credit lines opened at most (line ids beyond are refused or retries).
+    pub lines_max: u64,
+    /// Share of credit commands that are day-close chunks, and the most lines per chunk.
+    pub day_close_percent: u32,
+    pub day_close_chunk_max: u64,
+    /// The programs' days overdue before a write-off (0: never).
+    pub write_off_days: u16,
 }
 
 impl Options {
@@ -101,7 +110,7 @@ impl Options {
                 0
             }
         };
-        Options {
+        let mut options = Options {
             seed,
             steps: prng.range(100, 500),
             accounts_max: prng.range(3, 40),
@@ -137,7 +146,25 @@ impl Options {
                 0
             },
             flip_records_per_mille: per_mille(&mut prng, flip_records, 10),
+            credit_percent: 0,
+            lines_max: 0,
+            day_close_percent: 0,
+            day_close_chunk_max: 0,
+            write_off_days: 0,
+        };
+        // Drawn last, so the options above stay what they were before credit came in.
+        if prng.percent(80) {
+            options.credit_percent = u32::try_from(prng.range(10, 50)).expect("small");
+            options.lines_max = prng.range(1, 10);
+            options.day_close_percent = u32::try_from(prng.range(10, 50)).expect("small");
+            options.day_close_chunk_max = prng.range(1, 4);
+            options.write_off_days = if prng.percent(85) {
+                u16::try_from(prng.range(1, 8)).expect("small")
+            } else {
+                0
+            };
         }
+        options
     }
 }
 
@@ -152,7 +179,8 @@ impl fmt::Display for Options {
              clock_step_ns_max={} idle={}% pulse={}% \
              snapshot_log_bytes_min={} records_sync_bytes={} wal_segment_size_max={} \
              faults(crash={}‰ torn={}% armed_crash={}‰ sync_failure={}‰ restart={}‰ \
-             flip_at_restart={}% flip_records={}‰)",
+             flip_at_restart={}% flip_records={}‰) \
+             credit(requests={}% lines_max={} day_close={}% chunk_max={} write_off_days={})",
             self.seed,
             self.steps,
             self.accounts_max,
@@ -184,6 +212,11 @@ impl fmt::Display for Options {
             self.restart_per_mille,
             self.flip_percent,
             self.flip_records_per_mille,
+            self.credit_percent,
+            self.lines_max,
+            self.day_close_percent,
+            self.day_close_chunk_max,
+            self.write_off_days,
         )
     }
 }

@@ -11,11 +11,17 @@
 //! its replies; a commit that failed before that leaves the batch *in doubt* (it may or may not
 //! be durable). Recovery must find every acknowledged batch and at most the one in doubt: its
 //! op tells which. The auditor and the replica apply exactly the batches the node holds.
+//!
+//! Credit commands are checked the same way (replies, then the whole credit state, after every
+//! batch and every recovery), and one more rule is checked directly: a command that was
+//! acknowledged `ok` (or found durable in doubt) and is sent again unchanged answers `exists`,
+//! never posts twice, whatever crashed in between.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use engine::{Batch, Reply, StateMachine};
+use credit::{Command, CreditResult};
+use engine::{Batch, Reply, Request, StateMachine};
 use node::{Config, NodeCore, OpenError};
 use storage::{FRAME_HEADER_SIZE, MemVfs, RECORD_PAGE_SIZE, RECORDS_FILE_NAME, RECORDS_PER_PAGE};
 
@@ -61,6 +67,12 @@ pub struct Report {
     pub full_checks: u64,
     pub transfers_final: u64,
     pub cold_floor_max: u64,
+    /// Credit at the end: business days closed, lines opened, lines written off, transfers the
+    /// engine posted on its own (interest, penalties, write-offs).
+    pub credit_days: u64,
+    pub credit_lines: u64,
+    pub credit_written_off: u64,
+    pub credit_generated: u64,
     /// Acknowledged results by operation and code name: what the workload exercised.
     pub results: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -78,6 +90,9 @@ struct Simulation<'a> {
     workload: Workload,
     /// The batch whose commit failed before it was acknowledged, if any.
     in_doubt: Option<Batch>,
+    /// Credit commands (and programs) that answered `ok`, by kind and id, with the op: sent
+    /// again unchanged, they must answer `exists`.
+    credit_done: BTreeMap<(&'static str, u128), (Done, u64)>,
     acknowledged_op: u64,
     /// A bit flip on read is armed somewhere.
     flips: bool,
@@ -112,6 +127,7 @@ pub fn run(options: &Options, trace: bool) -> Result<Report, String> {
         auditor: Auditor::new(),
         workload: Workload::new(),
         in_doubt: None,
+        credit_done: BTreeMap::new(),
         acknowledged_op: 0,
         flips: false,
         step: 0,
@@ -147,6 +163,17 @@ impl Simulation<'_> {
         // The end: a clean shutdown, a last recovery and a full check.
         self.restart_clean()?;
         self.report.transfers_final = self.auditor.transfers.len() as u64;
+        let credit = &self.auditor.credit;
+        if let Some(start) = credit.programs.first().map(|p| p.start_date) {
+            self.report.credit_days = u64::from(credit.business_date.0 - start.0);
+        }
+        self.report.credit_lines = credit.lines.len() as u64;
+        self.report.credit_written_off = credit
+            .lines
+            .iter()
+            .filter(|l| l.status == credit::LineStatus::WrittenOff)
+            .count() as u64;
+        self.report.credit_generated = credit.generated;
         Ok(())
     }
 
@@ -260,6 +287,15 @@ impl Simulation<'_> {
             self.in_doubt = Some(batch);
             return Ok(());
         };
+        if self.trace {
+            for (request, reply) in batch.requests.iter().zip(&replies) {
+                if let (Request::Credit(commands), Reply::Credit(results)) = (request, reply) {
+                    for (command, result) in commands.iter().zip(results) {
+                        eprintln!("  {command:?}: {}", result.name());
+                    }
+                }
+            }
+        }
         self.acknowledged_op = op;
         self.report.batches_acknowledged += 1;
         self.report.events_acknowledged += batch.event_count();
@@ -268,13 +304,54 @@ impl Simulation<'_> {
         if replies != expected {
             return Err(replies_difference(op, &batch, &replies, &expected));
         }
-        tally(&mut self.report.results, &replies);
+        tally(&mut self.report.results, &batch.requests, &replies);
+        self.credit_retries(op, &batch, &replies)?;
         let core = self.core();
         if core.read(StateMachine::op) != op {
             return Err(format!("acknowledged op {op} but the state is elsewhere"));
         }
-        core.read(|state| checkers::accounts_agree(state, &self.auditor))
-            .map_err(|e| format!("after op {op}: {e}"))
+        core.read(|state| {
+            checkers::accounts_agree(state, &self.auditor)?;
+            checkers::credit_agree(state, &self.auditor)?;
+            checkers::credit_invariants(state, &self.auditor)
+        })
+        .map_err(|e| format!("after op {op}: {e}"))
+    }
+
+    /// Credit commands sent again unchanged after answering `ok` answer `exists`; the first
+    /// `ok` of each is remembered.
+    fn credit_retries(&mut self, op: u64, batch: &Batch, replies: &[Reply]) -> Result<(), String> {
+        for (request, reply) in batch.requests.iter().zip(replies) {
+            let done: Vec<(Done, CreditResult)> = match (request, reply) {
+                (Request::CreatePrograms(programs), Reply::CreatePrograms(results)) => programs
+                    .iter()
+                    .map(|p| Done::Program(*p))
+                    .zip(results.iter().copied())
+                    .collect(),
+                (Request::Credit(commands), Reply::Credit(results)) => commands
+                    .iter()
+                    .map(|c| Done::Command(*c))
+                    .zip(results.iter().copied())
+                    .collect(),
+                _ => continue,
+            };
+            for (done, result) in done {
+                let Some(key) = done.key() else { continue };
+                match self.credit_done.get(&key) {
+                    Some((first, first_op)) if *first == done && result != CreditResult::Exists => {
+                        return Err(format!(
+                            "op {op}: {done:?} answered {} but it answered ok at op {first_op}",
+                            result.name()
+                        ));
+                    }
+                    None if result == CreditResult::Ok => {
+                        self.credit_done.insert(key, (done, op));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The node stopped on a storage error: it must acknowledge nothing more. Then it restarts,
@@ -375,8 +452,10 @@ impl Simulation<'_> {
         match self.in_doubt.take() {
             Some(batch) if recovered_op == committed_op + 1 => {
                 self.report.in_doubt_found += 1;
-                self.auditor.apply(recovered_op, &batch);
+                // Durable after all: what answered ok there must answer exists from now on.
+                let replies = self.auditor.apply(recovered_op, &batch);
                 self.replica.apply(recovered_op, &batch);
+                self.credit_retries(recovered_op, &batch, &replies)?;
             }
             Some(_) if recovered_op == committed_op => self.report.in_doubt_lost += 1,
             None if recovered_op == committed_op => {}
@@ -441,6 +520,9 @@ impl Simulation<'_> {
             })?;
             checkers::transfers_agree(state, &canonical.1, &self.auditor)?;
             checkers::lookups_agree(state, core.cold(), &sample, &self.auditor)?;
+            checkers::credit_agree(state, &self.auditor)?;
+            checkers::credit_invariants(state, &self.auditor)?;
+            checkers::credit_snapshots_agree(state, &self.replica)?;
             Ok::<_, String>(canonical)
         })?;
         let (replica_bytes, _) = checkers::canonical_in_memory(&self.replica)?;
@@ -543,18 +625,49 @@ fn last_frame_start(bytes: &[u8]) -> u64 {
     last as u64
 }
 
-fn tally(results: &mut BTreeMap<(&'static str, &'static str), u64>, replies: &[Reply]) {
-    for reply in replies {
-        // `if let` rather than `match`: replies of commands the workload does not send (yet)
-        // need no arm.
-        let names: Vec<(&'static str, &'static str)> = if let Reply::CreateAccounts(codes) = reply {
-            codes.iter().map(|c| ("accounts", c.name())).collect()
-        } else if let Reply::CreateTransfers(codes) = reply {
-            codes.iter().map(|c| ("transfers", c.name())).collect()
-        } else if let Reply::SetAccountLimits(codes) = reply {
-            codes.iter().map(|c| ("limits", c.name())).collect()
-        } else {
-            Vec::new()
+/// A credit request's event that answered `ok`: a program or a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Done {
+    Program(credit::Program),
+    Command(Command),
+}
+
+impl Done {
+    /// Kind and id, for the events that have an id: programs, lines and money commands.
+    fn key(&self) -> Option<(&'static str, u128)> {
+        match self {
+            Done::Program(p) => Some(("program", p.id)),
+            Done::Command(c @ Command::OpenLine { id, .. }) => Some((c.name(), *id)),
+            Done::Command(c) => c.transfer_id().map(|id| (c.name(), id)),
+        }
+    }
+}
+
+fn tally(
+    results: &mut BTreeMap<(&'static str, &'static str), u64>,
+    requests: &[Request],
+    replies: &[Reply],
+) {
+    for (request, reply) in requests.iter().zip(replies) {
+        let names: Vec<(&'static str, &'static str)> = match (request, reply) {
+            (_, Reply::CreateAccounts(codes)) => {
+                codes.iter().map(|c| ("accounts", c.name())).collect()
+            }
+            (_, Reply::CreateTransfers(codes)) => {
+                codes.iter().map(|c| ("transfers", c.name())).collect()
+            }
+            (_, Reply::SetAccountLimits(codes)) => {
+                codes.iter().map(|c| ("limits", c.name())).collect()
+            }
+            (_, Reply::CreatePrograms(codes)) => {
+                codes.iter().map(|c| ("programs", c.name())).collect()
+            }
+            (Request::Credit(commands), Reply::Credit(codes)) => commands
+                .iter()
+                .zip(codes)
+                .map(|(command, code)| (command.name(), code.name()))
+                .collect(),
+            (_, Reply::Credit(_)) => Vec::new(),
         };
         for name in names {
             *results.entry(name).or_default() += 1;

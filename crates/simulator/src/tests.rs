@@ -1,5 +1,5 @@
 //! The simulator's CI slice and its self-tests: a fixed range of seeds must pass, a seed must
-//! replay identically, and the checkers must catch planted bugs.
+//! replay identically, and the checkers (ledger and credit) must catch planted bugs.
 
 use crate::{Options, run_options, run_seed};
 
@@ -119,4 +119,126 @@ fn checkers_catch_a_disagreement() {
     }
     let (replica_bytes, _) = checkers::canonical_in_memory(&replica).unwrap();
     assert_ne!(checkers::fnv1a(&bytes), checkers::fnv1a(&replica_bytes));
+}
+
+// Goal: the credit checkers can fail: a node and an auditor fed the same credit batches agree
+// (state, invariants, snapshot bytes with a replica), and disagree once the auditor (standing in
+// for a node that lost or doubled a command) sees one more repayment.
+#[test]
+fn credit_checkers_catch_a_disagreement() {
+    use credit::math::Rate;
+    use credit::{Command, CreditResult, Date, PROGRAM_SIZE, Program};
+    use engine::{Batch, Reply, Request, StateMachine};
+    use ledger::{Account, CreateAccountResult};
+
+    use crate::auditor::Auditor;
+    use crate::checkers;
+
+    let accounts: Vec<Account> = [1, 2, 3, 4, 5, 10, 11]
+        .into_iter()
+        .map(|id| Account {
+            id,
+            ledger: 1,
+            code: 1,
+            ..Account::default()
+        })
+        .collect();
+    let mut program = Program::from_bytes(&[0; PROGRAM_SIZE]).expect("zeros decode");
+    program.id = 500;
+    program.ledger = 1;
+    program.code = 7;
+    (
+        program.interest_account_id,
+        program.fee_account_id,
+        program.penalty_account_id,
+        program.loss_account_id,
+        program.recovery_account_id,
+    ) = (1, 2, 3, 4, 5);
+    program.start_date = Date::from_ymd(2026, 3, 1).expect("a date");
+    program.statement_day = 2;
+    program.due_day = 4;
+    program.min_payment_rate = Rate(1_000_000_000);
+    program.max_borrower_limit = 100_000;
+    program.min_age = 18;
+    program.waterfall = credit::Component::ALL;
+    let commands = vec![
+        Command::OpenLine {
+            id: 100,
+            borrower_id: 7,
+            program_id: 500,
+            limit: 10_000,
+            annual_income: 500_000,
+            birth_date: Date::from_ymd(1990, 1, 1).expect("a date"),
+            statement_day: 0,
+            due_day: 0,
+            applicant: 0,
+        },
+        Command::Authorize {
+            id: 1 << 40,
+            line_id: 100,
+            merchant_account_id: 10,
+            amount: 3_000,
+            timeout: 0,
+        },
+        Command::Capture {
+            id: (1 << 40) + 1,
+            line_id: 100,
+            purchase_id: 1 << 40,
+            amount: 0,
+        },
+        Command::DayClose {
+            date: program.start_date,
+            max_lines: 1,
+        },
+    ];
+    let repay = Command::Repay {
+        id: (1 << 40) + 2,
+        line_id: 100,
+        source_account_id: 11,
+        amount: 500,
+    };
+    let requests = [
+        Request::CreateAccounts(accounts),
+        Request::CreatePrograms(vec![program]),
+        Request::Credit(commands),
+        Request::Credit(vec![repay]),
+    ];
+    let mut timestamp = 0;
+    let batches: Vec<Batch> = requests
+        .into_iter()
+        .map(|request| {
+            timestamp += request.timestamp_count() + 10;
+            Batch {
+                timestamp,
+                requests: vec![request],
+            }
+        })
+        .collect();
+    let mut state = StateMachine::new(7);
+    let mut replica = StateMachine::new(8);
+    let mut auditor = Auditor::new();
+    for (index, batch) in batches[..3].iter().enumerate() {
+        let op = index as u64 + 1;
+        let replies = state.apply(op, batch);
+        assert_eq!(replies, auditor.apply(op, batch));
+        replica.apply(op, batch);
+        let ok = replies.iter().all(|reply| match reply {
+            Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
+            Reply::CreatePrograms(codes) | Reply::Credit(codes) => {
+                codes.iter().all(|c| *c == CreditResult::Ok)
+            }
+            _ => false,
+        });
+        assert!(ok, "{replies:?}");
+    }
+    checkers::accounts_agree(&state, &auditor).unwrap();
+    checkers::credit_agree(&state, &auditor).unwrap();
+    checkers::credit_invariants(&state, &auditor).unwrap();
+    checkers::credit_snapshots_agree(&state, &replica).unwrap();
+    assert_eq!(auditor.credit.lines[0].unbilled, 3_000);
+
+    auditor.apply(4, &batches[3]);
+    replica.apply(4, &batches[3]);
+    assert!(checkers::credit_agree(&state, &auditor).is_err());
+    assert!(checkers::credit_snapshots_agree(&state, &replica).is_err());
 }

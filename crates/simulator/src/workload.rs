@@ -5,14 +5,20 @@
 //! voids of open and already resolved pending transfers, balancing and closing transfers,
 //! linked chains (some left open), limit changes, retries of earlier events (exact, or with one
 //! field changed) and events with one planted defect. It reads the auditor's state to pick
-//! plausible ids; it never reads the node.
+//! plausible ids; it never reads the node. Credit requests (`workload/credit_workload.rs`) take
+//! `Options::credit_percent` of the requests.
+
+mod credit_workload;
 
 use engine::Request;
-use ledger::{AMOUNT_MAX, Account, AccountFlags, LimitChange, Transfer, TransferFlags};
+use ledger::{
+    AMOUNT_MAX, Account, AccountFlags, LimitChange, RESERVED_ID_MIN, Transfer, TransferFlags,
+};
 
 use crate::auditor::Auditor;
 use crate::options::Options;
 use crate::prng::Prng;
+use credit_workload::CreditWorkload;
 
 /// Earlier events kept for retries.
 const HISTORY_MAX: usize = 512;
@@ -22,13 +28,18 @@ pub struct Workload {
     transfer_id_next: u128,
     accounts_sent: Vec<Account>,
     transfers_sent: Vec<Transfer>,
+    credit: CreditWorkload,
 }
 
 /// The state the current batch is drawn against.
 struct View {
+    /// Accounts a client may post to, and the managed ones (credit lines), which refuse.
     account_ids: Vec<u128>,
+    managed_ids: Vec<u128>,
     closed_count: usize,
+    /// Open pending transfers of clients, and of the credit engine (authorizations).
     open_pending: Vec<u128>,
+    open_managed: Vec<u128>,
     pending_ever: Vec<u128>,
 }
 
@@ -45,19 +56,28 @@ impl Workload {
             transfer_id_next: 1,
             accounts_sent: Vec::new(),
             transfers_sent: Vec::new(),
+            credit: CreditWorkload::new(),
         }
     }
 
     /// The requests of the next batch (at least one, none empty).
     pub fn batch(&mut self, prng: &mut Prng, options: &Options, auditor: &Auditor) -> Vec<Request> {
+        let managed = |id: &u128| auditor.accounts[id].account.flags.managed();
+        let (managed_ids, account_ids) = auditor.accounts.keys().partition(|id| managed(id));
+        let (open_managed, open_pending) = auditor
+            .open_pending()
+            .into_iter()
+            .partition(|id| managed(&auditor.transfers[id].debit_account_id));
         let view = View {
-            account_ids: auditor.accounts.keys().copied().collect(),
+            account_ids,
+            managed_ids,
             closed_count: auditor
                 .accounts
                 .values()
                 .filter(|a| a.account.flags.closed())
                 .count(),
-            open_pending: auditor.open_pending(),
+            open_pending,
+            open_managed,
             pending_ever: auditor.pending.keys().copied().collect(),
         };
         let request_count = prng.range(1, options.requests_per_batch_max);
@@ -66,12 +86,18 @@ impl Workload {
             let event_count =
                 usize::try_from(prng.range(1, options.events_per_request_max)).expect("small");
             // Account creations mostly while ids are free.
-            let accounts_percent = if view.account_ids.len() as u64 >= options.accounts_max {
+            let taken = view
+                .account_ids
+                .iter()
+                .filter(|&&id| id <= u128::from(options.accounts_max));
+            let accounts_percent = if taken.count() as u64 >= options.accounts_max {
                 options.accounts_percent / 4
             } else {
                 options.accounts_percent
             };
-            let request = if view.account_ids.len() < 2 || prng.percent(accounts_percent) {
+            let request = if options.credit_percent > 0 && prng.percent(options.credit_percent) {
+                self.credit.request(prng, options, auditor, event_count)
+            } else if view.account_ids.len() < 2 || prng.percent(accounts_percent) {
                 // Few accounts per request: the id space is small.
                 let mut accounts: Vec<Account> = (0..event_count.min(8))
                     .map(|_| self.account(prng, options, &view))
@@ -310,7 +336,10 @@ impl Workload {
             TransferFlags::VOID_PENDING_TRANSFER
         };
         let roll = prng.below(100);
-        transfer.pending_id = if roll < 75 && !view.open_pending.is_empty() {
+        transfer.pending_id = if roll < 2 && !view.open_managed.is_empty() {
+            // A credit authorization: the line is managed.
+            *prng.pick(&view.open_managed)
+        } else if roll < 75 && !view.open_pending.is_empty() {
             *prng.pick(&view.open_pending)
         } else if roll < 90 && !view.pending_ever.is_empty() {
             *prng.pick(&view.pending_ever)
@@ -361,9 +390,11 @@ impl Workload {
     }
 }
 
-/// An existing account mostly, sometimes an id that may not exist.
+/// An existing account mostly, sometimes an id that may not exist, or a credit line.
 fn account_id(prng: &mut Prng, options: &Options, view: &View) -> u128 {
-    if !view.account_ids.is_empty() && prng.percent(92) {
+    if !view.managed_ids.is_empty() && prng.percent(1) {
+        *prng.pick(&view.managed_ids)
+    } else if !view.account_ids.is_empty() && prng.percent(92) {
         *prng.pick(&view.account_ids)
     } else {
         u128::from(prng.range(1, options.accounts_max + 3))
@@ -372,7 +403,7 @@ fn account_id(prng: &mut Prng, options: &Options, view: &View) -> u128 {
 
 /// One validation failure in an otherwise plausible transfer.
 fn plant_defect(prng: &mut Prng, transfer: &mut Transfer) {
-    match prng.below(17) {
+    match prng.below(18) {
         0 => transfer.id = 0,
         1 => transfer.id = u128::MAX,
         2 => transfer.credit_account_id = transfer.debit_account_id,
@@ -403,7 +434,8 @@ fn plant_defect(prng: &mut Prng, transfer: &mut Transfer) {
             transfer.flags.0 &= !(TransferFlags::PENDING | TransferFlags::POST_PENDING_TRANSFER);
             transfer.pending_id = u128::MAX;
         }
-        _ => transfer.ledger += 1,
+        16 => transfer.ledger += 1,
+        _ => transfer.id = RESERVED_ID_MIN + u128::from(prng.below(3)),
     }
 }
 
@@ -447,7 +479,7 @@ fn link<E>(prng: &mut Prng, options: &Options, events: &mut [E], set_linked: imp
     }
 }
 
-fn remember<T: Copy>(prng: &mut Prng, sent: &mut Vec<T>, item: T) {
+pub(crate) fn remember<T: Copy>(prng: &mut Prng, sent: &mut Vec<T>, item: T) {
     if sent.len() < HISTORY_MAX {
         sent.push(item);
     } else {
