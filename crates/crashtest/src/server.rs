@@ -1,0 +1,223 @@
+//! The `elevenfold` server process: start it on a data directory and free loopback ports, wait
+//! until it is ready, and kill it with SIGKILL.
+//!
+//! Both listeners bind port 0 and the addresses are read from the server's "elevenfold is
+//! ready" log line, so there is no race for a free port. That line comes after recovery and
+//! after both listeners are bound. The server's output is drained on two threads (a full pipe
+//! would stall the server's logging) and its last lines are kept for a failure report.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Output lines kept for a failure report.
+const OUTPUT_LINES_MAX: usize = 40;
+
+/// How long a start (recovery included) may take.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+type Output = Arc<Mutex<VecDeque<String>>>;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// The binary protocol's address.
+    pub addr: SocketAddr,
+    /// From spawn to the ready line: process start plus recovery.
+    pub started_in: Duration,
+    output: Output,
+    readers: Vec<JoinHandle<()>>,
+}
+
+fn keep(output: &Output, line: String) {
+    let mut output = output.lock().expect("the output lock is never poisoned");
+    if output.len() == OUTPUT_LINES_MAX {
+        output.pop_front();
+    }
+    output.push_back(line);
+}
+
+/// The binary-protocol address in the ready line (`"tcp_addr":"127.0.0.1:PORT"`).
+pub(crate) fn ready_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("elevenfold is ready") {
+        return None;
+    }
+    let (_, rest) = line.split_once("\"tcp_addr\":\"")?;
+    let (addr, _) = rest.split_once('"')?;
+    addr.parse().ok()
+}
+
+fn drain(
+    stream: impl Read + Send + 'static,
+    output: Output,
+    ready: Option<mpsc::Sender<SocketAddr>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(ready) = &ready
+                && let Some(addr) = ready_addr(&line)
+            {
+                let _ = ready.send(addr);
+            }
+            keep(&output, line);
+        }
+    })
+}
+
+impl Server {
+    /// Starts `binary start` on `data_dir` and waits for its ready line.
+    pub fn start(binary: &Path, data_dir: &Path) -> Result<Server, String> {
+        let began = Instant::now();
+        let mut child = Command::new(binary)
+            .arg("start")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http", "127.0.0.1:0", "--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
+        let output = Output::default();
+        let (ready, readied) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let readers = vec![
+            drain(stdout, Arc::clone(&output), Some(ready)),
+            drain(stderr, Arc::clone(&output), None),
+        ];
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            started_in: Duration::ZERO,
+            output,
+            readers,
+        };
+        match readied.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => {
+                server.addr = addr;
+                server.started_in = began.elapsed();
+                Ok(server)
+            }
+            Err(error) => {
+                let why = match error {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        format!("not ready after {START_TIMEOUT:?}")
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => "exited before ready".to_string(),
+                };
+                let status = server.kill().map_or_else(
+                    |error| error,
+                    |status| status.map_or("killed".to_string(), |s| s.to_string()),
+                );
+                Err(format!(
+                    "the server did not start ({why}; {status}); its last output:\n{}",
+                    server.output().join("\n")
+                ))
+            }
+        }
+    }
+
+    /// SIGKILL, and reap. `Some(status)` if the process had already exited by itself.
+    pub fn kill(&mut self) -> Result<Option<ExitStatus>, String> {
+        let exited = self
+            .child
+            .try_wait()
+            .map_err(|error| format!("cannot poll the server: {error}"))?;
+        if exited.is_none() {
+            // `Child::kill` is SIGKILL on Unix: no handler runs, nothing is flushed.
+            self.child
+                .kill()
+                .map_err(|error| format!("cannot kill the server: {error}"))?;
+        }
+        self.child
+            .wait()
+            .map_err(|error| format!("cannot reap the server: {error}"))?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Ok(exited)
+    }
+
+    /// The server's last output lines.
+    #[must_use]
+    pub fn output(&self) -> Vec<String> {
+        let output = self
+            .output
+            .lock()
+            .expect("the output lock is never poisoned");
+        output.iter().cloned().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Is `binary` older than a source file it was built from? Reads cargo's dep-info file next
+/// to it (`elevenfold.d`); `None` if there is none.
+#[must_use]
+pub fn stale_source(binary: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let dep_info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    // Paths are separated by spaces; a space inside a path is escaped as `\ `.
+    let sources = sources.replace("\\ ", "\u{0}");
+    sources
+        .split_whitespace()
+        .map(|source| PathBuf::from(source.replace('\u{0}', " ")))
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified > built)
+        })
+}
+
+/// Builds `binary`, which must be `<target dir>/<profile>/elevenfold`, with
+/// `cargo build -p cli --bin elevenfold --target-dir <target dir> [--release | --profile P]`;
+/// returns the command run.
+/// It waits while another cargo holds that target directory's lock.
+pub fn build_server(binary: &Path) -> Result<String, String> {
+    let profile_dir = binary.parent().ok_or("the binary has no directory")?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("the binary is not in a target directory")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or("the profile directory has no name")?;
+    let mut args = vec!["build", "-p", "cli", "--bin", "elevenfold", "--target-dir"];
+    let target = target_dir.to_string_lossy();
+    args.push(&target);
+    match profile {
+        "debug" => {}
+        "release" => args.push("--release"),
+        other => args.extend(["--profile", other]),
+    }
+    let command = format!("cargo {}", args.join(" "));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err(format!("`{command}` failed: {status}"));
+    }
+    if !binary.exists() {
+        return Err(format!("{} missing after `{command}`", binary.display()));
+    }
+    Ok(command)
+}
