@@ -1,4 +1,5 @@
-//! `elevenfold bench`: workload generation and measurement for the ledger.
+//! `elevenfold bench`: workload generation and measurement for the ledger, and for credit lines
+//! (`credit.rs`, `elevenfold bench credit`: authorizations and a day-close).
 //!
 //! Modes, from the inside out:
 //! - `state-machine`: batches applied to a `StateMachine` on one core; no log, no fsync;
@@ -16,6 +17,7 @@
 //! Workloads are generated from a seed before the clock starts, so runs compare like with like.
 //! Floats appear only in sampling and in reporting, never in amounts.
 
+mod credit;
 mod http;
 mod tcp;
 mod workload;
@@ -27,6 +29,7 @@ use engine::{Batch, Reply, Request, StateMachine};
 use hdrhistogram::Histogram;
 use ledger::CreateTransferResult;
 
+pub use credit::{CreditConfig, CreditMode, CreditReport, run as run_credit};
 pub use workload::Workload;
 
 /// Which layer to measure.
@@ -321,7 +324,14 @@ fn run_state_machine(
 }
 
 fn data_dir(config: &Config) -> Result<(Option<tempfile::TempDir>, PathBuf), String> {
-    match &config.data_dir {
+    data_dir_or_temporary(config.data_dir.as_ref())
+}
+
+/// `dir`, or a temporary directory (removed when the returned guard drops).
+pub(crate) fn data_dir_or_temporary(
+    dir: Option<&PathBuf>,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), String> {
+    match dir {
         Some(dir) => Ok((None, dir.clone())),
         None => {
             let temp = tempfile::Builder::new()

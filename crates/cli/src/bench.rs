@@ -1,5 +1,6 @@
-//! `elevenfold bench ledger`: flags in, `bench::run` out, a progress line on a terminal, and the
-//! report as text or one JSON object (`--json`).
+//! `elevenfold bench ledger` and `elevenfold bench credit`: flags in, `bench::run` (or
+//! `bench::run_credit`) out, a progress line on a terminal, and the report as text or one JSON
+//! object (`--json`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -27,6 +28,94 @@ enum Target {
     ///   a running server:    --mode tcp --addr 127.0.0.1:3000 --seed 2
     #[command(verbatim_doc_comment)]
     Ledger(LedgerArgs),
+    /// Credit lines: authorizations (durable, binary protocol) and a day-close.
+    ///
+    /// Through the binary protocol (a node started here, fsync before every reply), or the
+    /// state machine alone (--mode state-machine). Setup opens --lines lines (statement days
+    /// spread over 1-28, so about 1/28 bill on the business date), then --authorizations
+    /// authorizations (timed, per request), captures --capture-percent of them, and closes
+    /// the business date over every line (timed). See docs/cli-credit.md.
+    ///
+    /// Examples:
+    ///   durable, binary protocol:   --lines 1000000 --authorizations 5000000 --json
+    ///   10M lines, memory, day-close: --mode state-machine --lines 10000000
+    ///   a running server:           --addr 127.0.0.1:3000 --seed 2 --date 2026-11-24
+    #[command(verbatim_doc_comment)]
+    Credit(CreditArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CreditMode {
+    /// The binary protocol through the Rust client; a node and listener are started here
+    /// (fsync before every reply) unless --addr is given.
+    Tcp,
+    /// The state machine alone, one core, no log (for memory and day-close at scale).
+    StateMachine,
+}
+
+#[derive(Debug, Args)]
+struct CreditArgs {
+    #[arg(long, value_enum, default_value = "tcp")]
+    mode: CreditMode,
+    /// Credit lines to open (one borrower each).
+    #[arg(long, default_value_t = 1_000_000)]
+    lines: u64,
+    /// Purchase authorizations, on lines and merchants drawn uniformly from the seed.
+    #[arg(long, default_value_t = 5_000_000)]
+    authorizations: u64,
+    /// Authorizations per request (at most 8189: full requests); with --mode tcp, per call to
+    /// the client, which coalesces concurrent calls into requests of up to 8189.
+    #[arg(long, default_value_t = 8189)]
+    batch: usize,
+    /// Concurrent tasks, each waiting for its reply before sending again.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// With --mode tcp: the Rust clients (TCP connections) the tasks share. Default: one per
+    /// task (at most 16) with --batch 8189, otherwise one.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    connections: Option<u64>,
+    /// Merchant accounts the purchases go to.
+    #[arg(long, default_value_t = 1000)]
+    merchants: u64,
+    /// Share of the authorizations captured (in full) before the day-close, in percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    capture_percent: u8,
+    /// Share of the lines whose statement day is the business date, in percent. Default:
+    /// statement days uniform over 1-28 (about 1/28 of the lines).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    statement_percent: Option<u8>,
+    /// Lines per day-close command (one request each), 1 to 1000000.
+    #[arg(long, default_value_t = 1_000_000)]
+    day_close_chunk: u32,
+    /// Business dates to close one after the other, from --date (1 to 366). With no
+    /// repayments, billed lines go overdue after their due day and post a penalty every day:
+    /// by --days 40 about nine in ten billed lines do (the day-close's heavy case); the report
+    /// gives the slowest, first and last day-close.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// The business date to close (the program's start date), YYYY-MM-DD. Against a running
+    /// server whose business date is set, pass it.
+    #[arg(long, default_value = "2026-11-24")]
+    date: String,
+    /// Seed of the workload. Against --addr it also sets the ids (from seed * 2^64): give
+    /// each run on one server its own seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A running server's binary-protocol address (127.0.0.1:3000) instead of one started here.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Data directory for the node (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// For a node started here: size the transfer id index for N transfers up front.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    transfers_reserve: u64,
+    /// Print one JSON object instead of text: authorizations_per_second,
+    /// latency_ms_p50/p99/max (per request), day_close_seconds, rss_bytes and rss_peak_bytes
+    /// (this process: with the node in process, the server's memory), the statements the
+    /// day-close issued, and the run's settings.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -107,7 +196,102 @@ struct LedgerArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let Target::Ledger(args) = args.target;
+    match args.target {
+        Target::Ledger(args) => run_ledger(args),
+        Target::Credit(args) => run_credit(args),
+    }
+}
+
+fn run_credit(args: CreditArgs) -> anyhow::Result<ExitCode> {
+    let config = bench::CreditConfig {
+        mode: match args.mode {
+            CreditMode::Tcp => bench::CreditMode::Tcp,
+            CreditMode::StateMachine => bench::CreditMode::StateMachine,
+        },
+        line_count: args.lines,
+        authorization_count: args.authorizations,
+        batch_size: args.batch,
+        clients: args.clients,
+        connections: args.connections.map(usize::try_from).transpose()?,
+        merchant_count: args.merchants,
+        capture_percent: args.capture_percent,
+        statement_percent: args.statement_percent,
+        day_close_chunk: args.day_close_chunk,
+        days: args.days,
+        date: args
+            .date
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--date {}: {e}", args.date))?,
+        seed: args.seed,
+        addr: args.addr,
+        data_dir: args.data_dir,
+        transfers_reserve: args.transfers_reserve,
+    };
+    let progress = Progress::new();
+    let report = bench::run_credit(&config, &|share| progress.draw(share))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    progress.clear();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on stderr, when it is a terminal, redrawn at most every 100 ms.
+struct Progress {
+    terminal: bool,
+    last_draw: Mutex<Instant>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            last_draw: Mutex::new(
+                Instant::now()
+                    .checked_sub(Duration::from_secs(1))
+                    .unwrap_or_else(Instant::now),
+            ),
+        }
+    }
+
+    fn draw(&self, share: f64) {
+        if !self.terminal {
+            return;
+        }
+        let mut last = self
+            .last_draw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.elapsed() >= Duration::from_millis(100) {
+            *last = Instant::now();
+            let filled = (share.clamp(0.0, 1.0) * 40.0).round();
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "0..=40"
+            )]
+            let filled = filled as usize;
+            eprint!(
+                "\r[{}{}] {:>3.0}%",
+                "#".repeat(filled),
+                " ".repeat(40 - filled),
+                share * 100.0
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn clear(&self) {
+        if self.terminal {
+            eprint!("\r{}\r", " ".repeat(48));
+        }
+    }
+}
+
+fn run_ledger(args: LedgerArgs) -> anyhow::Result<ExitCode> {
     let config = bench::Config {
         mode: match args.mode {
             Mode::StateMachine => bench::Mode::StateMachine,
@@ -130,41 +314,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         target_rate: args.target_rate,
         transfers_reserve: args.transfers_reserve,
     };
-    let terminal = std::io::stderr().is_terminal();
-    let last_draw = Mutex::new(
-        Instant::now()
-            .checked_sub(Duration::from_secs(1))
-            .unwrap_or_else(Instant::now),
-    );
-    let progress = |share: f64| {
-        if !terminal {
-            return;
-        }
-        let mut last = last_draw
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.elapsed() >= Duration::from_millis(100) {
-            *last = Instant::now();
-            let filled = (share.clamp(0.0, 1.0) * 40.0).round();
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                reason = "0..=40"
-            )]
-            let filled = filled as usize;
-            eprint!(
-                "\r[{}{}] {:>3.0}%",
-                "#".repeat(filled),
-                " ".repeat(40 - filled),
-                share * 100.0
-            );
-            let _ = std::io::stderr().flush();
-        }
-    };
-    let report = bench::run(&config, &progress).map_err(|e| anyhow::anyhow!(e))?;
-    if terminal {
-        eprint!("\r{}\r", " ".repeat(48));
-    }
+    let progress = Progress::new();
+    let report =
+        bench::run(&config, &|share| progress.draw(share)).map_err(|e| anyhow::anyhow!(e))?;
+    progress.clear();
     if args.json {
         println!("{}", report.to_json());
     } else {

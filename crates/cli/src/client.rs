@@ -261,12 +261,12 @@ impl Client {
         self.get(&format!("/v1/transfers/{id}")).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
     }
 
-    async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
     }
@@ -325,9 +325,13 @@ pub fn rejections(results: &Value) -> Vec<(usize, String)> {
 
 /// Which calls answer per-event results that decide the exit code.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
+    /// Any answer is success.
     Lookup,
+    /// `{"results": [...]}`: an event other than `ok`/`exists` fails.
     Batch,
+    /// `{"result": ...}` (credit day-close, raise check): anything but `ok` fails.
+    Single,
 }
 
 pub fn run_accounts(args: AccountsArgs) -> anyhow::Result<ExitCode> {
@@ -363,24 +367,36 @@ pub fn run_transfers(args: TransfersArgs) -> anyhow::Result<ExitCode> {
     finish(kind, outcome)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
+/// The result of a `Kind::Single` answer when it is not `ok`, as (0, result name).
+fn single_rejection(value: &Value) -> Vec<(usize, String)> {
+    match value["result"].as_str() {
+        Some("ok") => Vec::new(),
+        other => vec![(0, other.unwrap_or("?").to_string())],
+    }
+}
+
 /// Prints the outcome and picks the exit code.
-fn finish(kind: Kind, outcome: Result<Value, ClientError>) -> anyhow::Result<ExitCode> {
+pub(crate) fn finish(kind: Kind, outcome: Result<Value, ClientError>) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(value) => {
             print_stdout(&serde_json::to_string_pretty(&value)?)?;
             let rejected = match kind {
                 Kind::Batch => rejections(&value),
+                Kind::Single => single_rejection(&value),
                 Kind::Lookup => Vec::new(),
             };
             for (index, name) in &rejected {
-                eprintln!("event {index} was rejected: {name}");
+                match kind {
+                    Kind::Single => eprintln!("refused: {name}"),
+                    _ => eprintln!("event {index} was rejected: {name}"),
+                }
             }
             Ok(if rejected.is_empty() {
                 ExitCode::SUCCESS

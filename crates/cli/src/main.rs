@@ -6,10 +6,13 @@
 
 mod bench;
 mod client;
+mod credit;
 mod inspect;
 mod output;
 mod start;
 
+#[cfg(test)]
+mod credit_tests;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +45,9 @@ enum Command {
     Accounts(client::AccountsArgs),
     /// Create and read transfers on a running server.
     Transfers(client::TransfersArgs),
+    /// Consumer credit lines: installment quotes (computed here), and lines, purchases,
+    /// repayments and day-close on a running server (docs/cli-credit.md).
+    Credit(credit::CreditArgs),
     /// Measure throughput and latency (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
 }
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Accounts(args) => client::run_accounts(args),
         Command::Transfers(args) => client::run_transfers(args),
+        Command::Credit(args) => credit::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match outcome {

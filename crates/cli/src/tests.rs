@@ -12,7 +12,7 @@ use crate::client::{
 use crate::{Cli, Command, inspect};
 
 /// Starts a server on an ephemeral port; returns its address and a stop function's pieces.
-async fn start_server(
+pub(crate) async fn start_server(
     dir: &Path,
 ) -> (
     String,
