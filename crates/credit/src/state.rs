@@ -1178,6 +1178,19 @@ impl Credit {
         if let Some(code) = counterparty_refusal(ledger, source_account_id) {
             return code;
         }
+        // What a line counts of repayments must not overflow (fuzzing found two repayments of
+        // u64::MAX panicking the writer, and every replay after it).
+        if !written_off
+            && [
+                line.credit_balance,
+                line.paid_since_statement,
+                line.cycle.repayments,
+            ]
+            .iter()
+            .any(|v| v.checked_add(amount).is_none())
+        {
+            return R::OverflowsBalance;
+        }
         if written_off && amount > line.written_off {
             return R::ExceedsWrittenOff;
         }

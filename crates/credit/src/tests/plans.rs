@@ -537,3 +537,19 @@ fn co_funding_splits_and_settles() {
     assert_eq!(w.account(LOSS).credits_posted, u128::from(yuan(520)));
     let _ = MERCHANT;
 }
+
+// Goal: repayments so large that the line's counters would overflow are refused with a code
+// (the fuzzer's B1: two repayments of u64::MAX panicked the writer, for good on replay).
+#[test]
+fn huge_repayments_are_refused_not_panics() {
+    let mut w = World::new();
+    let line = 100;
+    assert_eq!(w.open(line, yuan(10_000)), CreditResult::Ok);
+    assert_eq!(w.run(repay(1, line, u64::MAX)), CreditResult::Ok);
+    assert_eq!(
+        w.run(repay(2, line, u64::MAX)),
+        CreditResult::OverflowsBalance
+    );
+    assert_eq!(w.run(repay(3, line, 1)), CreditResult::OverflowsBalance);
+    assert_eq!(w.credit.line(line).unwrap().credit_balance, u64::MAX);
+}

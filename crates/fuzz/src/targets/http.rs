@@ -662,7 +662,7 @@ fn check_answer(
 ) -> Result<String, String> {
     if status >= 500 {
         return Err(format!(
-            "server-error {status} on {method} {route}: {}",
+            "server-error {status} on {route}: {}",
             String::from_utf8_lossy(&body[..body.len().min(300)])
         ));
     }
@@ -672,7 +672,7 @@ fn check_answer(
     if status == 200 {
         if content_type.starts_with("application/json") {
             let value: Value = serde_json::from_slice(body)
-                .map_err(|e| format!("bad-json-200 on {method} {route}: {e}"))?;
+                .map_err(|e| format!("bad-json-200 on {route}: {e}"))?;
             let mut results: Vec<&str> = value["results"]
                 .as_array()
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
@@ -686,11 +686,11 @@ fn check_answer(
     }
     if content_type != "application/problem+json" {
         return Err(format!(
-            "not-a-problem {status} on {method} {route}: content type {content_type:?}"
+            "not-a-problem {status} on {route}: content type {content_type:?}"
         ));
     }
     let problem: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("not-a-problem {status} on {method} {route}: {e}"))?;
+        .map_err(|e| format!("not-a-problem {status} on {route}: {e}"))?;
     let code = problem["code"].as_str().unwrap_or_default();
     let known = ProblemCode::ALL.iter().find(|c| c.name() == code);
     let consistent = known.is_some_and(|c| c.status().as_u16() == status)
@@ -699,9 +699,7 @@ fn check_answer(
         && problem["title"].as_str().is_some_and(|t| !t.is_empty())
         && problem["detail"].is_string();
     if !consistent {
-        return Err(format!(
-            "not-a-problem {status} on {method} {route}: {problem}"
-        ));
+        return Err(format!("not-a-problem {status} on {route}: {problem}"));
     }
     if status == 404 || status == 405 {
         // Unrouted: the path and query do not matter, only that the answer was a problem.
@@ -787,11 +785,11 @@ impl Http {
             let bytes = to_bytes(response.into_body(), usize::MAX).await;
             (status, content_type, bytes)
         });
-        let bytes = bytes.map_err(|e| format!("unreadable-body on {method} {route}: {e}"))?;
+        let bytes = bytes.map_err(|e| format!("unreadable-body on {route}: {e}"))?;
         let label = check_answer(&method, status, &content_type, &bytes, &route)?;
         if status != 200 && counts(&self.node) != before {
             return Err(format!(
-                "problem-changed-state {status} on {method} {route}: counts {before:?} -> {:?}",
+                "problem-changed-state {status} on {route}: counts {before:?} -> {:?}",
                 counts(&self.node)
             ));
         }

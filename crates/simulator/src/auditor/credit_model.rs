@@ -986,6 +986,19 @@ impl Auditor {
         if let Some(code) = self.counterparty_refusal(source_account_id) {
             return code;
         }
+        // What a line counts of repayments must not overflow (fuzzing found two repayments of
+        // u64::MAX panicking the writer, and every replay after it).
+        if !written_off
+            && [
+                line.credit_balance,
+                line.paid_since_statement,
+                line.cycle.repayments,
+            ]
+            .iter()
+            .any(|v| v.checked_add(amount).is_none())
+        {
+            return R::OverflowsBalance;
+        }
         if written_off && amount > line.written_off {
             return R::ExceedsWrittenOff;
         }
