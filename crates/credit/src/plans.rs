@@ -452,13 +452,12 @@ impl Credit {
     /// Bills the next period of every active plan of a line (statement day); posts their fees
     /// as one transfer. Returns the installment principal billed.
     pub(crate) fn bill_plans(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32) -> u64 {
-        let Some(active) = self.line_plans.get(&index) else {
+        // Taken out while billing, put back with the plans still active.
+        let Some(mut active) = self.line_plans.remove(&index) else {
             return 0;
         };
         let mut principal = 0u64;
         let mut fee = 0u64;
-        let mut ended = Vec::new();
-        let active = active.clone();
         for &p in &active {
             let plan = &mut self.plans[p as usize];
             let k = plan.billed;
@@ -473,27 +472,25 @@ impl Credit {
             fee += Plan::part(plan.fee, plan.periods, k);
             if plan.remaining == 0 {
                 plan.status = PlanStatus::Completed;
-                ended.push(p);
             }
-        }
-        for p in ended {
-            self.end_plan(index, p);
         }
         let fee_posted = fee > 0 && self.charge(ledger, clock, index, Posting::InstallmentFee, fee);
         let line = &mut self.lines[index as usize];
         line.installment -= principal;
         line.owed.principal += principal;
         line.cycle.installments += principal;
+        // A refused charge (only on overflow) is skipped whole: no plan counts its fee billed.
         if fee_posted {
             line.owed.fee += fee;
             line.cycle.fees += fee;
-        }
-        // A refused charge (only on overflow) is skipped whole: no plan counts its fee billed.
-        if fee_posted {
-            for p in active {
+            for &p in &active {
                 let plan = &mut self.plans[p as usize];
                 plan.fee_billed += Plan::part(plan.fee, plan.periods, plan.billed - 1);
             }
+        }
+        active.retain(|&p| self.plans[p as usize].status == PlanStatus::Active);
+        if !active.is_empty() {
+            self.line_plans.insert(index, active);
         }
         principal
     }

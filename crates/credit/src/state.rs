@@ -524,9 +524,10 @@ impl Credit {
             next: first,
             end: first + command.timestamp_count() - 1,
         };
-        // Co-funding follows the principal of the line a command touches.
+        // Co-funding follows the principal of the line a command may change (an authorization,
+        // the peak path, changes none: no second lookup of its line).
         let tracked = command
-            .line_id()
+            .principal_line_id()
             .and_then(|id| self.line_index.get(&id).copied())
             .map(|index| (index, self.lines[index as usize].principal()));
         let result = self.dispatch(ledger, &mut clock, command);

@@ -1,48 +1,20 @@
-//! The fuzzer's one source of randomness: xoshiro256** seeded through splitmix64.
+//! The fuzzer's one source of randomness: `stdx::Prng` (xoshiro256**), with its own draws.
 //!
 //! A run is a function of its seed and its corpus, so `--seed S --execs N` replays a run
-//! exactly. No dependency: the generator is a dozen lines (public-domain algorithms by Blackman
-//! and Vigna) and never changes, so recorded seeds stay meaningful.
+//! exactly; the generator never changes, so recorded seeds stay meaningful.
 
-/// A small, fast, seedable generator. Not for cryptography.
+/// `stdx::Prng` with the fuzzer's draws (modulo `below` that accepts 0, bytes).
 #[derive(Clone, Debug)]
-pub struct Prng {
-    state: [u64; 4],
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub struct Prng(stdx::Prng);
 
 impl Prng {
     #[must_use]
     pub fn new(seed: u64) -> Prng {
-        let mut mix = seed;
-        Prng {
-            state: [
-                splitmix64(&mut mix),
-                splitmix64(&mut mix),
-                splitmix64(&mut mix),
-                splitmix64(&mut mix),
-            ],
-        }
+        Prng(stdx::Prng::new(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        let [s0, s1, s2, s3] = &mut self.state;
-        let result = s1.wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = *s1 << 17;
-        *s2 ^= *s0;
-        *s3 ^= *s1;
-        *s1 ^= *s2;
-        *s0 ^= *s3;
-        *s2 ^= t;
-        *s3 = s3.rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// A number in `0..bound`; 0 when `bound` is 0. The slight modulo bias does not matter here.

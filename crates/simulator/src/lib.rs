@@ -8,7 +8,7 @@
 //! thread or iterates a hash map, and the node core runs its archiver and snapshot writes
 //! inline, so `--seed S` replays a failure exactly.
 //!
-//! Layout: `prng` (the one source of randomness), `options` (swarm options per seed),
+//! Layout: `stdx::Prng` (the one source of randomness), `options` (swarm options per seed),
 //! `workload` (requests), `auditor` (the independent model), `checkers` (what must hold),
 //! `simulation` (the driver). This crate is an I/O shell (L3): it uses `node`, `engine`,
 //! `credit`, `ledger` and `storage`, and nothing depends on it.
@@ -16,7 +16,6 @@
 pub mod auditor;
 pub mod checkers;
 pub mod options;
-pub mod prng;
 pub mod simulation;
 pub mod workload;
 

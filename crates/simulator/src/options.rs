@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::prng::Prng;
+use stdx::Prng;
 
 /// What one seed runs with. Fields are plain numbers so the printout is the whole truth.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -28,8 +28,8 @@ use storage::{FRAME_HEADER_SIZE, MemVfs, RECORD_PAGE_SIZE, RECORDS_FILE_NAME, RE
 use crate::auditor::Auditor;
 use crate::checkers;
 use crate::options::Options;
-use crate::prng::Prng;
 use crate::workload::Workload;
+use stdx::Prng;
 
 const NS_PER_S: u64 = 1_000_000_000;
 /// Steps between full checks when nothing restarts.

@@ -17,8 +17,8 @@ use ledger::{
 
 use crate::auditor::Auditor;
 use crate::options::Options;
-use crate::prng::Prng;
 use credit_workload::CreditWorkload;
+use stdx::Prng;
 
 /// Earlier events kept for retries.
 const HISTORY_MAX: usize = 512;

@@ -1,8 +1,12 @@
-//! Foundation shared by every crate: a fast keyed hasher for u128 ids and small helpers.
+//! Foundation shared by every crate: a fast keyed hasher for u128 ids, a seeded generator for
+//! the test tools, and small helpers.
 //!
 //! This crate has no dependencies and does no I/O. It deliberately holds nothing domain-specific.
 
 use std::hash::{BuildHasher, Hasher};
+
+mod prng;
+pub use prng::Prng;
 
 /// A keyed multiply-fold hasher for integer keys (u128 ids, u64 timestamps).
 ///

@@ -21,7 +21,7 @@ use ledger::{Account, PendingStatus, RESERVED_ID_MIN};
 use super::remember;
 use crate::auditor::Auditor;
 use crate::options::Options;
-use crate::prng::Prng;
+use stdx::Prng;
 
 /// The operator's accounts: interest, fee, penalty, loss and recovery income and loss accounts,
 /// two merchants, the bank account repayments come from, and an account on another ledger.

@@ -1,7 +1,9 @@
-//! The simulator's one source of randomness: xoshiro256** seeded through splitmix64.
+//! The test tools' one source of randomness (simulator, fuzzer): xoshiro256** seeded through
+//! splitmix64.
 //!
 //! Everything a run does is drawn from a `Prng` made from its seed, so a seed reproduces a run
-//! exactly, on any machine. No dependency: the generator is a dozen lines (public-domain
+//! exactly, on any machine. Never used inside a state machine: seeds reach those as command
+//! fields. No dependency: the generator is a dozen lines (public-domain
 //! algorithms by Blackman and Vigna) and never changes, so recorded seeds stay meaningful.
 
 /// A small, fast, seedable generator. Not for cryptography.
