@@ -1,8 +1,8 @@
 //! Tidy: repository rules checked as a test, so they hold on every `cargo test`.
 //!
 //! - every Rust file starts with a `//!` comment saying what it is for;
-//! - pure crates (stdx, ledger, credit, engine, protocol) never touch the clock, the OS, threads or
-//!   randomness;
+//! - pure crates (stdx, ledger, credit, promotions, engine, protocol, provenance) never touch the
+//!   clock, the OS, threads or randomness;
 //! - the crate graph points down: each workspace crate depends only on the crates its layer
 //!   allows (ARCHITECTURE.md, "Crate graph");
 //! - no ignored or should-panic tests, no debugging macros or stubs left in.
@@ -78,7 +78,15 @@ fn pure_crates_stay_pure() {
         "std::env",
     ];
     let mut found = Vec::new();
-    for krate in ["stdx", "ledger", "credit", "engine", "protocol"] {
+    for krate in [
+        "stdx",
+        "ledger",
+        "credit",
+        "promotions",
+        "engine",
+        "protocol",
+        "provenance",
+    ] {
         let mut files = Vec::new();
         rust_files(&root().join("crates").join(krate).join("src"), &mut files);
         for path in files {
@@ -98,19 +106,40 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stdx", &[]),
     ("ledger", &["stdx"]),
     ("storage", &[]),
+    // The transparency log core: bytes in, hashes, proofs and signed notes out; no ledger types.
+    ("provenance", &["stdx"]),
     ("credit", &["ledger", "stdx"]),
-    ("engine", &["credit", "ledger", "stdx"]),
-    ("protocol", &["engine", "credit", "ledger", "stdx"]),
+    // Payments carrying coupons run on credit lines: promotions sits on credit.
+    ("promotions", &["credit", "ledger", "stdx"]),
+    ("engine", &["promotions", "credit", "ledger", "stdx"]),
+    (
+        "protocol",
+        &["engine", "promotions", "credit", "ledger", "stdx"],
+    ),
     ("node", &["engine", "credit", "ledger", "storage", "stdx"]),
     (
         "server",
         &[
-            "node", "protocol", "engine", "credit", "ledger", "storage", "stdx",
+            "node",
+            "protocol",
+            "engine",
+            "promotions",
+            "credit",
+            "ledger",
+            "storage",
+            "stdx",
         ],
     ),
     (
         "client",
-        &["protocol", "engine", "credit", "ledger", "stdx"],
+        &[
+            "protocol",
+            "engine",
+            "promotions",
+            "credit",
+            "ledger",
+            "stdx",
+        ],
     ),
     (
         "bench",
@@ -146,9 +175,13 @@ const EXTERNAL_ALLOWED: &[(&str, &[&str])] = &[
     // hashbrown: `HashTable` for the id index of (hash, position) entries, which std lacks.
     ("ledger", &["hashbrown"]),
     ("credit", &[]),
+    ("promotions", &[]),
     ("engine", &[]),
     ("protocol", &["crc32c"]),
     ("storage", &["crc32c"]),
+    // sha2: the tree hash is fixed to SHA-256 by RFC 6962 and tlog-tiles; ed25519-dalek: the
+    // checkpoint and cosignature signatures (signed-note types 0x01 and 0x04).
+    ("provenance", &["sha2", "ed25519-dalek"]),
     // Its own PRNG and hash: a seed must mean the same run forever, whatever crates.io does.
     ("simulator", &[]),
 ];
