@@ -4,8 +4,8 @@
 //! share, with the platform's part rounded up so it never falls below the program's minimum
 //! (`math::split_shares`). Every principal reduction (repayment, refund, settlement, coins) is
 //! split pro rata to what each still has outstanding, and so is a write-off's principal, as a
-//! loss (`math::split_pro_rata`). Invariant (`check_funding`): for every program, the platform's
-//! and the funders' outstanding sum to the principal its lines owe.
+//! loss (`math::split_pro_rata`). Invariant (`Credit::check_lines`, `check.rs`): for every
+//! program, the platform's and the funders' outstanding sum to the principal its lines owe.
 //!
 //! Cash moves at `settle_funding`: one linked chain posting, per funder, the net of what it
 //! drew and was repaid since the last settlement (funder to the program's funding account, or
@@ -257,22 +257,5 @@ impl Credit {
             f.unsettled_lost = 0;
         }
         R::Ok
-    }
-
-    /// Panics unless every program's participants hold exactly its lines' principal.
-    pub(crate) fn check_funding(&self, principal: &[u64]) {
-        for (p, funding) in self.funding.iter().enumerate() {
-            let held = funding.platform.outstanding
-                + funding
-                    .funders
-                    .iter()
-                    .map(|f| f.share.outstanding)
-                    .sum::<u64>();
-            assert_eq!(
-                held, principal[p],
-                "program {}: funders' outstanding != its lines' principal",
-                self.programs[p].id
-            );
-        }
     }
 }

@@ -8,6 +8,7 @@
 //! This crate does NOT persist anything or speak a wire format beyond its fixed-size records.
 
 mod bytes;
+mod check;
 mod coins;
 mod command;
 mod date;

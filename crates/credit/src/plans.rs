@@ -514,37 +514,6 @@ impl Credit {
             }
         }
     }
-
-    /// Panics if the plans disagree with their lines (tests and the simulator).
-    pub(crate) fn check_plans(&self) {
-        let mut installment = vec![0u64; self.lines.len()];
-        for (i, plan) in self.plans.iter().enumerate() {
-            let active = self
-                .line_plans
-                .get(&plan.line)
-                .is_some_and(|a| a.contains(&u32::try_from(i).expect("u32 index")));
-            assert_eq!(
-                active,
-                plan.status == PlanStatus::Active,
-                "plan {} listed as active iff active",
-                plan.id
-            );
-            assert!(
-                plan.remaining <= plan.principal,
-                "plan {} remaining",
-                plan.id
-            );
-            assert!(plan.billed <= plan.periods, "plan {} billed", plan.id);
-            installment[plan.line as usize] += plan.remaining;
-        }
-        for (line, sum) in self.lines.iter().zip(installment) {
-            assert_eq!(
-                line.installment, sum,
-                "line {} installment principal",
-                line.id
-            );
-        }
-    }
 }
 
 /// Why a line takes no new plan (or other new credit use).

@@ -7,6 +7,12 @@
 //! each program's funding (platform share, then count u32 and funders in order). Hash maps are
 //! rebuilt on decode, never iterated to encode without sorting. Decoding never panics on any
 //! bytes.
+//!
+//! Decoding accepts only the canonical encoding (sorted keys, zero padding), so a state that
+//! decodes encodes back to exactly its bytes, and only a consistent state: after the records,
+//! it checks the invariants between them (`Credit::check_records`: exposures, installments,
+//! funding). The invariants against the ledger's line accounts need the ledger, and are checked
+//! once it is restored (`Credit::check_ledger`, run by the engine's `StateRestore::finish`).
 
 use std::fmt;
 
@@ -23,12 +29,23 @@ use crate::state::{
 
 const MAGIC: &[u8; 8] = b"EFCREDT2";
 
-/// Why bytes are not a credit snapshot.
+/// Why bytes are not a credit snapshot, or a credit state is not consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreditSnapshotError {
     BadMagic,
     Truncated,
+    /// A record that no state has (a value out of range, a reference to nothing, a duplicate).
     Invalid(&'static str),
+    /// Records a state could have, in an order or form its encoder never writes (unsorted
+    /// borrowers or purchases, non-zero padding): the encoding is not canonical.
+    NotCanonical(&'static str),
+    /// Records that are each valid but disagree with each other or with the ledger (an invariant
+    /// of `Credit::check_lines` broken, or a sum that overflows); `id` names the line, program
+    /// or plan (its client id; for a borrower exposure, the borrower key).
+    Inconsistent {
+        what: &'static str,
+        id: u128,
+    },
 }
 
 impl fmt::Display for CreditSnapshotError {
@@ -37,6 +54,12 @@ impl fmt::Display for CreditSnapshotError {
             CreditSnapshotError::BadMagic => write!(f, "not a credit snapshot (bad magic)"),
             CreditSnapshotError::Truncated => write!(f, "credit snapshot truncated"),
             CreditSnapshotError::Invalid(what) => write!(f, "credit snapshot invalid: {what}"),
+            CreditSnapshotError::NotCanonical(what) => {
+                write!(f, "credit snapshot not in canonical form: {what}")
+            }
+            CreditSnapshotError::Inconsistent { what, id } => {
+                write!(f, "credit state inconsistent: {what} (id {id})")
+            }
         }
     }
 }
@@ -146,6 +169,9 @@ fn get_line(r: &mut Reader<'_>, program_count: usize) -> Result<Line, CreditSnap
     };
     let statement_day = r.u8()?;
     let due_day = r.u8()?;
+    if !(1..=28).contains(&statement_day) || !(1..=28).contains(&due_day) {
+        return Err(CreditSnapshotError::Invalid("line statement or due day"));
+    }
     let applicant = r.u8()?;
     let limit = r.u64()?;
     let temporary_amount = r.u64()?;
@@ -277,7 +303,10 @@ fn get_plan(r: &mut Reader<'_>, lines: usize) -> Result<Plan, CreditSnapshotErro
         settlement_fee: r.u64()?,
         apr_nominal: r.u64()?,
     };
-    let _padding = r.take::<{ PLAN_SIZE - 115 }>()?;
+    let padding = r.take::<{ PLAN_SIZE - 115 }>()?;
+    if padding.iter().any(|&b| b != 0) {
+        return Err(CreditSnapshotError::NotCanonical("plan padding not zero"));
+    }
     if line as usize >= lines
         || periods == 0
         || billed > periods
@@ -392,17 +421,31 @@ impl Credit {
             ));
         }
         let borrowers = count(&mut r, 24)?;
+        let mut previous = None;
         for _ in 0..borrowers {
             let key = r.u128()?;
             let exposure = r.u64()?;
+            if previous.is_some_and(|p| key < p) {
+                return Err(CreditSnapshotError::NotCanonical(
+                    "borrowers not sorted by key",
+                ));
+            }
+            previous = Some(key);
             if credit.borrowers.insert(key, exposure).is_some() {
                 return Err(CreditSnapshotError::Invalid("duplicate borrower"));
             }
         }
         let purchases = count(&mut r, 60)?;
         let mut purchase_plans = Vec::new();
+        let mut previous = None;
         for _ in 0..purchases {
             let id = r.u128()?;
+            if previous.is_some_and(|p| id < p) {
+                return Err(CreditSnapshotError::NotCanonical(
+                    "purchases not sorted by id",
+                ));
+            }
+            previous = Some(id);
             let purchase = Purchase {
                 line: r.u32()?,
                 merchant_account_id: r.u128()?,
@@ -455,6 +498,7 @@ impl Credit {
             }
             credit.funding.push(Funding { platform, funders });
         }
+        credit.check_records()?;
         Ok((credit, r.rest()))
     }
 }

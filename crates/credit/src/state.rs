@@ -5,10 +5,10 @@
 //! debit it, refunds and repayments credit it, interest and penalties debit it, a write-off
 //! credits it. The ledger holds the money; this module holds what the money means: the
 //! components owed (principal, fee, interest, penalty), billed or not, the last statement, the
-//! overdue state. Invariants (checked by `check_line`): the line account's net debit balance
-//! equals owed + unbilled + installment − credit balance, and a credit balance never sits
-//! beside a billed or unbilled debt (it may beside installment principal not yet billed: the
-//! statement that bills a period applies it).
+//! overdue state. Invariants (checked by `check_lines`, with the others of `check.rs`): the
+//! line account's net debit balance equals owed + unbilled + installment − credit balance, and
+//! a credit balance never sits beside a billed or unbilled debt (it may beside installment
+//! principal not yet billed: the statement that bills a period applies it).
 //!
 //! Validate, then apply: every command decides its result before it changes anything; the one
 //! ledger transfer it posts is the last check (the ledger may still refuse, e.g. an unknown
@@ -190,7 +190,7 @@ impl Line {
     }
 
     /// What counts against the borrower cap: the permanent limit plus any temporary grant.
-    fn exposure(&self) -> u64 {
+    pub(crate) fn exposure(&self) -> u64 {
         self.limit.saturating_add(self.temporary.amount)
     }
 
@@ -279,23 +279,32 @@ pub struct Credit {
 /// Ledger timestamps a command may use, and how many it used.
 pub(crate) struct Clock {
     next: u64,
-    end: u64,
+    /// Timestamps not used yet: counted, not an end timestamp, so a budget ending at `u64::MAX`
+    /// (engine time at its very end) needs no arithmetic past it.
+    left: u64,
 }
 
 impl Clock {
+    /// The `count` timestamps from `first` (the engine hands out only ranges that fit in u64).
+    pub(crate) fn new(first: u64, count: u64) -> Clock {
+        Clock {
+            next: first,
+            left: count,
+        }
+    }
+
     /// The timestamp argument for posting one event (the ledger gives it exactly this one).
     pub(crate) fn tick(&mut self) -> u64 {
-        assert!(
-            self.next <= self.end,
-            "credit command over its timestamp budget"
-        );
+        assert!(self.left > 0, "credit command over its timestamp budget");
+        self.left -= 1;
         let t = self.next;
-        self.next += 1;
+        // Saturates only after the last timestamp of u64, which `left` then forbids using.
+        self.next = t.saturating_add(1);
         t
     }
 }
 
-fn borrower_key(borrower_id: u128, program: u32) -> u128 {
+pub(crate) fn borrower_key(borrower_id: u128, program: u32) -> u128 {
     // Borrower ids are client-chosen; folding the program into the low bits keeps one map.
     borrower_id ^ (u128::from(program) << 96).rotate_left(17)
 }
@@ -370,35 +379,13 @@ impl Credit {
         })
     }
 
-    /// Panics if a line's components disagree with its ledger account: the invariant tests
-    /// and the simulator check after every step.
-    pub fn check_line(&self, ledger: &Ledger, line: &Line) {
-        let (account, _) = ledger.lookup_account(line.id).expect("line account exists");
-        let expected = i128::from(line.owed.total())
-            + i128::from(line.unbilled)
-            + i128::from(line.installment)
-            - i128::from(line.credit_balance);
-        assert_eq!(
-            net_balance(&account),
-            expected,
-            "line {} components disagree with its ledger account",
-            line.id
-        );
-        assert!(
-            line.credit_balance == 0 || (line.owed.total() == 0 && line.unbilled == 0),
-            "line {}: a credit balance beside a debt",
-            line.id
-        );
-    }
-
+    /// Panics unless the credit state is consistent with itself and with `ledger` (every
+    /// invariant of `Credit::check_consistency`, `check.rs`): the invariant tests and the
+    /// simulator check after every step. Recovery runs the same checks as errors.
     pub fn check_lines(&self, ledger: &Ledger) {
-        let mut principal = vec![0u64; self.programs.len()];
-        for line in &self.lines {
-            self.check_line(ledger, line);
-            principal[line.program as usize] += line.principal();
+        if let Err(error) = self.check_consistency(ledger) {
+            panic!("{error}");
         }
-        self.check_plans();
-        self.check_funding(&principal);
     }
 
     /// Transfer ids a batch of commands may find already stored: the shell prefetches their
@@ -520,10 +507,7 @@ impl Credit {
     /// Executes one command. It may post ledger events with timestamps from `first` to
     /// `first + command.timestamp_count() - 1`, in order.
     pub fn execute(&mut self, ledger: &mut Ledger, first: u64, command: &Command) -> CreditResult {
-        let mut clock = Clock {
-            next: first,
-            end: first + command.timestamp_count() - 1,
-        };
+        let mut clock = Clock::new(first, command.timestamp_count());
         // Co-funding follows the principal of the line a command may change (an authorization,
         // the peak path, changes none: no second lookup of its line).
         let tracked = command

@@ -130,7 +130,9 @@ impl StateMachine {
                     let mut results = Vec::with_capacity(commands.len());
                     for command in commands {
                         results.push(self.credit.execute(&mut self.ledger, next, command));
-                        next += command.timestamp_count();
+                        // Past the batch's timestamps only after the last command: saturates
+                        // when the batch ends at u64::MAX (no overflow panic).
+                        next = next.saturating_add(command.timestamp_count());
                     }
                     Reply::Credit(results)
                 }
@@ -236,8 +238,14 @@ impl StateRestore {
             .map_err(StateMachineError::Ledger)
     }
 
+    /// The restored state, once the ledger's checks (conservation, cold transfers) pass and the
+    /// credit lines agree with their ledger accounts (`Credit::check_ledger`; the credit
+    /// decoder checked the rest of the credit invariants).
     pub fn finish(self) -> Result<StateMachine, StateMachineError> {
         let ledger = self.ledger.finish().map_err(StateMachineError::Ledger)?;
+        self.credit
+            .check_ledger(&ledger)
+            .map_err(StateMachineError::Credit)?;
         Ok(StateMachine {
             ledger,
             credit: self.credit,

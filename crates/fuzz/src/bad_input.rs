@@ -74,11 +74,11 @@ fn credit_records_with_bad_enums_or_padding_are_invalid_events() {
     }
 }
 
-// Goal: pin known finding F1 (docs/fuzzing.md): an error frame whose body checksum is not that
-// of the empty body (0) still decodes, so it does not re-encode to the same bytes. When
-// `decode_header` learns to refuse it, this test turns red and should then expect the error.
+// Goal: an error frame whose body checksum is not that of the empty body (0) is refused as
+// `BodyChecksum` (error frame `body_checksum`), so every error frame that decodes re-encodes to
+// the same bytes (fuzz finding F1, docs/fuzzing.md; it used to decode).
 #[test]
-fn error_frame_with_a_body_checksum_still_decodes() {
+fn error_frame_with_a_body_checksum_is_refused() {
     let mut frame = Vec::new();
     encode_error(
         &Envelope::default(),
@@ -86,10 +86,7 @@ fn error_frame_with_a_body_checksum_still_decodes() {
         ErrorCode::UnsupportedVersion,
         &mut frame,
     );
-    frame[16..20].copy_from_slice(&7u32.to_le_bytes());
-    reseal(&mut frame, false, true);
-    let header = decode_header(&frame).expect("F1: accepted today");
-    assert_eq!(header.body_checksum, 7);
+    let header = decode_header(&frame).expect("a valid error frame");
     let mut again = Vec::new();
     encode_error(
         &header.envelope,
@@ -97,7 +94,14 @@ fn error_frame_with_a_body_checksum_still_decodes() {
         ErrorCode::UnsupportedVersion,
         &mut again,
     );
-    assert_ne!(again, frame, "F1: the frame does not round-trip");
+    assert_eq!(again, frame, "a valid error frame round-trips");
+    for checksum in [7u32, 0x0200_0000] {
+        let mut bad = frame.clone();
+        bad[16..20].copy_from_slice(&checksum.to_le_bytes());
+        reseal(&mut bad, false, true);
+        assert_eq!(decode_header(&bad), Err(DecodeError::BodyChecksum));
+    }
+    assert_eq!(DecodeError::BodyChecksum.code(), ErrorCode::BodyChecksum);
 }
 
 // Goal: JSON that parses nowhere near a request (duplicate keys, nesting past serde's limit,
@@ -325,4 +329,131 @@ fn tcp_refusals_of_the_server_itself() {
         let _ = stop.send(());
         task.await.expect("the listener stops");
     });
+}
+
+/// The bytes of a credit snapshot at the start of `bytes`, measured by its counts alone (the
+/// records may be inconsistent: that is what some saved inputs are about). `None` if truncated.
+fn credit_snapshot_len(bytes: &[u8]) -> Option<usize> {
+    let count = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    // Magic, business date, day-close cursor, id sequence; then programs, lines, borrowers,
+    // purchases and plans (count and fixed records); then each program's funding.
+    let mut at = 24;
+    let programs = count(at)?;
+    for size in [credit::PROGRAM_SIZE, 313, 24, 60, 128] {
+        at += 4 + size * count(at)?;
+    }
+    for _ in 0..programs {
+        at += 32;
+        at += 4 + 74 * count(at)?;
+    }
+    (at <= bytes.len()).then_some(at)
+}
+
+/// Rewrites the state snapshots of a saved bundle into the current snapshot format when the
+/// format has gained a component since the input was saved (the state of a newer product
+/// module, empty in these runs, between the credit part and the ledger's): the credit part is
+/// cut by its counts, and what an empty state encodes between the two is inserted, under the
+/// current magic, resealed. A snapshot already in the current format is left as it is. So the
+/// saved inputs keep testing what they found, not the magic.
+pub(crate) fn in_current_format(bundle: &mut Bundle) {
+    let empty = engine::StateMachine::new(HASH_KEY).encode_snapshot();
+    let mut credit = Vec::new();
+    credit::Credit::new(HASH_KEY).encode_snapshot(&mut credit);
+    let mut ledger = Vec::new();
+    ledger::Ledger::new(HASH_KEY).encode_snapshot(&mut ledger);
+    assert!(
+        empty[16..].starts_with(&credit) && empty.ends_with(&ledger),
+        "a state snapshot is the credit part, then others, then the ledger's"
+    );
+    let between = &empty[16 + credit.len()..empty.len() - ledger.len()];
+    let magic = &empty[..8];
+    for (name, data) in &mut bundle.files {
+        if !name.starts_with("snapshot-") || data.len() < 32 + 16 {
+            continue;
+        }
+        let payload = &data[32..];
+        if &payload[..8] == magic || payload[..7] != magic[..7] {
+            continue;
+        }
+        let Some(credit_len) = credit_snapshot_len(&payload[16..]) else {
+            continue;
+        };
+        let mut upgraded = magic.to_vec();
+        upgraded.extend_from_slice(&payload[8..16 + credit_len]);
+        upgraded.extend_from_slice(between);
+        upgraded.extend_from_slice(&payload[16 + credit_len..]);
+        let mut header = data[..32].to_vec();
+        header[16..24].copy_from_slice(&(upgraded.len() as u64).to_le_bytes());
+        header[24..28].copy_from_slice(&crc32c::crc32c(&upgraded).to_le_bytes());
+        let checksum = crc32c::crc32c(&header[..28]);
+        header[28..32].copy_from_slice(&checksum.to_le_bytes());
+        header.extend_from_slice(&upgraded);
+        *data = header;
+    }
+}
+
+/// An open error with its chain of causes, as one line.
+fn explain(error: &OpenError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+// Goal (fuzz findings F3-F5, docs/fuzzing.md): each saved `recovery-sealed` crash input (data
+// whose checksums pass but which cannot be applied) is now refused at open with an error that
+// names the op and what is wrong, instead of panicking in replay or after it. Inputs:
+// `crates/fuzz/crashes/recovery-sealed-*.bin`, as the fuzzer saved them (their snapshots
+// brought to the current format by `in_current_format`).
+#[test]
+fn saved_recovery_crashes_are_refused_by_name() {
+    let cases = [
+        // F3: a log entry's timestamp goes back ("batch timestamps increase" in apply).
+        (
+            "7e31dccdbd0dc32b",
+            "log entry op 4 does not follow the state: batch timestamp 1742076257877358470 \
+             with 1 event timestamps does not follow engine time 1795556503448444031",
+        ),
+        // F3: op 7 is stamped at the end of u64 (its credit command overflowed the credit
+        // clock); it now applies, and the next entry, garbage, is refused.
+        ("4bb146e7d4237232", "log entry op 8 does not decode"),
+        // F4: the snapshot file of op 27 holds the state of another op.
+        (
+            "6b442ebef65a356a",
+            "snapshot at op 27 holds the state of op 52776558133275, not of its own op",
+        ),
+        // F5: credit states whose records disagree ("borrower of a line", a subtraction in
+        // funding, `Owed::total`, billing a plan: panics in day-close after recovery).
+        (
+            "3286f098dda62ec0",
+            "credit state inconsistent: borrower exposure != the sum of its lines' exposures \
+             (id 9001)",
+        ),
+        (
+            "c7edee9a1d02c3a4",
+            "credit state inconsistent: line credit balance beside a debt (id 1001)",
+        ),
+        (
+            "6992efeb24440f28",
+            "credit state inconsistent: line balance overflows u64 (id 1001)",
+        ),
+        (
+            "6681764526ce835f",
+            "credit state inconsistent: active plan with nothing left to bill (id 505)",
+        ),
+    ];
+    for (hash, expected) in cases {
+        let path = crate::crash_dir().join(format!("recovery-sealed-{hash}.bin"));
+        let bytes = std::fs::read(&path).expect("a saved crash input");
+        let mut bundle = Bundle::decode(&bytes).expect("a bundle");
+        in_current_format(&mut bundle);
+        let error = open(&bundle).expect_err("refused");
+        let text = explain(&error);
+        assert!(text.contains(expected), "{hash}: {text}");
+    }
 }

@@ -156,6 +156,13 @@ thread_local! {
 /// The last panic captured on a fuzzing thread.
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
+/// Takes the last panic captured on a fuzzing thread (`panic at FILE:LINE: message`): for a
+/// target whose code under test catches a panic itself and reports it as an error (recovery's
+/// `OpenError::ReplayPanicked`), to name where it was.
+pub(crate) fn take_last_panic() -> Option<String> {
+    LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

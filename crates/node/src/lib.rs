@@ -110,9 +110,26 @@ pub enum OpenError {
         op: u64,
         source: engine::StateMachineError,
     },
+    /// The snapshot file of `op` holds the state of another op (`state_op`).
+    SnapshotOp {
+        op: u64,
+        state_op: u64,
+    },
     Batch {
         op: u64,
         source: engine::DecodeError,
+    },
+    /// The log entry of `op` decodes but cannot follow the state: not the next op, or engine
+    /// time not after the state's (with room for its events).
+    BatchOutOfOrder {
+        op: u64,
+        reason: String,
+    },
+    /// Applying the log entry of `op` panicked (a bug, or data past every check); the node
+    /// refuses to start rather than crash-loop on it.
+    ReplayPanicked {
+        op: u64,
+        message: String,
     },
     Replay(String),
     /// The record file holds fewer transfers than the snapshot's cold floor.
@@ -127,7 +144,17 @@ impl fmt::Display for OpenError {
         match self {
             OpenError::Storage(_) => write!(f, "cannot open the data directory"),
             OpenError::Snapshot { op, .. } => write!(f, "snapshot at op {op} does not decode"),
+            OpenError::SnapshotOp { op, state_op } => write!(
+                f,
+                "snapshot at op {op} holds the state of op {state_op}, not of its own op"
+            ),
             OpenError::Batch { op, .. } => write!(f, "log entry op {op} does not decode"),
+            OpenError::BatchOutOfOrder { op, reason } => {
+                write!(f, "log entry op {op} does not follow the state: {reason}")
+            }
+            OpenError::ReplayPanicked { op, message } => {
+                write!(f, "replaying log entry op {op} panicked: {message}")
+            }
             OpenError::Replay(reason) => write!(f, "replay failed: {reason}"),
             OpenError::RecordsMissing { have, need } => write!(
                 f,
@@ -143,7 +170,11 @@ impl std::error::Error for OpenError {
             OpenError::Storage(e) => Some(e),
             OpenError::Snapshot { source, .. } => Some(source),
             OpenError::Batch { source, .. } => Some(source),
-            OpenError::Replay(_) | OpenError::RecordsMissing { .. } => None,
+            OpenError::SnapshotOp { .. }
+            | OpenError::BatchOutOfOrder { .. }
+            | OpenError::ReplayPanicked { .. }
+            | OpenError::Replay(_)
+            | OpenError::RecordsMissing { .. } => None,
         }
     }
 }

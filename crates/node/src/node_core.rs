@@ -14,8 +14,15 @@
 //! - transfers are evicted only below what the record file holds durably, and a snapshot's cold
 //!   floor is what was evicted, so a snapshot plus the record file below its floor is a state;
 //! - nothing it decides depends on the wall clock: time comes in through [`NodeCore::stamp`]
-//!   (it reads the monotonic clock only to time fsyncs for metrics).
+//!   (it reads the monotonic clock only to time fsyncs for metrics);
+//! - recovery refuses, with an [`OpenError`], what it cannot apply rather than panicking: a
+//!   snapshot whose state is of another op than its file, a log entry whose op or engine time
+//!   does not follow the state (`batch_follows`, checked before every apply, replayed or new),
+//!   and, as a last line of defence, a replayed batch whose apply panics anyway (caught at the
+//!   replay boundary: `OpenError::ReplayPanicked`), so a bad log entry stops the node from
+//!   starting with an error naming its op instead of crash-looping.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -116,6 +123,16 @@ impl<V: Vfs + Clone> NodeCore<V> {
                 };
                 let mut restore = StateMachine::decode_snapshot(&snapshot.payload, hash_key)
                     .map_err(snapshot_error)?;
+                // The payload names its op too; a state of another op than its file would be
+                // replayed from the wrong place (and the next append refused). The file is
+                // sound (its checksums passed) but its content is wrong, so, like a payload that
+                // does not decode, it is refused rather than skipped.
+                if restore.op() != snapshot.op {
+                    return Err(OpenError::SnapshotOp {
+                        op: snapshot.op,
+                        state_op: restore.op(),
+                    });
+                }
                 let floor = restore.cold_floor();
                 if records.len_on_disk() < floor {
                     return Err(OpenError::RecordsMissing {
@@ -149,11 +166,12 @@ impl<V: Vfs + Clone> NodeCore<V> {
         wal.replay(after_op, |op, bytes| {
             let batch =
                 engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
+            batch_follows(&state, op, &batch)
+                .map_err(|reason| OpenError::BatchOutOfOrder { op, reason })?;
             report.replayed_batches += 1;
             report.replayed_events += batch.event_count();
             prefetch(&mut state, &batch, &cold).map_err(OpenError::Storage)?;
-            state.apply(op, &batch);
-            Ok::<(), OpenError>(())
+            replay_apply(&mut state, op, &batch)
         })
         .map_err(|error| match error {
             storage::ReplayError::Storage(e) => OpenError::Storage(e),
@@ -192,13 +210,15 @@ impl<V: Vfs + Clone> NodeCore<V> {
 impl<V: Vfs> NodeCore<V> {
     /// Makes the next batch of `requests` with engine time `now_ns`, forced strictly above the
     /// last batch so that each of its events gets a timestamp of its own after it (engine time
-    /// is monotonic whatever the clock does).
+    /// is monotonic whatever the clock does). At the end of engine time (`u64::MAX`, reachable
+    /// only through a log that put it there) the batch is stamped `u64::MAX` and
+    /// [`NodeCore::commit`] refuses it.
     #[must_use]
     pub fn stamp(&self, now_ns: u64, requests: Vec<Request>) -> Batch {
         let commit_timestamp = self.read(StateMachine::commit_timestamp);
         let timestamp_count: u64 = requests.iter().map(Request::timestamp_count).sum();
         Batch {
-            timestamp: now_ns.max(commit_timestamp + timestamp_count.max(1)),
+            timestamp: now_ns.max(commit_timestamp.saturating_add(timestamp_count.max(1))),
             requests,
         }
     }
@@ -207,7 +227,8 @@ impl<V: Vfs> NodeCore<V> {
     /// hands the replies to `on_durable` (the batch is durable by then), then passes its
     /// transfers to the archiver and takes a snapshot when one is due. On an error the batch
     /// may or may not be durable, `on_durable` may or may not have run, and every later step
-    /// fails.
+    /// fails. A batch that cannot follow the state (engine time exhausted) is refused before it
+    /// is logged, so it never reaches the log that recovery replays.
     pub fn commit(
         &mut self,
         batch: &Batch,
@@ -274,9 +295,14 @@ impl<V: Vfs> NodeCore<V> {
         if let Some(reason) = self.archiver.failure() {
             return Err(reason);
         }
+        let op = self
+            .read(StateMachine::op)
+            .checked_add(1)
+            .ok_or("the log is at the last op of u64")?;
+        self.read(|state| batch_follows(state, op, batch))
+            .map_err(|reason| format!("batch refused before logging: {reason}"))?;
         self.install_snapshot(false)?;
         self.evict();
-        let op = self.read(StateMachine::op) + 1;
         self.buffer.clear();
         encode_batch(batch, &mut self.buffer);
         self.wal
@@ -373,6 +399,53 @@ impl<V: Vfs> Drop for NodeCore<V> {
     }
 }
 
+/// Whether `batch` can be applied as op `op` after `state` (`StateMachine::apply` asserts it):
+/// `op` is the next op, and the batch's engine time is above the state's with room for a
+/// timestamp per event, all after the state's last (a pulse needs one). Checked before every
+/// apply, replayed or new; data checked only by checksums (a buggy writer, an edit) can break
+/// it (fuzz finding F3, `docs/fuzzing.md`). The error says what does not follow.
+fn batch_follows(state: &StateMachine, op: u64, batch: &Batch) -> Result<(), String> {
+    if state.op().checked_add(1) != Some(op) {
+        return Err(format!("op {op} does not follow op {}", state.op()));
+    }
+    let commit_timestamp = state.commit_timestamp();
+    let timestamp_count = batch.timestamp_count();
+    let follows = batch
+        .timestamp
+        .checked_sub(timestamp_count.max(1))
+        .is_some_and(|before| before >= commit_timestamp);
+    if !follows {
+        return Err(format!(
+            "batch timestamp {} with {timestamp_count} event timestamps does not follow engine \
+             time {commit_timestamp}",
+            batch.timestamp
+        ));
+    }
+    Ok(())
+}
+
+/// Applies a replayed batch. A panic in apply would be a bug (or data past every check): it is
+/// caught here and turned into a refusal naming the op; the caller drops the half-applied state
+/// with the failed open, so nothing observes it. (A panic in a *new* batch's apply is not caught:
+/// the batch is durable by then, and the next open refuses it here instead of crash-looping.)
+fn replay_apply(state: &mut StateMachine, op: u64, batch: &Batch) -> Result<(), OpenError> {
+    panic::catch_unwind(AssertUnwindSafe(|| state.apply(op, batch)))
+        .map(drop)
+        .map_err(|payload| OpenError::ReplayPanicked {
+            op,
+            message: panic_message(payload.as_ref()),
+        })
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
 /// Hands the state machine the evicted transfers `batch` may read. A second round is needed
 /// only after a first that read something: an evicted post or void names a pending transfer
 /// that may be evicted too.
@@ -394,3 +467,6 @@ fn prefetch<V: Vfs>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

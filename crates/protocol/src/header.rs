@@ -27,6 +27,9 @@ const OFFSET_ERROR_CODE: usize = 64;
 const OFFSET_RESERVED: usize = 68;
 const OFFSET_HEADER_CHECKSUM: usize = 124;
 
+/// CRC-32C of the empty body (an error frame's): 0.
+const EMPTY_BODY_CHECKSUM: u32 = 0;
+
 /// What a frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -213,6 +216,12 @@ impl Header {
                     expected: 0,
                     actual: self.body_size as usize,
                 });
+            }
+            // No body decoder runs for an error frame, so its checksum is checked here: that
+            // of the empty body, so that the frame re-encodes to the same bytes (fuzz finding
+            // F1, docs/fuzzing.md).
+            if self.body_checksum != EMPTY_BODY_CHECKSUM {
+                return Err(DecodeError::BodyChecksum);
             }
             return Ok(());
         };

@@ -110,6 +110,25 @@ fn header_layout_is_pinned() {
     );
 }
 
+// Goal: an error frame's body checksum must be that of the empty body (0), like any other
+// frame's body checksum; otherwise the frame would decode and re-encode to other bytes (fuzz
+// finding F1, docs/fuzzing.md). Method: an error frame with a non-zero `body_checksum` and a
+// resealed header checksum.
+#[test]
+fn error_frame_with_a_body_checksum_is_refused() {
+    assert_eq!(crc32c::crc32c(&[]), 0, "the checksum of the empty body");
+    let mut frame = Vec::new();
+    encode_error(&ENVELOPE, None, ErrorCode::UnsupportedVersion, &mut frame);
+    assert!(decode_header(&frame).is_ok());
+    for checksum in [1u32, 7, 0x0200_0000, u32::MAX] {
+        let mut bad = frame.clone();
+        bad[16..20].copy_from_slice(&checksum.to_le_bytes());
+        reseal(&mut bad, false);
+        assert_eq!(decode_header(&bad), Err(DecodeError::BodyChecksum));
+    }
+    assert_eq!(DecodeError::BodyChecksum.code(), ErrorCode::BodyChecksum);
+}
+
 // Goal: each decode error has a frame that triggers it, in the documented check order.
 // Method: start from a valid frame, break one thing, reseal checksums where the check under
 // test comes after them.

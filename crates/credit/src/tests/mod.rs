@@ -906,3 +906,4 @@ proptest! {
 }
 
 mod plans;
+mod snapshot;
