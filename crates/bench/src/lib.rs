@@ -277,6 +277,9 @@ fn count_rejected(reply: &Reply) -> u64 {
         Reply::CreatePrograms(results) | Reply::Credit(results) => {
             results.iter().filter(|r| r.name() != "ok").count() as u64
         }
+        Reply::CreateCampaigns(results) | Reply::Promotions(results) => {
+            results.iter().filter(|r| r.name() != "ok").count() as u64
+        }
     }
 }
 

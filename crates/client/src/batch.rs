@@ -26,6 +26,8 @@ pub(crate) enum Events {
     SetAccountLimits(Vec<LimitChange>),
     CreatePrograms(Vec<Program>),
     Credit(Vec<Command>),
+    CreateCampaigns(Vec<promotions::Campaign>),
+    Promotions(Vec<promotions::Command>),
     LookupAccounts(Vec<u128>),
     LookupTransfers(Vec<u128>),
 }
@@ -38,6 +40,8 @@ impl Events {
             Events::SetAccountLimits(_) => Operation::SetAccountLimits,
             Events::CreatePrograms(_) => Operation::CreatePrograms,
             Events::Credit(_) => Operation::Credit,
+            Events::CreateCampaigns(_) => Operation::CreateCampaigns,
+            Events::Promotions(_) => Operation::Promotions,
             Events::LookupAccounts(_) => Operation::LookupAccounts,
             Events::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -50,6 +54,8 @@ impl Events {
             Events::SetAccountLimits(events) => events.len(),
             Events::CreatePrograms(events) => events.len(),
             Events::Credit(events) => events.len(),
+            Events::CreateCampaigns(events) => events.len(),
+            Events::Promotions(events) => events.len(),
             Events::LookupAccounts(ids) | Events::LookupTransfers(ids) => ids.len(),
         }
     }
@@ -143,6 +149,8 @@ pub(crate) fn coalesce(
         Operation::SetAccountLimits => RequestBody::Engine(Request::SetAccountLimits(Vec::new())),
         Operation::CreatePrograms => RequestBody::Engine(Request::CreatePrograms(Vec::new())),
         Operation::Credit => RequestBody::Engine(Request::Credit(Vec::new())),
+        Operation::CreateCampaigns => RequestBody::Engine(Request::CreateCampaigns(Vec::new())),
+        Operation::Promotions => RequestBody::Engine(Request::Promotions(Vec::new())),
         Operation::LookupAccounts => RequestBody::LookupAccounts(Vec::new()),
         Operation::LookupTransfers => RequestBody::LookupTransfers(Vec::new()),
     };
@@ -192,6 +200,12 @@ pub(crate) fn coalesce(
                 all.extend(mine);
             }
             (RequestBody::Engine(Request::Credit(all)), Events::Credit(mine)) => all.extend(mine),
+            (RequestBody::Engine(Request::CreateCampaigns(all)), Events::CreateCampaigns(mine)) => {
+                all.extend(mine);
+            }
+            (RequestBody::Engine(Request::Promotions(all)), Events::Promotions(mine)) => {
+                all.extend(mine);
+            }
             (RequestBody::LookupAccounts(all), Events::LookupAccounts(mine))
             | (RequestBody::LookupTransfers(all), Events::LookupTransfers(mine)) => {
                 all.extend_from_slice(&mine);
@@ -268,6 +282,9 @@ pub(crate) fn demultiplex(batch: Batch, reply: ReplyBody) {
             ReplyBody::CreatePrograms(r) | ReplyBody::Credit(r) => {
                 r.last().is_none_or(|l| (l.0 as usize) < event_count)
             }
+            ReplyBody::CreateCampaigns(r) | ReplyBody::Promotions(r) => {
+                r.last().is_none_or(|l| (l.0 as usize) < event_count)
+            }
             ReplyBody::LookupAccounts(r) => r.len() <= event_count,
             ReplyBody::LookupTransfers(r) => r.len() <= event_count,
         };
@@ -295,6 +312,12 @@ pub(crate) fn demultiplex(batch: Batch, reply: ReplyBody) {
         }
         ReplyBody::Credit(results) => {
             split_results(&results, batch.parts, ReplyBody::Credit);
+        }
+        ReplyBody::CreateCampaigns(results) => {
+            split_results(&results, batch.parts, ReplyBody::CreateCampaigns);
+        }
+        ReplyBody::Promotions(results) => {
+            split_results(&results, batch.parts, ReplyBody::Promotions);
         }
         ReplyBody::LookupAccounts(accounts) => {
             split_records(&accounts, |a| a.id, batch.parts, ReplyBody::LookupAccounts);

@@ -82,6 +82,21 @@ impl BlockingClient {
         self.runtime.block_on(self.client.credit(commands))
     }
 
+    pub fn create_campaigns(
+        &self,
+        campaigns: Vec<promotions::Campaign>,
+    ) -> Result<Vec<(u32, promotions::PromotionResult)>, Error> {
+        self.runtime
+            .block_on(self.client.create_campaigns(campaigns))
+    }
+
+    pub fn promotions(
+        &self,
+        commands: Vec<promotions::Command>,
+    ) -> Result<Vec<(u32, promotions::PromotionResult)>, Error> {
+        self.runtime.block_on(self.client.promotions(commands))
+    }
+
     pub fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, Error> {
         self.runtime.block_on(self.client.lookup_accounts(ids))
     }

@@ -377,6 +377,37 @@ impl Client {
         }
     }
 
+    /// Creates promotion campaigns (each with its budget account); returns the failures as
+    /// `(index, code)`, ascending.
+    pub async fn create_campaigns(
+        &self,
+        campaigns: Vec<promotions::Campaign>,
+    ) -> Result<Vec<(u32, promotions::PromotionResult)>, Error> {
+        if campaigns.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.call(Events::CreateCampaigns(campaigns)).await? {
+            ReplyBody::CreateCampaigns(results) => Ok(results),
+            _ => Err(Client::mismatch()),
+        }
+    }
+
+    /// Runs promotions commands (funding, coupons, payments carrying coupons, red-packet
+    /// grabs); returns the failures as `(index, code)`, ascending. Concurrent callers' commands
+    /// travel together.
+    pub async fn promotions(
+        &self,
+        commands: Vec<promotions::Command>,
+    ) -> Result<Vec<(u32, promotions::PromotionResult)>, Error> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.call(Events::Promotions(commands)).await? {
+            ReplyBody::Promotions(results) => Ok(results),
+            _ => Err(Client::mismatch()),
+        }
+    }
+
     /// The accounts found among `ids`, in the order of `ids`.
     pub async fn lookup_accounts(&self, ids: Vec<u128>) -> Result<Vec<Account>, Error> {
         if ids.is_empty() {

@@ -274,6 +274,11 @@ pub struct Credit {
     pub(crate) funding: Vec<Funding>,
     /// Scratch for the ledger's results of one posting.
     results: Vec<CreateTransferResult>,
+    /// Transfers another product module links before the one transfer of the command being
+    /// executed (`execute_linked`); empty otherwise. Never in a snapshot.
+    prefix: Vec<Transfer>,
+    /// Where the last failed linked posting failed: `Some(i)` for `prefix[i]`.
+    prefix_failure: Option<usize>,
 }
 
 /// Ledger timestamps a command may use, and how many it used.
@@ -327,6 +332,8 @@ impl Credit {
             line_plans: id_map(hash_key),
             funding: Vec::new(),
             results: Vec::with_capacity(2),
+            prefix: Vec::new(),
+            prefix_failure: None,
         }
     }
 
@@ -508,17 +515,63 @@ impl Credit {
     /// `first + command.timestamp_count() - 1`, in order.
     pub fn execute(&mut self, ledger: &mut Ledger, first: u64, command: &Command) -> CreditResult {
         let mut clock = Clock::new(first, command.timestamp_count());
+        self.run(ledger, &mut clock, command)
+    }
+
+    fn run(&mut self, ledger: &mut Ledger, clock: &mut Clock, command: &Command) -> CreditResult {
         // Co-funding follows the principal of the line a command may change (an authorization,
         // the peak path, changes none: no second lookup of its line).
         let tracked = command
             .principal_line_id()
             .and_then(|id| self.line_index.get(&id).copied())
             .map(|index| (index, self.lines[index as usize].principal()));
-        let result = self.dispatch(ledger, &mut clock, command);
+        let result = self.dispatch(ledger, clock, command);
         if let Some((index, before)) = tracked {
             self.follow_principal(index, before);
         }
         result
+    }
+
+    /// Executes a purchase command (authorize, capture, void, refund) with `prefix` posted
+    /// before its own transfer in one linked chain: all of them or none. Another product module
+    /// (promotions) uses it to move its money in the same atomic step as the purchase. The
+    /// command takes `command.timestamp_count() + prefix.len()` timestamps from `first`.
+    ///
+    /// On a refusal caused by a prefix transfer, the result is that transfer's mapped code and
+    /// [`Credit::prefix_failure`] says which one.
+    ///
+    /// # Panics
+    /// If `command` is not one of those four (a caller's bug).
+    pub fn execute_linked(
+        &mut self,
+        ledger: &mut Ledger,
+        first: u64,
+        command: &Command,
+        prefix: &[Transfer],
+    ) -> CreditResult {
+        assert!(
+            matches!(
+                command,
+                Command::Authorize { .. }
+                    | Command::Capture { .. }
+                    | Command::Void { .. }
+                    | Command::Refund { .. }
+            ),
+            "only purchase commands link"
+        );
+        self.prefix.clear();
+        self.prefix.extend_from_slice(prefix);
+        self.prefix_failure = None;
+        let mut clock = Clock::new(first, command.timestamp_count() + prefix.len() as u64);
+        let result = self.run(ledger, &mut clock, command);
+        self.prefix.clear();
+        result
+    }
+
+    /// Which prefix transfer refused the last `execute_linked` (see there).
+    #[must_use]
+    pub fn prefix_failure(&self) -> Option<usize> {
+        self.prefix_failure
     }
 
     fn dispatch(
@@ -1433,6 +1486,21 @@ impl Credit {
         clock: &mut Clock,
         transfer: &Transfer,
     ) -> CreditResult {
+        if !self.prefix.is_empty() {
+            let mut chain = std::mem::take(&mut self.prefix);
+            let n = chain.len();
+            chain.push(*transfer);
+            let result = match self.post_chain(ledger, clock, &mut chain) {
+                Ok(()) => CreditResult::Ok,
+                Err((i, code)) => {
+                    self.prefix_failure = (i < n).then_some(i);
+                    code
+                }
+            };
+            chain.clear();
+            self.prefix = chain;
+            return result;
+        }
         self.results.clear();
         ledger.post_transfers(
             clock.tick(),

@@ -5,7 +5,8 @@
 //! transfers as their canonical 128-byte records, limit changes as 64 bytes
 //! (`account_id: u128, debit_limit: u128, credit_limit: u128, set: u8` (bit 0 debit, bit 1 credit),
 //! 15 zero bytes), credit programs as 256-byte and credit commands as 128-byte records
-//! (`credit::Program::encode`, `credit::Command::encode`).
+//! (`credit::Program::encode`, `credit::Command::encode`), promotions campaigns and commands as
+//! 256-byte records (`promotions::Campaign::encode`, `promotions::Command::encode`).
 //!
 //! Invariants: decoding never panics on any bytes; `decode_batch(encode_batch(b)) == b`.
 //! The WAL frames these bytes with checksums; this codec does not repeat them.
@@ -14,6 +15,7 @@ use std::fmt;
 
 use credit::{COMMAND_SIZE, Command, PROGRAM_SIZE, Program};
 use ledger::{Account, LIMIT_CHANGE_SIZE, LimitChange, Transfer};
+use promotions::{Campaign, RECORD_SIZE};
 
 use crate::{Batch, Request};
 
@@ -23,6 +25,8 @@ const OPERATION_CREATE_TRANSFERS: u8 = 2;
 const OPERATION_SET_ACCOUNT_LIMITS: u8 = 3;
 const OPERATION_CREATE_PROGRAMS: u8 = 4;
 const OPERATION_CREDIT: u8 = 5;
+const OPERATION_CREATE_CAMPAIGNS: u8 = 6;
+const OPERATION_PROMOTIONS: u8 = 7;
 
 /// Why bytes are not a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +101,20 @@ pub fn encode_batch(batch: &Batch, out: &mut Vec<u8>) {
                     command.encode(out);
                 }
             }
+            Request::CreateCampaigns(campaigns) => {
+                out.push(OPERATION_CREATE_CAMPAIGNS);
+                out.extend_from_slice(&count.to_le_bytes());
+                for campaign in campaigns {
+                    campaign.encode(out);
+                }
+            }
+            Request::Promotions(commands) => {
+                out.push(OPERATION_PROMOTIONS);
+                out.extend_from_slice(&count.to_le_bytes());
+                for command in commands {
+                    command.encode(out);
+                }
+            }
         }
     }
 }
@@ -131,6 +149,23 @@ impl<'a> Reader<'a> {
             })?;
         self.take(size)
     }
+}
+
+/// Decodes `count` 256-byte promotions records.
+fn promotion_records<T>(
+    r: &mut Reader<'_>,
+    count: u32,
+    offset: u64,
+    decode: impl Fn(&[u8; RECORD_SIZE]) -> Result<T, &'static str>,
+) -> Result<Vec<T>, DecodeError> {
+    let records = r.records::<RECORD_SIZE>(count)?;
+    records
+        .chunks_exact(RECORD_SIZE)
+        .map(|chunk| {
+            decode(chunk.try_into().expect("record-size chunk"))
+                .map_err(|reason| DecodeError::Invalid { offset, reason })
+        })
+        .collect()
 }
 
 /// Decodes one batch. Never panics; every malformed input is a `DecodeError`.
@@ -206,6 +241,16 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
                     })?);
                 }
                 Request::Credit(commands)
+            }
+            OPERATION_CREATE_CAMPAIGNS => {
+                Request::CreateCampaigns(promotion_records(&mut r, count, offset, |record| {
+                    Campaign::from_bytes(record).map_err(|_| "campaign record")
+                })?)
+            }
+            OPERATION_PROMOTIONS => {
+                Request::Promotions(promotion_records(&mut r, count, offset, |record| {
+                    promotions::Command::from_bytes(record).map_err(|_| "promotions command record")
+                })?)
             }
             operation => return Err(DecodeError::UnknownOperation { offset, operation }),
         };

@@ -5,8 +5,8 @@
 //! yields the same state and replies, on any machine: that is what makes recovery by replay and
 //! the simulator's state-hash checks possible.
 //!
-//! Later product commands (credit, promotions) are added here as new `Request` variants; each
-//! composes ledger transfers, so conservation holds by construction.
+//! Product commands (credit, promotions) are `Request` variants here; each composes ledger
+//! transfers, so conservation holds by construction.
 //!
 //! This crate does NOT decide when to batch, when to sync, or what time it is: the shell does.
 
@@ -23,6 +23,7 @@ use credit::{Command, CreditResult, Program};
 use ledger::{
     Account, CreateAccountResult, CreateTransferResult, LimitChange, SetLimitResult, Transfer,
 };
+use promotions::{Campaign, PromotionResult};
 
 /// Most events in one request: fits a 1 MiB message of 128-byte events, like the reference.
 pub const REQUEST_EVENTS_MAX: usize = 8189;
@@ -37,6 +38,10 @@ pub enum Request {
     CreatePrograms(Vec<Program>),
     /// Credit commands: lines, purchases, repayments, day-close.
     Credit(Vec<Command>),
+    /// Promotion campaigns (each creates its budget account).
+    CreateCampaigns(Vec<Campaign>),
+    /// Promotions commands: funding, coupons, payments carrying coupons, red-packet grabs.
+    Promotions(Vec<promotions::Command>),
 }
 
 impl Request {
@@ -48,15 +53,21 @@ impl Request {
             Request::SetAccountLimits(events) => events.len(),
             Request::CreatePrograms(events) => events.len(),
             Request::Credit(events) => events.len(),
+            Request::CreateCampaigns(events) => events.len(),
+            Request::Promotions(events) => events.len(),
         }
     }
 
     /// Engine timestamps the request takes: one per event, except credit commands, which take
-    /// one per ledger event they may post (a day-close chunk many).
+    /// one per ledger event they may post (a day-close chunk many, a payment with coupons five).
     #[must_use]
     pub fn timestamp_count(&self) -> u64 {
         match self {
             Request::Credit(commands) => commands.iter().map(Command::timestamp_count).sum(),
+            Request::Promotions(commands) => commands
+                .iter()
+                .map(promotions::Command::timestamp_count)
+                .sum(),
             other => other.event_count() as u64,
         }
     }
@@ -69,6 +80,8 @@ impl Request {
             Request::SetAccountLimits(_) => "set_account_limits",
             Request::CreatePrograms(_) => "create_programs",
             Request::Credit(_) => "credit",
+            Request::CreateCampaigns(_) => "create_campaigns",
+            Request::Promotions(_) => "promotions",
         }
     }
 }
@@ -81,6 +94,8 @@ pub enum Reply {
     SetAccountLimits(Vec<SetLimitResult>),
     CreatePrograms(Vec<CreditResult>),
     Credit(Vec<CreditResult>),
+    CreateCampaigns(Vec<PromotionResult>),
+    Promotions(Vec<PromotionResult>),
 }
 
 /// One log entry: many requests coalesced by group commit, applied atomically in order.

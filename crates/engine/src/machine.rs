@@ -7,10 +7,11 @@ use std::fmt;
 
 use credit::{Credit, CreditSnapshotError};
 use ledger::{Ledger, Restore, SnapshotError, Transfer};
+use promotions::{Promotions, PromotionsSnapshotError};
 
 use crate::{Batch, Reply, Request};
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE2";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE3";
 
 /// Why a state snapshot cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,7 @@ pub enum StateMachineError {
     BadMagic,
     Ledger(SnapshotError),
     Credit(CreditSnapshotError),
+    Promotions(PromotionsSnapshotError),
 }
 
 impl fmt::Display for StateMachineError {
@@ -27,6 +29,7 @@ impl fmt::Display for StateMachineError {
             StateMachineError::BadMagic => write!(f, "not a state snapshot (bad magic)"),
             StateMachineError::Ledger(_) => write!(f, "ledger snapshot is invalid"),
             StateMachineError::Credit(_) => write!(f, "credit snapshot is invalid"),
+            StateMachineError::Promotions(_) => write!(f, "promotions snapshot is invalid"),
         }
     }
 }
@@ -37,6 +40,7 @@ impl std::error::Error for StateMachineError {
             StateMachineError::BadMagic => None,
             StateMachineError::Ledger(error) => Some(error),
             StateMachineError::Credit(error) => Some(error),
+            StateMachineError::Promotions(error) => Some(error),
         }
     }
 }
@@ -45,6 +49,7 @@ impl std::error::Error for StateMachineError {
 pub struct StateMachine {
     ledger: Ledger,
     credit: Credit,
+    promotions: Promotions,
     /// The number of the last batch applied (its log op).
     op: u64,
 }
@@ -56,6 +61,7 @@ impl StateMachine {
         StateMachine {
             ledger: Ledger::new(hash_key),
             credit: Credit::new(hash_key),
+            promotions: Promotions::new(hash_key),
             op: 0,
         }
     }
@@ -68,6 +74,11 @@ impl StateMachine {
     #[must_use]
     pub fn credit(&self) -> &Credit {
         &self.credit
+    }
+
+    #[must_use]
+    pub fn promotions(&self) -> &Promotions {
+        &self.promotions
     }
 
     /// The op of the last batch applied; 0 before any.
@@ -136,6 +147,33 @@ impl StateMachine {
                     }
                     Reply::Credit(results)
                 }
+                Request::CreateCampaigns(campaigns) => {
+                    let mut next = first;
+                    let mut results = Vec::with_capacity(campaigns.len());
+                    for campaign in campaigns {
+                        results.push(self.promotions.create_campaign(
+                            &mut self.ledger,
+                            next,
+                            campaign,
+                        ));
+                        next = next.saturating_add(1);
+                    }
+                    Reply::CreateCampaigns(results)
+                }
+                Request::Promotions(commands) => {
+                    let mut next = first;
+                    let mut results = Vec::with_capacity(commands.len());
+                    for command in commands {
+                        results.push(self.promotions.execute(
+                            &mut self.ledger,
+                            &mut self.credit,
+                            next,
+                            command,
+                        ));
+                        next = next.saturating_add(command.timestamp_count());
+                    }
+                    Reply::Promotions(results)
+                }
             });
         }
         assert_eq!(timestamp, batch.timestamp);
@@ -159,6 +197,12 @@ impl StateMachine {
                 Request::Credit(commands) => {
                     credit_transfers.clear();
                     Credit::prefetch_transfers(commands, &mut credit_transfers);
+                    self.ledger.prefetch_needs(&credit_transfers, needs);
+                }
+                Request::Promotions(commands) => {
+                    credit_transfers.clear();
+                    self.promotions
+                        .prefetch_transfers(commands, &mut credit_transfers);
                     self.ledger.prefetch_needs(&credit_transfers, needs);
                 }
                 _ => {}
@@ -190,6 +234,7 @@ impl StateMachine {
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&self.op.to_le_bytes());
         self.credit.encode_snapshot(&mut out);
+        self.promotions.encode_snapshot(&mut out);
         self.ledger.encode_snapshot(&mut out);
         out
     }
@@ -203,8 +248,15 @@ impl StateMachine {
         let op = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let (credit, rest) =
             Credit::decode_snapshot(&bytes[16..], hash_key).map_err(StateMachineError::Credit)?;
+        let (promotions, rest) =
+            Promotions::decode_snapshot(rest, hash_key).map_err(StateMachineError::Promotions)?;
         let ledger = Ledger::decode_snapshot(rest, hash_key).map_err(StateMachineError::Ledger)?;
-        Ok(StateRestore { ledger, credit, op })
+        Ok(StateRestore {
+            ledger,
+            credit,
+            promotions,
+            op,
+        })
     }
 }
 
@@ -212,6 +264,7 @@ impl StateMachine {
 pub struct StateRestore {
     ledger: Restore,
     credit: Credit,
+    promotions: Promotions,
     op: u64,
 }
 
@@ -246,9 +299,13 @@ impl StateRestore {
         self.credit
             .check_ledger(&ledger)
             .map_err(StateMachineError::Credit)?;
+        self.promotions
+            .check_ledger(&ledger, false)
+            .map_err(StateMachineError::Promotions)?;
         Ok(StateMachine {
             ledger,
             credit: self.credit,
+            promotions: self.promotions,
             op: self.op,
         })
     }

@@ -496,6 +496,7 @@ fn record_metrics(batch: &Batch, replies: &[Reply]) {
         ResultTally::new(),
         ResultTally::new(),
         ResultTally::new(),
+        ResultTally::new(),
     ];
     for reply in replies {
         match reply {
@@ -510,6 +511,9 @@ fn record_metrics(batch: &Batch, replies: &[Reply]) {
             }
             Reply::CreatePrograms(results) | Reply::Credit(results) => {
                 tallies[3].add(results.iter().map(|r| (r.number(), r.name())));
+            }
+            Reply::CreateCampaigns(results) | Reply::Promotions(results) => {
+                tallies[4].add(results.iter().map(|r| (r.number(), r.name())));
             }
         }
     }

@@ -406,7 +406,8 @@ fn result_code_docs() -> String {
         "# Result codes\n\n\
          Every event gets exactly one result. When several rejections apply, the one listed first \
          wins (precedence order). Numbers are stable and never reused; binary formats carry them.\n\
-         Generated from `crates/ledger/src/result.rs` and `crates/credit/src/result.rs` by the \
+         Generated from `crates/ledger/src/result.rs`, `crates/credit/src/result.rs` and \
+         `crates/promotions/src/result.rs` by the \
          test `result_code_docs_are_current` \
          (`UPDATE_DOCS=1 cargo test -p node` rewrites this file).\n",
     );
@@ -442,6 +443,13 @@ fn result_code_docs() -> String {
     table(
         "credit (create_programs and credit commands)",
         credit::CreditResult::ALL
+            .iter()
+            .map(|c| (c.number(), c.name()))
+            .collect(),
+    );
+    table(
+        "promotions (create_campaigns and promotions commands)",
+        promotions::PromotionResult::ALL
             .iter()
             .map(|c| (c.number(), c.name()))
             .collect(),

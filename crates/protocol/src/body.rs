@@ -1,7 +1,8 @@
 //! Frame bodies: requests (engine requests and lookups) and replies (sparse results, records).
 //!
 //! Records are fixed-size and little-endian: accounts and transfers in the canonical 128-byte
-//! layout of `ledger`, limit changes in 64 bytes, ids in 16, reply results in 8
+//! layout of `ledger`, limit changes in 64 bytes, credit programs and promotions records in 256,
+//! credit commands in 128, ids in 16, reply results in 8
 //! (`index: u32, code: u32`, failures only, ascending by index).
 //!
 //! Invariants: decoding never panics; `decode_*(encode_*(x)) == x` for every valid `x`.
@@ -11,6 +12,7 @@ use engine::{Reply, Request};
 use ledger::{
     Account, CreateAccountResult, CreateTransferResult, LimitChange, SetLimitResult, Transfer,
 };
+use promotions::{Campaign, PromotionResult, RECORD_SIZE};
 
 use crate::error::{DecodeError, ErrorCode};
 use crate::header::{Envelope, Header, Kind, Operation};
@@ -35,6 +37,8 @@ impl RequestBody {
             RequestBody::Engine(Request::SetAccountLimits(_)) => Operation::SetAccountLimits,
             RequestBody::Engine(Request::CreatePrograms(_)) => Operation::CreatePrograms,
             RequestBody::Engine(Request::Credit(_)) => Operation::Credit,
+            RequestBody::Engine(Request::CreateCampaigns(_)) => Operation::CreateCampaigns,
+            RequestBody::Engine(Request::Promotions(_)) => Operation::Promotions,
             RequestBody::LookupAccounts(_) => Operation::LookupAccounts,
             RequestBody::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -58,6 +62,8 @@ pub enum ReplyBody {
     SetAccountLimits(Vec<(u32, SetLimitResult)>),
     CreatePrograms(Vec<(u32, CreditResult)>),
     Credit(Vec<(u32, CreditResult)>),
+    CreateCampaigns(Vec<(u32, PromotionResult)>),
+    Promotions(Vec<(u32, PromotionResult)>),
     LookupAccounts(Vec<Account>),
     LookupTransfers(Vec<Transfer>),
 }
@@ -94,6 +100,12 @@ impl ReplyBody {
                 ReplyBody::CreatePrograms(failures(results, CreditResult::Ok))
             }
             Reply::Credit(results) => ReplyBody::Credit(failures(results, CreditResult::Ok)),
+            Reply::CreateCampaigns(results) => {
+                ReplyBody::CreateCampaigns(failures(results, PromotionResult::Ok))
+            }
+            Reply::Promotions(results) => {
+                ReplyBody::Promotions(failures(results, PromotionResult::Ok))
+            }
         }
     }
 
@@ -105,6 +117,8 @@ impl ReplyBody {
             ReplyBody::SetAccountLimits(_) => Operation::SetAccountLimits,
             ReplyBody::CreatePrograms(_) => Operation::CreatePrograms,
             ReplyBody::Credit(_) => Operation::Credit,
+            ReplyBody::CreateCampaigns(_) => Operation::CreateCampaigns,
+            ReplyBody::Promotions(_) => Operation::Promotions,
             ReplyBody::LookupAccounts(_) => Operation::LookupAccounts,
             ReplyBody::LookupTransfers(_) => Operation::LookupTransfers,
         }
@@ -117,6 +131,7 @@ impl ReplyBody {
             ReplyBody::CreateTransfers(results) => results.len(),
             ReplyBody::SetAccountLimits(results) => results.len(),
             ReplyBody::CreatePrograms(results) | ReplyBody::Credit(results) => results.len(),
+            ReplyBody::CreateCampaigns(results) | ReplyBody::Promotions(results) => results.len(),
             ReplyBody::LookupAccounts(accounts) => accounts.len(),
             ReplyBody::LookupTransfers(transfers) => transfers.len(),
         }
@@ -209,6 +224,17 @@ pub fn encode_request(envelope: &Envelope, request: &RequestBody, out: &mut Vec<
                     command.encode(out);
                 }
             }
+            RequestBody::Engine(Request::CreateCampaigns(campaigns)) => {
+                for campaign in campaigns {
+                    campaign.encode(out);
+                }
+            }
+            RequestBody::Engine(Request::Promotions(commands)) => {
+                out.reserve(commands.len() * RECORD_SIZE);
+                for command in commands {
+                    command.encode(out);
+                }
+            }
             RequestBody::LookupAccounts(ids) | RequestBody::LookupTransfers(ids) => {
                 for id in ids {
                     out.extend_from_slice(&id.to_le_bytes());
@@ -246,6 +272,9 @@ pub fn encode_reply(envelope: &Envelope, reply: &ReplyBody, out: &mut Vec<u8>) {
             }
             ReplyBody::CreatePrograms(results) | ReplyBody::Credit(results) => {
                 encode_results(results, CreditResult::number, out);
+            }
+            ReplyBody::CreateCampaigns(results) | ReplyBody::Promotions(results) => {
+                encode_results(results, PromotionResult::number, out);
             }
             ReplyBody::LookupAccounts(accounts) => {
                 for account in accounts {
@@ -343,6 +372,28 @@ pub fn decode_request(header: &Header, body: &[u8]) -> Result<RequestBody, Decod
                 })
                 .collect::<Result<_, _>>()?,
         )),
+        Operation::CreateCampaigns => RequestBody::Engine(Request::CreateCampaigns(
+            records::<RECORD_SIZE>(body)
+                .enumerate()
+                .map(|(index, record)| {
+                    Campaign::from_bytes(record).map_err(|_| DecodeError::InvalidPromotionsRecord {
+                        index: index as u32,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        )),
+        Operation::Promotions => RequestBody::Engine(Request::Promotions(
+            records::<RECORD_SIZE>(body)
+                .enumerate()
+                .map(|(index, record)| {
+                    promotions::Command::from_bytes(record).map_err(|_| {
+                        DecodeError::InvalidPromotionsRecord {
+                            index: index as u32,
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        )),
         Operation::LookupAccounts => RequestBody::LookupAccounts(
             records::<16>(body)
                 .map(|id| u128::from_le_bytes(*id))
@@ -397,6 +448,12 @@ pub fn decode_reply(header: &Header, body: &[u8]) -> Result<ReplyBody, DecodeErr
             ReplyBody::CreatePrograms(decode_results(body, CreditResult::from_number)?)
         }
         Operation::Credit => ReplyBody::Credit(decode_results(body, CreditResult::from_number)?),
+        Operation::CreateCampaigns => {
+            ReplyBody::CreateCampaigns(decode_results(body, PromotionResult::from_number)?)
+        }
+        Operation::Promotions => {
+            ReplyBody::Promotions(decode_results(body, PromotionResult::from_number)?)
+        }
         Operation::LookupAccounts => {
             ReplyBody::LookupAccounts(records::<128>(body).map(Account::from_bytes).collect())
         }

@@ -69,6 +69,10 @@ pub enum DecodeError {
     InvalidCreditRecord {
         index: u32,
     },
+    /// A promotions campaign or command record holds an unknown kind, enum value or padding.
+    InvalidPromotionsRecord {
+        index: u32,
+    },
     /// A reply result names a code that does not exist for its operation.
     UnknownResultCode {
         index: u32,
@@ -108,6 +112,7 @@ impl DecodeError {
             DecodeError::BodyChecksum => ErrorCode::BodyChecksum,
             DecodeError::InvalidLimitChange { .. }
             | DecodeError::InvalidCreditRecord { .. }
+            | DecodeError::InvalidPromotionsRecord { .. }
             | DecodeError::UnknownResultCode { .. }
             | DecodeError::OkResultListed { .. }
             | DecodeError::ResultsOutOfOrder { .. } => ErrorCode::InvalidEvent,
@@ -167,6 +172,12 @@ impl fmt::Display for DecodeError {
                 write!(
                     f,
                     "credit record {index} is invalid (kind, enum value or padding)"
+                )
+            }
+            DecodeError::InvalidPromotionsRecord { index } => {
+                write!(
+                    f,
+                    "promotions record {index} is invalid (kind, enum value or padding)"
                 )
             }
             DecodeError::UnknownResultCode { index, code } => {

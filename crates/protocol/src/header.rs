@@ -65,10 +65,12 @@ pub enum Operation {
     LookupTransfers = 5,
     CreatePrograms = 6,
     Credit = 7,
+    CreateCampaigns = 8,
+    Promotions = 9,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 9] = [
         Operation::CreateAccounts,
         Operation::CreateTransfers,
         Operation::SetAccountLimits,
@@ -76,6 +78,8 @@ impl Operation {
         Operation::LookupTransfers,
         Operation::CreatePrograms,
         Operation::Credit,
+        Operation::CreateCampaigns,
+        Operation::Promotions,
     ];
 
     #[must_use]
@@ -93,6 +97,8 @@ impl Operation {
             Operation::LookupTransfers => "lookup_transfers",
             Operation::CreatePrograms => "create_programs",
             Operation::Credit => "credit",
+            Operation::CreateCampaigns => "create_campaigns",
+            Operation::Promotions => "promotions",
         }
     }
 
@@ -106,6 +112,7 @@ impl Operation {
             Operation::LookupAccounts | Operation::LookupTransfers => ID_SIZE,
             Operation::CreatePrograms => credit::PROGRAM_SIZE,
             Operation::Credit => credit::COMMAND_SIZE,
+            Operation::CreateCampaigns | Operation::Promotions => promotions::RECORD_SIZE,
         }
     }
 
@@ -117,7 +124,9 @@ impl Operation {
             | Operation::CreateTransfers
             | Operation::SetAccountLimits
             | Operation::CreatePrograms
-            | Operation::Credit => RESULT_SIZE,
+            | Operation::Credit
+            | Operation::CreateCampaigns
+            | Operation::Promotions => RESULT_SIZE,
             Operation::LookupAccounts => ACCOUNT_SIZE,
             Operation::LookupTransfers => TRANSFER_SIZE,
         }

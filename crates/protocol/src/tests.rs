@@ -171,8 +171,8 @@ fn each_decode_error_is_reachable() {
         DecodeError::UnknownOperation { operation: 0 },
     );
     check(
-        &with(&|f| f[11] = 8, Some(false)),
-        DecodeError::UnknownOperation { operation: 8 },
+        &with(&|f| f[11] = 10, Some(false)),
+        DecodeError::UnknownOperation { operation: 10 },
     );
     check(
         &with(

@@ -379,6 +379,8 @@ fn protocol_operation(request: &Request) -> Operation {
         Request::SetAccountLimits(_) => Operation::SetAccountLimits,
         Request::CreatePrograms(_) => Operation::CreatePrograms,
         Request::Credit(_) => Operation::Credit,
+        Request::CreateCampaigns(_) => Operation::CreateCampaigns,
+        Request::Promotions(_) => Operation::Promotions,
     }
 }
 

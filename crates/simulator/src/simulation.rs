@@ -668,6 +668,15 @@ fn tally(
                 .map(|(command, code)| (command.name(), code.name()))
                 .collect(),
             (_, Reply::Credit(_)) => Vec::new(),
+            (_, Reply::CreateCampaigns(codes)) => {
+                codes.iter().map(|c| ("campaigns", c.name())).collect()
+            }
+            (Request::Promotions(commands), Reply::Promotions(codes)) => commands
+                .iter()
+                .zip(codes)
+                .map(|(command, code)| (command.name(), code.name()))
+                .collect(),
+            (_, Reply::Promotions(_)) => Vec::new(),
         };
         for name in names {
             *results.entry(name).or_default() += 1;

@@ -5,6 +5,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+pub mod bytes;
 mod prng;
 pub use prng::Prng;
 

@@ -1,0 +1,610 @@
+//! Campaigns and promotions commands, and their fixed-size little-endian records (log and wire
+//! encoding).
+//!
+//! Both are 256-byte records. A command's first byte is its kind; fields follow in declaration
+//! order, packed, little-endian; the rest of the record is zero. Decoding never panics: an
+//! unknown kind, an enum byte out of range or a non-zero byte past the fields is an error naming
+//! the offset.
+
+use stdx::bytes::{Reader, Truncated, Writer};
+
+pub const RECORD_SIZE: usize = 256;
+/// Most coupons one payment may carry.
+pub const COUPONS_MAX: usize = 4;
+
+/// What a campaign gives away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CampaignKind {
+    /// Coupons, issued or claimed, redeemed against payments.
+    Coupon = 1,
+    /// A red-packet pool of `pool_amount` fen in `stock` packets, grabbed once per user.
+    RedPacket = 2,
+}
+
+/// A coupon's discount. Thresholds compare with the payment's whole amount; the discount is
+/// taken from what higher-priority coupons left to pay, and never exceeds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Spend at least `min_spend`, save `amount` (满减).
+    Threshold { min_spend: u64, amount: u64 },
+    /// Spend at least `min_spend`, save `bps` basis points, at most `cap` (0: no cap).
+    Percent { min_spend: u64, bps: u16, cap: u64 },
+    /// The order is free, up to `cap` (免单).
+    FreeOrder { cap: u64 },
+}
+
+impl Offer {
+    /// The discount on a payment of `gross` of which `left` is not yet discounted, or `None`
+    /// if the payment is below the threshold.
+    #[must_use]
+    pub fn discount(self, gross: u64, left: u64) -> Option<u64> {
+        match self {
+            Offer::Threshold { min_spend, amount } => {
+                (gross >= min_spend).then_some(amount.min(left))
+            }
+            Offer::Percent {
+                min_spend,
+                bps,
+                cap,
+            } => (gross >= min_spend).then(|| {
+                // left < 2^64 and bps <= 10_000: the product fits u128; the quotient fits u64.
+                let share = u64::try_from(u128::from(left) * u128::from(bps) / 10_000)
+                    .expect("a share of a u64");
+                if cap == 0 { share } else { share.min(cap) }
+            }),
+            Offer::FreeOrder { cap } => Some(left.min(cap)),
+        }
+    }
+
+    fn encode(self, w: &mut Writer<'_>) {
+        let (kind, min_spend, amount, bps) = match self {
+            Offer::Threshold { min_spend, amount } => (1, min_spend, amount, 0),
+            Offer::Percent {
+                min_spend,
+                bps,
+                cap,
+            } => (2, min_spend, cap, bps),
+            Offer::FreeOrder { cap } => (3, 0, cap, 0),
+        };
+        w.u8(kind).u64(min_spend).u64(amount).u16(bps);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Offer, RecordError> {
+        let kind = r.u8()?;
+        let kind_offset = r.offset() - 1;
+        let min_spend = r.u64()?;
+        let amount = r.u64()?;
+        let bps = r.u16()?;
+        Ok(match kind {
+            1 if bps == 0 => Offer::Threshold { min_spend, amount },
+            2 => Offer::Percent {
+                min_spend,
+                bps,
+                cap: amount,
+            },
+            3 if min_spend == 0 && bps == 0 => Offer::FreeOrder { cap: amount },
+            _ => {
+                return Err(RecordError::Invalid {
+                    offset: kind_offset,
+                });
+            }
+        })
+    }
+}
+
+/// A campaign: who sponsors it, the budget account that pays for it, when it runs, what it
+/// gives, to whom, and its limits. Amounts are fen; times are engine timestamps (ns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Campaign {
+    pub id: u128,
+    pub kind: CampaignKind,
+    /// Funds the budget (`fund_campaign`) and gets what is left when the campaign closes.
+    pub sponsor_account_id: u128,
+    /// Created with the campaign: a managed account that may never be debited past its credits.
+    pub budget_account_id: u128,
+    pub ledger: u32,
+    /// Ledger code of the budget account and of the transfers the campaign posts.
+    pub code: u16,
+    /// Active from `starts_at` until before `ends_at` (0: no end).
+    pub starts_at: u64,
+    pub ends_at: u64,
+    /// Users whose segment bits intersect these may take part (0: everyone).
+    pub eligible_segments: u32,
+    /// Coupons: the discount.
+    pub offer: Offer,
+    /// Coupons: a payment instrument restriction: the card issuer (0: any) and the BIN range
+    /// (`bin_low..=bin_high`; both 0: any).
+    pub card_issuer: u32,
+    pub bin_low: u32,
+    pub bin_high: u32,
+    /// Coupons: the merchant (0: any) and category (0: any) a payment must be at.
+    pub merchant_account_id: u128,
+    pub category: u32,
+    /// Coupons: a payment carries at most one coupon of each non-zero group; `u32::MAX` is
+    /// exclusive of every other coupon. Higher `priority` applies first.
+    pub exclusive_group: u32,
+    pub priority: u16,
+    /// Coupons: a fully refunded payment gives its coupon back (usable again).
+    pub restore_on_refund: bool,
+    /// Coupons: seconds a coupon is valid after it is issued (0: until the campaign ends).
+    pub coupon_valid_for: u32,
+    /// Coupons that may be issued or claimed (red packets: the packet count). 0: no limit
+    /// (required for red packets).
+    pub stock: u32,
+    /// Coupons one user may hold from this campaign (0: no limit).
+    pub coupons_per_user: u32,
+    /// Redemptions (payments using a coupon) in all and per user (0: no limit).
+    pub redemptions_max: u32,
+    pub redemptions_per_user: u32,
+    /// Most discount one user may get from this campaign (0: no limit).
+    pub discount_per_user: u64,
+    /// Red packets: the pool's whole amount, and the seed of its amounts.
+    pub pool_amount: u64,
+    pub seed: u64,
+}
+
+impl Default for Campaign {
+    fn default() -> Campaign {
+        Campaign {
+            id: 0,
+            kind: CampaignKind::Coupon,
+            sponsor_account_id: 0,
+            budget_account_id: 0,
+            ledger: 0,
+            code: 0,
+            starts_at: 0,
+            ends_at: 0,
+            eligible_segments: 0,
+            offer: Offer::FreeOrder { cap: 0 },
+            card_issuer: 0,
+            bin_low: 0,
+            bin_high: 0,
+            merchant_account_id: 0,
+            category: 0,
+            exclusive_group: 0,
+            priority: 0,
+            restore_on_refund: false,
+            coupon_valid_for: 0,
+            stock: 0,
+            coupons_per_user: 0,
+            redemptions_max: 0,
+            redemptions_per_user: 0,
+            discount_per_user: 0,
+            pool_amount: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// A campaign status an operator may set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StatusChange {
+    Pause = 1,
+    Resume = 2,
+    /// Final: what is left of the budget goes back to the sponsor.
+    Close = 3,
+}
+
+/// A promotions command. Every client-chosen `id` is unique among promotions commands and
+/// ledger transfers: the commands that move money use it as the id of the transfer they post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Moves `amount` from the sponsor's account into the campaign's budget.
+    FundCampaign {
+        id: u128,
+        campaign_id: u128,
+        amount: u64,
+    },
+    SetCampaignStatus {
+        campaign_id: u128,
+        change: StatusChange,
+    },
+    /// An operator grants a coupon (id = coupon id) to a user.
+    IssueCoupon {
+        id: u128,
+        campaign_id: u128,
+        user_id: u128,
+        user_segments: u32,
+    },
+    /// A user claims a coupon from the campaign's stock, while the campaign runs.
+    ClaimCoupon {
+        id: u128,
+        campaign_id: u128,
+        user_id: u128,
+        user_segments: u32,
+    },
+    /// A payment of `amount` at a merchant, carrying coupons: the coupons' discounts are
+    /// reserved from their budgets and the payer (a credit line, or an ordinary account such
+    /// as a balance or a bank's clearing account) is held for the rest, all as pending transfers
+    /// in one linked chain that expire together after `timeout` seconds (0: never).
+    Checkout {
+        id: u128,
+        user_id: u128,
+        payer_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+        timeout: u32,
+        /// Ledger code of the payer's hold when the payer is an ordinary account.
+        code: u16,
+        /// The instrument paying: its issuer and BIN (for card-bound coupons), and the
+        /// merchant's category.
+        card_issuer: u32,
+        card_bin: u32,
+        category: u32,
+        /// Coupon ids; zeros after the last.
+        coupons: [u128; COUPONS_MAX],
+    },
+    /// Posts every hold of a checkout: the coupons are used.
+    CaptureCheckout { id: u128, checkout_id: u128 },
+    /// Voids every hold of a checkout: the coupons are free again.
+    VoidCheckout { id: u128, checkout_id: u128 },
+    /// Returns part of a captured payment: the merchant pays back the sponsors' share of it to
+    /// their budgets and the rest to the payer.
+    RefundCheckout {
+        id: u128,
+        checkout_id: u128,
+        amount: u64,
+    },
+    /// Grabs one packet of a red-packet pool into the user's account.
+    GrabRedPacket {
+        id: u128,
+        campaign_id: u128,
+        user_id: u128,
+        account_id: u128,
+        user_segments: u32,
+    },
+}
+
+const KIND_FUND: u8 = 1;
+const KIND_STATUS: u8 = 2;
+const KIND_ISSUE: u8 = 3;
+const KIND_CLAIM: u8 = 4;
+const KIND_CHECKOUT: u8 = 5;
+const KIND_CAPTURE: u8 = 6;
+const KIND_VOID: u8 = 7;
+const KIND_REFUND: u8 = 8;
+const KIND_GRAB: u8 = 9;
+
+impl Command {
+    /// Ledger timestamps this command may use: one per transfer it can post.
+    #[must_use]
+    pub fn timestamp_count(&self) -> u64 {
+        match self {
+            // The coupon holds and the payer's.
+            Command::Checkout { .. }
+            | Command::CaptureCheckout { .. }
+            | Command::VoidCheckout { .. }
+            | Command::RefundCheckout { .. } => COUPONS_MAX as u64 + 1,
+            _ => 1,
+        }
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::FundCampaign { .. } => "fund_campaign",
+            Command::SetCampaignStatus { .. } => "set_campaign_status",
+            Command::IssueCoupon { .. } => "issue_coupon",
+            Command::ClaimCoupon { .. } => "claim_coupon",
+            Command::Checkout { .. } => "checkout",
+            Command::CaptureCheckout { .. } => "capture_checkout",
+            Command::VoidCheckout { .. } => "void_checkout",
+            Command::RefundCheckout { .. } => "refund_checkout",
+            Command::GrabRedPacket { .. } => "grab_red_packet",
+        }
+    }
+
+    /// Appends the 256-byte record.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut w = Writer(out);
+        match *self {
+            Command::FundCampaign {
+                id,
+                campaign_id,
+                amount,
+            } => {
+                w.u8(KIND_FUND).u128(id).u128(campaign_id).u64(amount);
+            }
+            Command::SetCampaignStatus {
+                campaign_id,
+                change,
+            } => {
+                w.u8(KIND_STATUS).u128(campaign_id).u8(change as u8);
+            }
+            Command::IssueCoupon {
+                id,
+                campaign_id,
+                user_id,
+                user_segments,
+            } => {
+                w.u8(KIND_ISSUE)
+                    .u128(id)
+                    .u128(campaign_id)
+                    .u128(user_id)
+                    .u32(user_segments);
+            }
+            Command::ClaimCoupon {
+                id,
+                campaign_id,
+                user_id,
+                user_segments,
+            } => {
+                w.u8(KIND_CLAIM)
+                    .u128(id)
+                    .u128(campaign_id)
+                    .u128(user_id)
+                    .u32(user_segments);
+            }
+            Command::Checkout {
+                id,
+                user_id,
+                payer_id,
+                merchant_account_id,
+                amount,
+                timeout,
+                code,
+                card_issuer,
+                card_bin,
+                category,
+                coupons,
+            } => {
+                w.u8(KIND_CHECKOUT)
+                    .u128(id)
+                    .u128(user_id)
+                    .u128(payer_id)
+                    .u128(merchant_account_id)
+                    .u64(amount)
+                    .u32(timeout)
+                    .u16(code)
+                    .u32(card_issuer)
+                    .u32(card_bin)
+                    .u32(category);
+                for coupon in coupons {
+                    w.u128(coupon);
+                }
+            }
+            Command::CaptureCheckout { id, checkout_id } => {
+                w.u8(KIND_CAPTURE).u128(id).u128(checkout_id);
+            }
+            Command::VoidCheckout { id, checkout_id } => {
+                w.u8(KIND_VOID).u128(id).u128(checkout_id);
+            }
+            Command::RefundCheckout {
+                id,
+                checkout_id,
+                amount,
+            } => {
+                w.u8(KIND_REFUND).u128(id).u128(checkout_id).u64(amount);
+            }
+            Command::GrabRedPacket {
+                id,
+                campaign_id,
+                user_id,
+                account_id,
+                user_segments,
+            } => {
+                w.u8(KIND_GRAB)
+                    .u128(id)
+                    .u128(campaign_id)
+                    .u128(user_id)
+                    .u128(account_id)
+                    .u32(user_segments);
+            }
+        }
+        w.pad_to(start, RECORD_SIZE);
+    }
+
+    /// Decodes a 256-byte record.
+    pub fn from_bytes(bytes: &[u8; RECORD_SIZE]) -> Result<Command, RecordError> {
+        let mut r = Reader::new(bytes);
+        let command = match r.u8()? {
+            KIND_FUND => Command::FundCampaign {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                amount: r.u64()?,
+            },
+            KIND_STATUS => {
+                let campaign_id = r.u128()?;
+                let change = match r.u8()? {
+                    1 => StatusChange::Pause,
+                    2 => StatusChange::Resume,
+                    3 => StatusChange::Close,
+                    _ => return Err(invalid(&r)),
+                };
+                Command::SetCampaignStatus {
+                    campaign_id,
+                    change,
+                }
+            }
+            KIND_ISSUE => Command::IssueCoupon {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                user_id: r.u128()?,
+                user_segments: r.u32()?,
+            },
+            KIND_CLAIM => Command::ClaimCoupon {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                user_id: r.u128()?,
+                user_segments: r.u32()?,
+            },
+            KIND_CHECKOUT => {
+                let id = r.u128()?;
+                let user_id = r.u128()?;
+                let payer_id = r.u128()?;
+                let merchant_account_id = r.u128()?;
+                let amount = r.u64()?;
+                let timeout = r.u32()?;
+                let code = r.u16()?;
+                let card_issuer = r.u32()?;
+                let card_bin = r.u32()?;
+                let category = r.u32()?;
+                let mut coupons = [0; COUPONS_MAX];
+                for coupon in &mut coupons {
+                    *coupon = r.u128()?;
+                }
+                Command::Checkout {
+                    id,
+                    user_id,
+                    payer_id,
+                    merchant_account_id,
+                    amount,
+                    timeout,
+                    code,
+                    card_issuer,
+                    card_bin,
+                    category,
+                    coupons,
+                }
+            }
+            KIND_CAPTURE => Command::CaptureCheckout {
+                id: r.u128()?,
+                checkout_id: r.u128()?,
+            },
+            KIND_VOID => Command::VoidCheckout {
+                id: r.u128()?,
+                checkout_id: r.u128()?,
+            },
+            KIND_REFUND => Command::RefundCheckout {
+                id: r.u128()?,
+                checkout_id: r.u128()?,
+                amount: r.u64()?,
+            },
+            KIND_GRAB => Command::GrabRedPacket {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                user_id: r.u128()?,
+                account_id: r.u128()?,
+                user_segments: r.u32()?,
+            },
+            kind => return Err(RecordError::UnknownKind(kind)),
+        };
+        finish(&r)?;
+        Ok(command)
+    }
+}
+
+impl Campaign {
+    /// Appends the 256-byte record.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut w = Writer(out);
+        w.u128(self.id)
+            .u128(self.sponsor_account_id)
+            .u128(self.budget_account_id)
+            .u128(self.merchant_account_id)
+            .u64(self.starts_at)
+            .u64(self.ends_at)
+            .u64(self.discount_per_user)
+            .u64(self.pool_amount)
+            .u64(self.seed)
+            .u32(self.ledger)
+            .u32(self.eligible_segments)
+            .u32(self.card_issuer)
+            .u32(self.bin_low)
+            .u32(self.bin_high)
+            .u32(self.category)
+            .u32(self.exclusive_group)
+            .u32(self.coupon_valid_for)
+            .u32(self.stock)
+            .u32(self.coupons_per_user)
+            .u32(self.redemptions_max)
+            .u32(self.redemptions_per_user)
+            .u16(self.code)
+            .u16(self.priority)
+            .u8(self.kind as u8)
+            .u8(u8::from(self.restore_on_refund));
+        self.offer.encode(&mut w);
+        w.pad_to(start, RECORD_SIZE);
+    }
+
+    /// Decodes a 256-byte record.
+    pub fn from_bytes(bytes: &[u8; RECORD_SIZE]) -> Result<Campaign, RecordError> {
+        let mut r = Reader::new(bytes);
+        let mut c = Campaign {
+            id: r.u128()?,
+            sponsor_account_id: r.u128()?,
+            budget_account_id: r.u128()?,
+            merchant_account_id: r.u128()?,
+            starts_at: r.u64()?,
+            ends_at: r.u64()?,
+            discount_per_user: r.u64()?,
+            pool_amount: r.u64()?,
+            seed: r.u64()?,
+            ledger: r.u32()?,
+            eligible_segments: r.u32()?,
+            card_issuer: r.u32()?,
+            bin_low: r.u32()?,
+            bin_high: r.u32()?,
+            category: r.u32()?,
+            exclusive_group: r.u32()?,
+            coupon_valid_for: r.u32()?,
+            stock: r.u32()?,
+            coupons_per_user: r.u32()?,
+            redemptions_max: r.u32()?,
+            redemptions_per_user: r.u32()?,
+            code: r.u16()?,
+            priority: r.u16()?,
+            ..Campaign::default()
+        };
+        c.kind = match r.u8()? {
+            1 => CampaignKind::Coupon,
+            2 => CampaignKind::RedPacket,
+            _ => return Err(invalid(&r)),
+        };
+        c.restore_on_refund = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(invalid(&r)),
+        };
+        c.offer = Offer::decode(&mut r)?;
+        finish(&r)?;
+        Ok(c)
+    }
+}
+
+/// Why bytes are not a promotions record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    UnknownKind(u8),
+    Invalid { offset: usize },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::UnknownKind(kind) => write!(f, "unknown promotions command kind {kind}"),
+            RecordError::Invalid { offset } => {
+                write!(f, "invalid promotions record at byte {offset}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl From<Truncated> for RecordError {
+    fn from(t: Truncated) -> RecordError {
+        RecordError::Invalid { offset: t.offset }
+    }
+}
+
+/// The rest of a record must be zero.
+fn finish(r: &Reader<'_>) -> Result<(), RecordError> {
+    match r.rest().iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(i) => Err(RecordError::Invalid {
+            offset: r.offset() + i,
+        }),
+    }
+}
+
+/// The error for the enum byte just read.
+fn invalid(r: &Reader<'_>) -> RecordError {
+    RecordError::Invalid {
+        offset: r.offset() - 1,
+    }
+}
