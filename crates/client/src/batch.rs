@@ -1,7 +1,7 @@
 //! Coalescing callers' events into requests, and handing each caller its share of the reply.
 //!
 //! Invariants: a caller's events are never split across requests and keep their order; a
-//! request holds events of one operation only and at most `EVENTS_MAX` of them; a caller whose
+//! request holds events of one operation only and at most `request_events_max` of them; a caller whose
 //! events end in an open linked chain is the last in its request (so the chain cannot swallow
 //! the next caller's events); every caller gets exactly one answer, with indexes relative to
 //! its own events.
@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use credit::{Command, Program};
 use engine::Request;
 use ledger::{Account, AccountFlags, LimitChange, Transfer, TransferFlags};
-use protocol::{EVENTS_MAX, Operation, ReplyBody, RequestBody};
+use protocol::{Operation, ReplyBody, RequestBody};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::Error;
@@ -142,6 +142,8 @@ pub(crate) fn coalesce(
         *queued_events -= dropped.events.len();
     }
     let operation = queue.front()?.events.operation();
+    // 256-byte records fit fewer than EVENTS_MAX in one frame.
+    let events_max = operation.request_events_max();
     let mut parts = Vec::new();
     let mut body = match operation {
         Operation::CreateAccounts => RequestBody::Engine(Request::CreateAccounts(Vec::new())),
@@ -164,15 +166,16 @@ pub(crate) fn coalesce(
         }
         // The first one that does not fit waits for the next request, and so does everything
         // of this operation behind it, so submissions of one operation keep their order.
-        if event_count + submission.events.len() > EVENTS_MAX {
+        if event_count + submission.events.len() > events_max {
             if event_count == 0 {
                 // Cannot happen: callers check the limit before submitting.
                 let submission = queue.remove(index).expect("index < queue.len()");
                 let event_count = submission.events.len();
                 *queued_events -= event_count;
-                let _ = submission
-                    .answer
-                    .send(Err(Error::TooManyEvents { event_count }));
+                let _ = submission.answer.send(Err(Error::TooManyEvents {
+                    event_count,
+                    limit: events_max,
+                }));
                 continue;
             }
             break;

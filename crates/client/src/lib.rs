@@ -120,7 +120,7 @@ pub enum Error {
     /// `connect` could not reach the server.
     Connect(std::io::Error),
     /// A call holds more than 8189 events; nothing was sent.
-    TooManyEvents { event_count: usize },
+    TooManyEvents { event_count: usize, limit: usize },
     /// No answer within `call_timeout`. The events may or may not have been applied; calling
     /// again with the same ids is safe.
     Timeout,
@@ -137,8 +137,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Connect(_) => write!(f, "cannot connect to the server"),
-            Error::TooManyEvents { event_count } => {
-                write!(f, "{event_count} events exceed the limit of {EVENTS_MAX}")
+            Error::TooManyEvents { event_count, limit } => {
+                write!(f, "{event_count} events exceed the limit of {limit}")
             }
             Error::Timeout => write!(f, "no answer in time; the events may have been applied"),
             Error::Refused { code } => match ErrorCode::from_number(*code) {
@@ -278,8 +278,9 @@ impl Client {
 
     async fn call(&self, events: Events) -> Result<ReplyBody, Error> {
         let event_count = events.len();
-        if event_count > EVENTS_MAX {
-            return Err(Error::TooManyEvents { event_count });
+        let limit = events.operation().request_events_max();
+        if event_count > limit {
+            return Err(Error::TooManyEvents { event_count, limit });
         }
         let (answer, answered) = oneshot::channel();
         let call = async {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use engine::Request;
 use ledger::{CreateTransferResult, Transfer, TransferFlags};
-use protocol::{EVENTS_MAX, ReplyBody, RequestBody};
+use protocol::{EVENTS_MAX, Operation, ReplyBody, RequestBody};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::batch::{Answer, Batch, Events, Submission, coalesce, demultiplex};
@@ -114,6 +114,35 @@ fn full_requests_and_abandoned_callers() {
     assert_eq!(batch.event_count(), EVENTS_MAX);
     assert_eq!(ids_of(&batch.body)[0], 2);
     assert_eq!(queue.coalesce().unwrap().event_count(), 9);
+}
+
+// Goal: 256-byte promotions records fill a request only up to what one frame holds (4096),
+// not EVENTS_MAX: two callers of 3000 commands each go in two requests, and every request
+// encodes (the encoder asserts the frame's limits).
+#[test]
+fn large_records_fill_requests_to_the_frame_limit() {
+    let grabs = |first: u128, count: u128| {
+        (first..first + count)
+            .map(|id| promotions::Command::GrabRedPacket {
+                id,
+                campaign_id: 1,
+                user_id: id,
+                account_id: 2,
+                user_segments: 0,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(Operation::Promotions.request_events_max(), 4096);
+    let mut queue = Queue::default();
+    let _a = queue.submit(Events::Promotions(grabs(1, 3000)));
+    let _b = queue.submit(Events::Promotions(grabs(10_001, 3000)));
+    for _ in 0..2 {
+        let batch = queue.coalesce().expect("work queued");
+        assert_eq!(batch.event_count(), 3000);
+        let mut frame = Vec::new();
+        protocol::encode_request(&protocol::Envelope::default(), &batch.body, &mut frame);
+    }
+    assert!(queue.coalesce().is_none());
 }
 
 // Goal: each caller gets the failures of its own events, re-indexed; lookups get their own

@@ -116,6 +116,13 @@ impl Operation {
         }
     }
 
+    /// Most events one request of this operation may hold: `EVENTS_MAX`, or fewer where that
+    /// many records would not fit `BODY_SIZE_MAX` (256-byte records: 4096).
+    #[must_use]
+    pub fn request_events_max(self) -> usize {
+        EVENTS_MAX.min(BODY_SIZE_MAX as usize / self.request_event_size())
+    }
+
     /// Size of one record of a reply to this operation.
     #[must_use]
     pub fn reply_record_size(self) -> usize {

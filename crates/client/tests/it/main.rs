@@ -243,7 +243,10 @@ async fn failures_carry_their_codes() {
     let too_many = vec![transfer(1, 1, 2, 1); 8190];
     assert!(matches!(
         client.create_transfers(too_many).await,
-        Err(Error::TooManyEvents { event_count: 8190 })
+        Err(Error::TooManyEvents {
+            event_count: 8190,
+            limit: 8189
+        })
     ));
     assert_eq!(client.stats().requests, before.requests);
     server.stop().await;
