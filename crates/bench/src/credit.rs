@@ -350,7 +350,7 @@ const STREAM_AMOUNT: u64 = 3;
 const STREAM_STATEMENT: u64 = 4;
 
 /// A counter-based draw: SplitMix64's finalizer over (seed, stream, index).
-fn draw(seed: u64, stream: u64, index: u64) -> u64 {
+pub(crate) fn draw(seed: u64, stream: u64, index: u64) -> u64 {
     let mut z = seed
         .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
         .wrapping_add(index.wrapping_mul(0xD1B5_4A32_D192_ED03));
@@ -619,7 +619,7 @@ impl Plan {
 }
 
 /// `VmRSS` and `VmHWM` of this process, in bytes (0 where `/proc` is missing).
-fn rss() -> (u64, u64) {
+pub(crate) fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -709,12 +709,12 @@ fn phase_span(phase: Phase) -> (f64, f64) {
 }
 
 #[expect(clippy::cast_precision_loss, reason = "progress and reporting only")]
-fn share(done: u64, total: u64) -> f64 {
+pub(crate) fn share(done: u64, total: u64) -> f64 {
     done as f64 / total.max(1) as f64
 }
 
 #[expect(clippy::cast_precision_loss, reason = "reporting only")]
-fn per_second(count: u64, elapsed: Duration) -> f64 {
+pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 

@@ -1,5 +1,8 @@
-//! `elevenfold bench`: workload generation and measurement for the ledger, and for credit lines
-//! (`credit.rs`, `elevenfold bench credit`: authorizations and a day-close).
+//! `elevenfold bench`: workload generation and measurement for the ledger, for credit lines
+//! (`credit.rs`, `elevenfold bench credit`: authorizations and a day-close), and for promotions
+//! (`promotions.rs`, `elevenfold bench promotions`: red-packet grabs and purchases carrying
+//! two coupons), and for the provenance log (`provenance.rs`, `elevenfold bench provenance`:
+//! durable batched appends, proof latency, verifications).
 //!
 //! Modes, from the inside out:
 //! - `state-machine`: batches applied to a `StateMachine` on one core; no log, no fsync;
@@ -19,6 +22,8 @@
 
 mod credit;
 mod http;
+mod promotions;
+mod provenance;
 mod tcp;
 mod workload;
 
@@ -30,6 +35,11 @@ use hdrhistogram::Histogram;
 use ledger::CreateTransferResult;
 
 pub use credit::{CreditConfig, CreditMode, CreditReport, run as run_credit};
+pub use promotions::{
+    PROMOTIONS_REQUEST_MAX, Payer, PhaseFigures, PromotionsConfig, PromotionsMode,
+    PromotionsReport, run as run_promotions,
+};
+pub use provenance::{ProvenanceBenchConfig, ProvenanceReport, run as run_provenance};
 pub use workload::Workload;
 
 /// Which layer to measure.

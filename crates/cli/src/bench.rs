@@ -1,6 +1,6 @@
-//! `elevenfold bench ledger` and `elevenfold bench credit`: flags in, `bench::run` (or
-//! `bench::run_credit`) out, a progress line on a terminal, and the report as text or one JSON
-//! object (`--json`).
+//! `elevenfold bench ledger`, `elevenfold bench credit` and `elevenfold bench promotions`: flags
+//! in, `bench::run` (or `bench::run_credit`, `bench::run_promotions`) out, a progress line on a
+//! terminal, and the report as text or one JSON object (`--json`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -42,6 +42,108 @@ enum Target {
     ///   a running server:           --addr 127.0.0.1:3000 --seed 2 --date 2026-11-24
     #[command(verbatim_doc_comment)]
     Credit(CreditArgs),
+    /// Promotions: red-packet grabs and purchases carrying two coupons (durable, binary
+    /// protocol).
+    ///
+    /// Through the binary protocol (a node started here, fsync before every reply), or the
+    /// state machine alone (--mode state-machine). Setup creates --users users, --merchants
+    /// merchants, --pools red-packet pools sharing --total-yuan (--packets-per-pool each) and
+    /// two coupon campaigns (the platform's 满100减10 and a bank card's 5% up to 20 yuan), all
+    /// funded. Then every pool is grabbed empty, one grab per user per pool (timed, per
+    /// request); two coupons are claimed and issued per purchase (timed apart); --purchases
+    /// checkouts each carrying both coupons, then their captures (timed: a purchase is both).
+    /// Exits 1 if anything was refused.
+    ///
+    /// Examples:
+    ///   durable, binary protocol:  --json
+    ///   engine alone:              --mode state-machine --json
+    ///   paid by credit lines:      --payer line
+    ///   a running server:          --addr 127.0.0.1:3000 --seed 2
+    #[command(verbatim_doc_comment)]
+    Promotions(PromotionsArgs),
+    /// The provenance log: durable batched appends through the service the server runs, then
+    /// inclusion-proof latency in the warm process, verifications on one core, and recovery.
+    ///
+    /// Examples:
+    ///   the BENCHMARKS.md figures:  --json
+    ///   tens of millions:           --entries 20000000 --proofs 100000
+    #[command(verbatim_doc_comment)]
+    Provenance(crate::provenance::BenchProvenanceArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PromotionsMode {
+    /// The binary protocol through the Rust client; a node and listener are started here
+    /// (fsync before every reply) unless --addr is given.
+    Tcp,
+    /// The state machine alone, one core, no log (the engine's own cost).
+    StateMachine,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PromotionsPayer {
+    /// The user's ordinary ledger account.
+    Account,
+    /// The user's credit line (one per user, opened in the setup).
+    Line,
+}
+
+#[derive(Debug, Args)]
+struct PromotionsArgs {
+    #[arg(long, value_enum, default_value = "tcp")]
+    mode: PromotionsMode,
+    /// Red-packet pools (0: no grabs).
+    #[arg(long, default_value_t = 1000)]
+    pools: u64,
+    /// Packets in each pool; each pool is grabbed empty by that many distinct users.
+    #[arg(long, default_value_t = 5000)]
+    packets_per_pool: u32,
+    /// What all the pools hold together, in yuan (at least 0.01 yuan a packet).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    total_yuan: u64,
+    /// Users (one account each, and a line with --payer line); at least --packets-per-pool.
+    #[arg(long, default_value_t = 1_000_000)]
+    users: u64,
+    /// Purchases, each a checkout carrying two coupons and its capture (0: none).
+    #[arg(long, default_value_t = 2_000_000)]
+    purchases: u64,
+    /// Merchant accounts the purchases go to.
+    #[arg(long, default_value_t = 1000)]
+    merchants: u64,
+    /// What pays the purchases.
+    #[arg(long, value_enum, default_value = "account")]
+    payer: PromotionsPayer,
+    /// Grabs, checkouts or captures per request (at most 4096: 256-byte records in a 1 MiB
+    /// frame).
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    /// Concurrent tasks, each waiting for its reply before sending again.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// With --mode tcp: the Rust clients (TCP connections) the tasks share. Default: one per
+    /// task. Tasks per connection x --batch must stay within 4096.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    connections: Option<u64>,
+    /// Seed of the workload. Against --addr it also sets the ids (from seed * 2^64): give
+    /// each run on one server its own seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A running server's binary-protocol address (127.0.0.1:3000) instead of one started here.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Data directory for the node (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// For a node started here (or the state machine): size the transfer id index for N
+    /// transfers up front.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    transfers_reserve: u64,
+    /// Print one JSON object instead of text: grabs_per_second,
+    /// purchases_with_coupons_per_second, checkouts_per_second, captures_per_second, per phase
+    /// the count, seconds, requests, rejections and latency_ms_p50/p99/max (per request),
+    /// rejected_count, verified, rss_bytes, and the run's settings.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -199,7 +301,53 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Ledger(args) => run_ledger(args),
         Target::Credit(args) => run_credit(args),
+        Target::Promotions(args) => run_promotions(args),
+        Target::Provenance(args) => crate::provenance::run_bench(&args),
     }
+}
+
+fn run_promotions(args: PromotionsArgs) -> anyhow::Result<ExitCode> {
+    let config = bench::PromotionsConfig {
+        mode: match args.mode {
+            PromotionsMode::Tcp => bench::PromotionsMode::Tcp,
+            PromotionsMode::StateMachine => bench::PromotionsMode::StateMachine,
+        },
+        pools: args.pools,
+        packets_per_pool: args.packets_per_pool,
+        user_count: args.users,
+        total_yuan: args.total_yuan,
+        purchase_count: args.purchases,
+        merchant_count: args.merchants,
+        payer: match args.payer {
+            PromotionsPayer::Account => bench::Payer::Account,
+            PromotionsPayer::Line => bench::Payer::Line,
+        },
+        batch_size: args.batch,
+        clients: args.clients,
+        connections: args.connections.map(usize::try_from).transpose()?,
+        seed: args.seed,
+        addr: args.addr,
+        data_dir: args.data_dir,
+        transfers_reserve: args.transfers_reserve,
+    };
+    let progress = Progress::new();
+    let report = bench::run_promotions(&config, &|share| progress.draw(share))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    progress.clear();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_text());
+    }
+    // A correct run refuses nothing: say so loudly, after the figures.
+    if let Some(first) = report.first_rejection() {
+        eprintln!(
+            "error: {} command(s) refused (the first: {first}); the state was not checked",
+            report.rejected_count
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_credit(args: CreditArgs) -> anyhow::Result<ExitCode> {
@@ -324,4 +472,62 @@ fn run_ledger(args: LedgerArgs) -> anyhow::Result<ExitCode> {
         println!("{}", report.to_text());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::Cli;
+
+    // Goal: `bench promotions` parses its documented flags, and refuses an unknown payer.
+    #[test]
+    fn bench_promotions_flags_parse() {
+        for line in [
+            &["elevenfold", "bench", "promotions", "--json"][..],
+            &[
+                "elevenfold",
+                "bench",
+                "promotions",
+                "--mode",
+                "state-machine",
+                "--pools",
+                "10",
+                "--packets-per-pool",
+                "100",
+                "--users",
+                "1000",
+                "--total-yuan",
+                "1000000",
+                "--purchases",
+                "5000",
+                "--merchants",
+                "10",
+                "--payer",
+                "line",
+                "--batch",
+                "1000",
+                "--clients",
+                "2",
+                "--transfers-reserve",
+                "100000",
+            ],
+            &[
+                "elevenfold",
+                "bench",
+                "promotions",
+                "--addr",
+                "127.0.0.1:3000",
+                "--seed",
+                "2",
+                "--connections",
+                "4",
+            ],
+        ] {
+            Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        }
+        assert!(
+            Cli::try_parse_from(["elevenfold", "bench", "promotions", "--payer", "card"]).is_err()
+        );
+    }
 }

@@ -294,7 +294,7 @@ fn parse_date(text: &str) -> Result<Date, String> {
 }
 
 /// A JSON object, or an array of objects.
-fn parse_json_objects(text: &str) -> Result<JsonObjects, String> {
+pub(crate) fn parse_json_objects(text: &str) -> Result<JsonObjects, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let objects = match value {
         Value::Array(items) => items,

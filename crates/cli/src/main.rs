@@ -9,10 +9,14 @@ mod client;
 mod credit;
 mod inspect;
 mod output;
+mod promotions;
+mod provenance;
 mod start;
 
 #[cfg(test)]
 mod credit_tests;
+#[cfg(test)]
+mod promotions_tests;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +52,12 @@ enum Command {
     /// Consumer credit lines: installment quotes (computed here), and lines, purchases,
     /// repayments and day-close on a running server (docs/cli-credit.md).
     Credit(credit::CreditArgs),
+    /// Promotions: campaigns, coupons, payments carrying coupons and red packets on a running
+    /// server (docs/cli-promotions.md).
+    Promotions(promotions::PromotionsArgs),
+    /// The provenance log: verify an offline proof bundle with the log's public key; make
+    /// submitter and witness keys (docs/provenance.md).
+    Provenance(provenance::ProvenanceArgs),
     /// Measure throughput and latency (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
 }
@@ -60,6 +70,8 @@ fn main() -> ExitCode {
         Command::Accounts(args) => client::run_accounts(args),
         Command::Transfers(args) => client::run_transfers(args),
         Command::Credit(args) => credit::run(args),
+        Command::Promotions(args) => promotions::run(args),
+        Command::Provenance(args) => provenance::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match outcome {

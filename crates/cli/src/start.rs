@@ -1,7 +1,7 @@
 //! `elevenfold start`: JSON logs to stdout, the HTTP and binary-protocol listeners until
 //! SIGINT/SIGTERM, then exit 0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -40,6 +40,51 @@ pub struct StartArgs {
         value_name = "N"
     )]
     pub transfers_reserve: u64,
+    #[command(flatten)]
+    pub provenance: ProvenanceFlags,
+}
+
+/// The provenance log (`/v1/provenance`, data in DATA_DIR/provenance, its signing key created
+/// there on first start as `log.skey`).
+#[derive(Debug, Args)]
+pub struct ProvenanceFlags {
+    /// Run without the provenance log.
+    #[arg(long)]
+    pub no_provenance: bool,
+    /// The log's origin: its checkpoints' first line and its key's name (a schema-less URL,
+    /// e.g. `trace.example.cn/2026h2`). Fixed once the log exists.
+    #[arg(
+        long,
+        env = "ELEVENFOLD_PROVENANCE_ORIGIN",
+        default_value = provlog::DEFAULT_ORIGIN,
+        value_name = "NAME"
+    )]
+    pub provenance_origin: String,
+    /// File of submitter verifier keys (`<name>+<key ID>+<base64>`, Ed25519), one per line.
+    /// Without it, no one can submit events.
+    #[arg(long, env = "ELEVENFOLD_PROVENANCE_SUBMITTERS", value_name = "FILE")]
+    pub provenance_submitters: Option<PathBuf>,
+    /// A witness verifier key (cosignature/v1) whose cosignatures the log accepts; repeat for
+    /// several.
+    #[arg(long = "provenance-witness", value_name = "VKEY")]
+    pub provenance_witnesses: Vec<String>,
+}
+
+impl ProvenanceFlags {
+    /// The provenance configuration for a node in `data_dir`, or `None` if disabled.
+    pub fn config(&self, data_dir: &Path) -> anyhow::Result<Option<provlog::ProvenanceConfig>> {
+        if self.no_provenance {
+            return Ok(None);
+        }
+        let mut config = provlog::ProvenanceConfig::new(data_dir.join("provenance"));
+        config.origin.clone_from(&self.provenance_origin);
+        if let Some(path) = &self.provenance_submitters {
+            config.submitters = provlog::keys::read_submitters(path)?;
+        }
+        config.witnesses = provlog::keys::parse_witnesses(&self.provenance_witnesses)
+            .map_err(|error| anyhow::anyhow!("--provenance-witness: {error}"))?;
+        Ok(Some(config))
+    }
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -52,6 +97,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let mut config = ServerConfig::new(&args.data_dir, &args.http);
         config.node.transfers_reserve = args.transfers_reserve;
+        config.provenance = args.provenance.config(&args.data_dir)?;
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         let tcp = match server::TcpServer::bind(

@@ -33,12 +33,14 @@ use crate::wire::{
     HealthOutput, LimitInput, SetLimitsRequest, SetLimitsResponse, TransferInput, TransferOutput,
     TransfersPage, parse_decimal, results_body,
 };
-use crate::{Drain, RouterOptions, credit_api};
+use crate::{Drain, RouterOptions, credit_api, promotions_api, provenance_api};
 
 /// What every handler sees. Cloned per request, so every field is a cheap handle.
 #[derive(Clone)]
 pub(crate) struct App {
     pub(crate) node: Node,
+    /// The provenance log, when the server runs one.
+    pub(crate) provenance: Option<provlog::Provenance>,
     drain: Drain,
     /// The OpenAPI document, serialized once.
     openapi: Bytes,
@@ -59,6 +61,8 @@ pub(crate) struct App {
         (name = "accounts", description = "Create, read and limit accounts."),
         (name = "transfers", description = "Create and read transfers."),
         (name = "credit", description = "Consumer credit lines: programs, commands, day-close, line views and quotes. Rates are percent strings (\"0.05\" is 0.05%); dates are YYYY-MM-DD."),
+        (name = "promotions", description = "Campaigns on budgets that can never be overspent: coupons, payments carrying coupons (checkouts), red-packet pools, and live campaign figures. Amounts are fen; times are engine timestamps (ns)."),
+        (name = "provenance", description = "The provenance log: signed GS1 EPCIS 2.0 events in a C2SP tlog-tiles transparency log; product histories with inclusion proofs, offline bundles, witness cosignatures."),
         (name = "operations", description = "Health, metrics and this document.")
     )
 )]
@@ -83,6 +87,13 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
         .routes(routes!(credit_api::program_funding))
         .routes(routes!(credit_api::quote))
         .routes(routes!(credit_api::business_date))
+        .routes(routes!(promotions_api::create_campaigns))
+        .routes(routes!(promotions_api::promotion_commands))
+        .routes(routes!(promotions_api::get_campaign))
+        .routes(routes!(promotions_api::get_grab))
+        .routes(routes!(promotions_api::get_coupon))
+        .routes(routes!(promotions_api::get_checkout))
+        .merge(provenance_api::routes())
         .routes(routes!(openapi_document))
         .routes(routes!(livez))
         .routes(routes!(readyz))
@@ -97,6 +108,7 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
     );
     let app = App {
         node,
+        provenance: options.provenance,
         drain: options.drain,
         openapi,
         metrics: crate::metrics_handle(),
@@ -255,6 +267,12 @@ pub(crate) async fn execute(app: &App, request: Request) -> Result<Response, Pro
             Ok(results_response(results.iter().map(|r| r.name())))
         }
         Reply::Credit(results) if operation == "credit" => {
+            Ok(results_response(results.iter().map(|r| r.name())))
+        }
+        Reply::CreateCampaigns(results) if operation == "create_campaigns" => {
+            Ok(results_response(results.iter().map(|r| r.name())))
+        }
+        Reply::Promotions(results) if operation == "promotions" => {
             Ok(results_response(results.iter().map(|r| r.name())))
         }
         _ => Err(reply_mismatch(operation)),

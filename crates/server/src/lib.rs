@@ -14,11 +14,17 @@ mod credit_api;
 mod credit_wire;
 mod paging;
 mod problem;
+mod promotions_api;
+mod promotions_wire;
+mod provenance_api;
+mod provenance_wire;
 mod tcp;
 mod wire;
 
 #[cfg(test)]
 mod credit_tests;
+#[cfg(test)]
+mod promotions_tests;
 #[cfg(test)]
 mod tests;
 
@@ -54,12 +60,17 @@ pub struct ServerConfig {
     /// `HOST:PORT` to listen on; port 0 picks a free port (see `Server::local_addr`).
     pub http_addr: String,
     pub body_size_max: usize,
+    /// The provenance log (`/v1/provenance`), in its own directory; `None` runs without one.
+    pub provenance: Option<provlog::ProvenanceConfig>,
 }
 
 impl ServerConfig {
+    /// A node in `data_dir`, with the provenance log in `data_dir/provenance`.
     #[must_use]
     pub fn new(data_dir: impl Into<PathBuf>, http_addr: impl Into<String>) -> ServerConfig {
+        let data_dir = data_dir.into();
         ServerConfig {
+            provenance: Some(provlog::ProvenanceConfig::new(data_dir.join("provenance"))),
             node: node::Config::new(data_dir),
             http_addr: http_addr.into(),
             body_size_max: BODY_SIZE_MAX,
@@ -87,6 +98,8 @@ impl Drain {
 pub struct RouterOptions {
     pub drain: Drain,
     pub body_size_max: usize,
+    /// Serves `/v1/provenance` when set.
+    pub provenance: Option<provlog::Provenance>,
 }
 
 impl Default for RouterOptions {
@@ -94,6 +107,7 @@ impl Default for RouterOptions {
         RouterOptions {
             drain: Drain::default(),
             body_size_max: BODY_SIZE_MAX,
+            provenance: None,
         }
     }
 }
@@ -103,6 +117,7 @@ pub struct Server {
     node: node::Node,
     listener: TcpListener,
     body_size_max: usize,
+    provenance: Option<provlog::Provenance>,
 }
 
 impl Server {
@@ -124,6 +139,13 @@ impl Server {
             duration_s = report.duration.as_secs_f64(),
             "node recovered"
         );
+        let provenance = match provenance_api::open(config.provenance).await {
+            Ok(provenance) => provenance,
+            Err(error) => {
+                shutdown_node(node).await?;
+                return Err(error);
+            }
+        };
         let listener = match TcpListener::bind(&config.http_addr).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -137,6 +159,7 @@ impl Server {
             node,
             listener,
             body_size_max: config.body_size_max,
+            provenance,
         })
     }
 
@@ -152,6 +175,12 @@ impl Server {
         &self.node
     }
 
+    /// The provenance log, for in-process callers (tests, benchmarks).
+    #[must_use]
+    pub fn provenance(&self) -> Option<&provlog::Provenance> {
+        self.provenance.as_ref()
+    }
+
     /// Serves until `shutdown` resolves, then drains and stops the node.
     pub async fn serve(
         self,
@@ -163,6 +192,7 @@ impl Server {
             RouterOptions {
                 drain: drain.clone(),
                 body_size_max: self.body_size_max,
+                provenance: self.provenance.clone(),
             },
         );
         if let Ok(addr) = self.listener.local_addr() {
@@ -188,6 +218,7 @@ impl Server {
         upkeep.abort();
         // In-flight requests have their replies; now let the writer finish and stop.
         shutdown_node(self.node).await?;
+        provenance_api::shutdown(self.provenance).await?;
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())

@@ -28,6 +28,15 @@ pub enum ProblemCode {
     TransferNotFound,
     LineNotFound,
     ProgramNotFound,
+    CampaignNotFound,
+    CouponNotFound,
+    CheckoutNotFound,
+    ProductNotFound,
+    TileNotFound,
+    CheckpointNotFound,
+    UnknownSubmitter,
+    InvalidSignature,
+    CosignatureRejected,
     MethodNotAllowed,
     HistoryNotEnabled,
     InternalError,
@@ -52,6 +61,15 @@ impl ProblemCode {
         ProblemCode::TransferNotFound,
         ProblemCode::LineNotFound,
         ProblemCode::ProgramNotFound,
+        ProblemCode::CampaignNotFound,
+        ProblemCode::CouponNotFound,
+        ProblemCode::CheckoutNotFound,
+        ProblemCode::ProductNotFound,
+        ProblemCode::TileNotFound,
+        ProblemCode::CheckpointNotFound,
+        ProblemCode::UnknownSubmitter,
+        ProblemCode::InvalidSignature,
+        ProblemCode::CosignatureRejected,
         ProblemCode::MethodNotAllowed,
         ProblemCode::HistoryNotEnabled,
         ProblemCode::InternalError,
@@ -76,6 +94,15 @@ impl ProblemCode {
             ProblemCode::TransferNotFound => "transfer_not_found",
             ProblemCode::LineNotFound => "line_not_found",
             ProblemCode::ProgramNotFound => "program_not_found",
+            ProblemCode::CampaignNotFound => "campaign_not_found",
+            ProblemCode::CouponNotFound => "coupon_not_found",
+            ProblemCode::CheckoutNotFound => "checkout_not_found",
+            ProblemCode::ProductNotFound => "product_not_found",
+            ProblemCode::TileNotFound => "tile_not_found",
+            ProblemCode::CheckpointNotFound => "checkpoint_not_found",
+            ProblemCode::UnknownSubmitter => "unknown_submitter",
+            ProblemCode::InvalidSignature => "invalid_signature",
+            ProblemCode::CosignatureRejected => "cosignature_rejected",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::HistoryNotEnabled => "history_not_enabled",
             ProblemCode::InternalError => "internal_error",
@@ -101,7 +128,18 @@ impl ProblemCode {
             | ProblemCode::AccountNotFound
             | ProblemCode::TransferNotFound
             | ProblemCode::LineNotFound
-            | ProblemCode::ProgramNotFound => StatusCode::NOT_FOUND,
+            | ProblemCode::ProgramNotFound
+            | ProblemCode::CampaignNotFound
+            | ProblemCode::CouponNotFound
+            | ProblemCode::CheckoutNotFound
+            | ProblemCode::ProductNotFound
+            | ProblemCode::TileNotFound
+            | ProblemCode::CheckpointNotFound => StatusCode::NOT_FOUND,
+            // Who signed is checked after the request parsed: the remedy is a key, not a fix
+            // of the body.
+            ProblemCode::UnknownSubmitter
+            | ProblemCode::InvalidSignature
+            | ProblemCode::CosignatureRejected => StatusCode::FORBIDDEN,
             ProblemCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemCode::HistoryNotEnabled => StatusCode::CONFLICT,
             ProblemCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,6 +166,17 @@ impl ProblemCode {
             ProblemCode::TransferNotFound => "no such transfer",
             ProblemCode::LineNotFound => "no such credit line",
             ProblemCode::ProgramNotFound => "no such credit program",
+            ProblemCode::CampaignNotFound => "no such promotion campaign",
+            ProblemCode::CouponNotFound => "no such coupon",
+            ProblemCode::CheckoutNotFound => "no such checkout",
+            ProblemCode::ProductNotFound => "the provenance log has no event naming this product",
+            ProblemCode::TileNotFound => "no such tile or entry bundle in the published tree",
+            ProblemCode::CheckpointNotFound => "no such checkpoint",
+            ProblemCode::UnknownSubmitter => "no submitter key has this name",
+            ProblemCode::InvalidSignature => "the signature does not verify",
+            ProblemCode::CosignatureRejected => {
+                "not a checkpoint of this log cosigned by a configured witness"
+            }
             ProblemCode::MethodNotAllowed => "the route does not support this method",
             ProblemCode::HistoryNotEnabled => "the account does not keep balance history",
             ProblemCode::InternalError => "internal server error",

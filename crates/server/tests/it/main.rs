@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use server::{BODY_SIZE_MAX, Server, ServerConfig};
 
 mod credit;
+mod promotions;
+mod provenance;
 
 /// A server running in the background of the test's runtime.
 struct TestServer {
@@ -593,6 +595,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/credit/programs/{id}/funding"),
     ("get", "/v1/credit/quote"),
     ("get", "/v1/credit/business-date"),
+    ("post", "/v1/promotions/campaigns"),
+    ("post", "/v1/promotions/commands"),
+    ("get", "/v1/promotions/campaigns/{id}"),
+    ("get", "/v1/promotions/campaigns/{id}/grabs/{user_id}"),
+    ("get", "/v1/promotions/coupons/{id}"),
+    ("get", "/v1/promotions/checkouts/{id}"),
+    ("post", "/v1/provenance/events"),
+    ("get", "/v1/provenance/products"),
+    ("get", "/v1/provenance/bundle"),
+    ("get", "/v1/provenance/consistency"),
+    ("get", "/v1/provenance/proof"),
+    ("get", "/v1/provenance/checkpoint"),
+    ("get", "/v1/provenance/checkpoint/cosigned"),
+    ("post", "/v1/provenance/cosignatures"),
+    ("get", "/v1/provenance/keys"),
+    ("get", "/v1/provenance/tile/{path}"),
     ("get", "/v1/openapi.json"),
     ("get", "/livez"),
     ("get", "/readyz"),
@@ -630,7 +648,8 @@ async fn openapi_lists_every_route() {
 
     // Every documented route is served: neither 404 not_found nor 405.
     for (method, path) in ROUTES {
-        let url = format!("{}{}", server.base, path.replace("{id}", "1"));
+        let path = path.replace("{id}", "1").replace("{user_id}", "2");
+        let url = format!("{}{path}", server.base);
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("m");
         let answer = server
             .send(
@@ -662,6 +681,16 @@ async fn openapi_lists_every_route() {
         "QuoteOutput",
         "CreditResult",
         "Percent",
+        "CreateCampaignsRequest",
+        "CampaignInput",
+        "Offer",
+        "PromotionCommandInput",
+        "CheckoutInput",
+        "CouponIds",
+        "CampaignOutput",
+        "CouponOutput",
+        "CheckoutOutput",
+        "PromotionResult",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

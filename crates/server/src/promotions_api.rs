@@ -1,0 +1,219 @@
+//! The promotions routes (`/v1/promotions/...`): campaigns, commands (funding, coupons,
+//! payments carrying coupons, red-packet grabs), and the views of campaigns with their live
+//! figures, coupons, checkouts and grabs.
+//!
+//! Same invariants as `api.rs`: every handler is registered with its OpenAPI operation; writes
+//! validate the whole body before submitting, so an HTTP error means nothing was submitted;
+//! per-command refusals are result names in a 200 answer, never problems. Views read applied
+//! (durable) state under the node's read lock.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use engine::Request;
+
+use crate::api::{App, JsonBody, check_event_count, execute, json_response, path_id};
+use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
+use crate::promotions_wire::{
+    CampaignInput, CampaignOutput, CheckoutOutput, CouponOutput, CreateCampaignsRequest,
+    GrabOutput, PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
+};
+use crate::wire::{Dec64, Dec128, parse_decimal};
+
+/// Create promotion campaigns (each with its budget account): one result per campaign, in
+/// order.
+#[utoipa::path(
+    post,
+    path = "/v1/promotions/campaigns",
+    tag = "promotions",
+    request_body(content = CreateCampaignsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per campaign, in order.", body = PromotionResultsResponse),
+        (status = 400, description = "Malformed request; nothing was created.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "More than 8189 campaigns, or the body is too large.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The node is shutting down or failed.", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn create_campaigns(
+    State(app): State<App>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, Problem> {
+    let request: CreateCampaignsRequest = parse_json(&body)?;
+    check_event_count(request.campaigns.len())?;
+    let campaigns = request
+        .campaigns
+        .into_iter()
+        .map(CampaignInput::into_campaign)
+        .collect();
+    execute(&app, Request::CreateCampaigns(campaigns)).await
+}
+
+/// Execute promotions commands (fund, pause/resume/close, issue and claim coupons, checkouts
+/// with their capture, void and refund, red-packet grabs): one result per command, in order.
+#[utoipa::path(
+    post,
+    path = "/v1/promotions/commands",
+    tag = "promotions",
+    request_body(content = PromotionCommandsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per command, in order.", body = PromotionResultsResponse),
+        (status = 400, description = "Malformed request; nothing was executed.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "More than 8189 commands, or the body is too large.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The node is shutting down or failed.", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn promotion_commands(
+    State(app): State<App>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, Problem> {
+    let request: PromotionCommandsRequest = parse_json(&body)?;
+    check_event_count(request.commands.len())?;
+    let commands = request
+        .commands
+        .into_iter()
+        .map(PromotionCommandInput::into_command)
+        .collect();
+    execute(&app, Request::Promotions(commands)).await
+}
+
+fn campaign_not_found(id: u128) -> Problem {
+    Problem::new(
+        ProblemCode::CampaignNotFound,
+        format!("no promotion campaign with id {id}"),
+    )
+}
+
+/// One campaign as created, its status, and its live figures: budget balance and what is left
+/// to give, funded, reserved, spent, grabbed, returned, issued, redemptions.
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/campaigns/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "Campaign id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign (`campaign_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_campaign(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let view = app
+        .node
+        .read(|sm| sm.promotions().campaign(id))
+        .ok_or_else(|| campaign_not_found(id))?;
+    Ok(json_response(&CampaignOutput::new(&view)))
+}
+
+/// The red packet a user grabbed from a pool (`"0"` if none).
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/campaigns/{id}/grabs/{user_id}",
+    tag = "promotions",
+    params(
+        ("id" = String, Path, description = "Campaign id, a decimal u128."),
+        ("user_id" = String, Path, description = "User id, a decimal u128.")
+    ),
+    responses(
+        (status = 200, description = "The packet's amount.", body = GrabOutput),
+        (status = 400, description = "An id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign (`campaign_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_grab(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, Problem> {
+    let Path((campaign, user)) =
+        path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
+    let campaign_id = decimal_id(&campaign)?;
+    let user_id = decimal_id(&user)?;
+    let amount = app
+        .node
+        .read(|sm| {
+            let promotions = sm.promotions();
+            promotions
+                .campaign(campaign_id)
+                .map(|_| promotions.grabbed(campaign_id, user_id))
+        })
+        .ok_or_else(|| campaign_not_found(campaign_id))?;
+    Ok(json_response(&GrabOutput {
+        campaign_id: Dec128(campaign_id),
+        user_id: Dec128(user_id),
+        amount: Dec64(amount),
+    }))
+}
+
+fn decimal_id(text: &str) -> Result<u128, Problem> {
+    parse_decimal(text).ok_or_else(|| {
+        Problem::new(
+            ProblemCode::InvalidValue,
+            format!("the id must be a decimal integer from 0 to 2^128-1, not {text:?}"),
+        )
+    })
+}
+
+/// One coupon: its campaign, owner, status, expiry and the checkout holding it.
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/coupons/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "Coupon id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The coupon.", body = CouponOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such coupon (`coupon_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_coupon(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let view = app
+        .node
+        .read(|sm| sm.promotions().coupon(id))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::CouponNotFound,
+                format!("no coupon with id {id}"),
+            )
+        })?;
+    Ok(json_response(&CouponOutput::new(&view)))
+}
+
+/// One checkout (a payment carrying coupons): the command as given, its status, what the
+/// payer pays, the discounts and what was refunded.
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/checkouts/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "Checkout id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The checkout.", body = CheckoutOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such checkout (`checkout_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_checkout(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let output = app
+        .node
+        .read(|sm| sm.promotions().checkout(id))
+        .and_then(|view| CheckoutOutput::new(&view))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::CheckoutNotFound,
+                format!("no checkout with id {id}"),
+            )
+        })?;
+    Ok(json_response(&output))
+}

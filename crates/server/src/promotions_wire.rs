@@ -1,0 +1,749 @@
+//! The JSON wire format of the promotions endpoints: names of campaign kinds, offers, statuses
+//! and commands, a payment's coupon list, and the request and response bodies of
+//! `/v1/promotions/...`.
+//!
+//! Invariants owned here (on top of `wire.rs`, whose `Dec128`/`Dec64` these types reuse):
+//! - ids, amounts (fen) and engine timestamps (ns) travel as decimal strings, u32/u16 values as
+//!   JSON numbers, enums by snake_case name;
+//! - omitted fields are zero (a campaign's `kind`: `coupon`; its `offer`: none), unknown fields
+//!   are rejected; a payment lists at most `promotions::COUPONS_MAX` coupons;
+//! - a campaign read back (`CampaignOutput`) carries its configuration in exactly the shape it
+//!   was created with, so the input round-trips.
+//!
+//! The same types carry the OpenAPI schemas, so the document cannot drift from the parser.
+//! Nothing here judges a value (an offer of 0, a window that ends before it starts): that is
+//! the engine's, answered as a result code.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use promotions::{
+    COUPONS_MAX, Campaign, CampaignKind, CampaignStatus, CampaignView, CheckoutStatus,
+    CheckoutView, Command, CouponStatus, CouponView, Offer, PromotionResult, StatusChange,
+};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::wire::{Dec64, Dec128};
+
+/// A string from the list of promotion result names.
+pub struct PromotionResultName;
+
+impl PartialSchema for PromotionResultName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(PromotionResult::ALL.iter().map(|r| r.name())))
+            .description(Some(
+                "The result of one campaign or promotions command: `ok` or the reason it was \
+                 refused.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for PromotionResultName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PromotionResult")
+    }
+}
+
+/// What a campaign gives away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = CampaignKind)]
+pub enum CampaignKindName {
+    /// Coupons, issued or claimed, redeemed against payments.
+    #[default]
+    Coupon,
+    /// A red-packet pool of `pool_amount` fen in `stock` packets, grabbed once per user.
+    RedPacket,
+}
+
+/// Spend at least `min_spend`, save `amount` (满减).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThresholdOffer {
+    pub min_spend: Dec64,
+    pub amount: Dec64,
+}
+
+/// Spend at least `min_spend`, save `bps` basis points (1 to 10000) of what is left to pay,
+/// at most `cap` (0: no cap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PercentOffer {
+    pub min_spend: Dec64,
+    pub bps: u16,
+    pub cap: Dec64,
+}
+
+/// The order is free, up to `cap` (免单).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FreeOrderOffer {
+    pub cap: Dec64,
+}
+
+/// A coupon's discount, by `type`. Amounts are fen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schema(as = Offer)]
+pub enum OfferInput {
+    Threshold(ThresholdOffer),
+    Percent(PercentOffer),
+    FreeOrder(FreeOrderOffer),
+}
+
+/// The offer a campaign holds when none is given (red packets have none).
+const NO_OFFER: Offer = Offer::FreeOrder { cap: 0 };
+
+impl OfferInput {
+    #[must_use]
+    pub fn offer(self) -> Offer {
+        match self {
+            OfferInput::Threshold(t) => Offer::Threshold {
+                min_spend: t.min_spend.0,
+                amount: t.amount.0,
+            },
+            OfferInput::Percent(p) => Offer::Percent {
+                min_spend: p.min_spend.0,
+                bps: p.bps,
+                cap: p.cap.0,
+            },
+            OfferInput::FreeOrder(f) => Offer::FreeOrder { cap: f.cap.0 },
+        }
+    }
+
+    /// The wire form of an offer; `None` for the offer of a campaign created without one.
+    #[must_use]
+    pub fn new(offer: Offer) -> Option<OfferInput> {
+        if offer == NO_OFFER {
+            return None;
+        }
+        Some(match offer {
+            Offer::Threshold { min_spend, amount } => OfferInput::Threshold(ThresholdOffer {
+                min_spend: Dec64(min_spend),
+                amount: Dec64(amount),
+            }),
+            Offer::Percent {
+                min_spend,
+                bps,
+                cap,
+            } => OfferInput::Percent(PercentOffer {
+                min_spend: Dec64(min_spend),
+                bps,
+                cap: Dec64(cap),
+            }),
+            Offer::FreeOrder { cap } => OfferInput::FreeOrder(FreeOrderOffer { cap: Dec64(cap) }),
+        })
+    }
+}
+
+// Requests.
+
+/// `POST /v1/promotions/campaigns`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCampaignsRequest {
+    /// Between 1 and 8189 campaigns, applied in order.
+    pub campaigns: Vec<CampaignInput>,
+}
+
+/// A campaign: its sponsor, the budget account created with it, its window, what it gives,
+/// to whom, and its limits. Amounts are fen; times are engine timestamps (ns since the Unix
+/// epoch); every limit of 0 is "no limit". Omitted fields are zero; `kind` defaults to
+/// `coupon`, `offer` to none (required for coupons: `offer_invalid` without it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignInput {
+    pub id: Dec128,
+    pub kind: CampaignKindName,
+    /// Funds the budget (`fund_campaign`) and gets what is left when the campaign closes.
+    pub sponsor_account_id: Dec128,
+    /// An unused account id: created with the campaign, managed, never debited past its
+    /// credits.
+    pub budget_account_id: Dec128,
+    pub ledger: u32,
+    /// Ledger code of the budget account and of the transfers the campaign posts.
+    pub code: u16,
+    /// Active from `starts_at` until before `ends_at` (0: no end).
+    pub starts_at: Dec64,
+    pub ends_at: Dec64,
+    /// Users whose segment bits intersect these may take part (0: everyone).
+    pub eligible_segments: u32,
+    /// Coupons: the discount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<OfferInput>,
+    /// Coupons: the card issuer a payment must use (0: any).
+    pub card_issuer: u32,
+    /// Coupons: the card BIN range `bin_low..=bin_high` (both 0: any).
+    pub bin_low: u32,
+    pub bin_high: u32,
+    /// Coupons: the merchant (0: any) and category (0: any) a payment must be at.
+    pub merchant_account_id: Dec128,
+    pub category: u32,
+    /// Coupons: a payment carries at most one coupon of each non-zero group; 4294967295 is
+    /// exclusive of every other coupon.
+    pub exclusive_group: u32,
+    /// Coupons: higher priority applies first.
+    pub priority: u16,
+    /// Coupons: a fully refunded payment gives its coupon back.
+    pub restore_on_refund: bool,
+    /// Coupons: seconds a coupon is valid after it is issued (0: until the campaign ends).
+    pub coupon_valid_for: u32,
+    /// Coupons that may be issued or claimed; red packets: the packet count (required).
+    pub stock: u32,
+    /// Coupons one user may hold.
+    pub coupons_per_user: u32,
+    /// Redemptions (payments using a coupon) in all, and per user.
+    pub redemptions_max: u32,
+    pub redemptions_per_user: u32,
+    /// Most discount one user may get from this campaign.
+    pub discount_per_user: Dec64,
+    /// Red packets: the pool's whole amount (at least one fen per packet).
+    pub pool_amount: Dec64,
+    /// Red packets: the seed of the amounts (recorded in the log, so replay is exact).
+    pub seed: Dec64,
+}
+
+impl CampaignInput {
+    #[must_use]
+    pub fn into_campaign(self) -> Campaign {
+        Campaign {
+            id: self.id.0,
+            kind: match self.kind {
+                CampaignKindName::Coupon => CampaignKind::Coupon,
+                CampaignKindName::RedPacket => CampaignKind::RedPacket,
+            },
+            sponsor_account_id: self.sponsor_account_id.0,
+            budget_account_id: self.budget_account_id.0,
+            ledger: self.ledger,
+            code: self.code,
+            starts_at: self.starts_at.0,
+            ends_at: self.ends_at.0,
+            eligible_segments: self.eligible_segments,
+            offer: self.offer.map_or(NO_OFFER, OfferInput::offer),
+            card_issuer: self.card_issuer,
+            bin_low: self.bin_low,
+            bin_high: self.bin_high,
+            merchant_account_id: self.merchant_account_id.0,
+            category: self.category,
+            exclusive_group: self.exclusive_group,
+            priority: self.priority,
+            restore_on_refund: self.restore_on_refund,
+            coupon_valid_for: self.coupon_valid_for,
+            stock: self.stock,
+            coupons_per_user: self.coupons_per_user,
+            redemptions_max: self.redemptions_max,
+            redemptions_per_user: self.redemptions_per_user,
+            discount_per_user: self.discount_per_user.0,
+            pool_amount: self.pool_amount.0,
+            seed: self.seed.0,
+        }
+    }
+
+    #[must_use]
+    pub fn new(c: &Campaign) -> CampaignInput {
+        CampaignInput {
+            id: Dec128(c.id),
+            kind: match c.kind {
+                CampaignKind::Coupon => CampaignKindName::Coupon,
+                CampaignKind::RedPacket => CampaignKindName::RedPacket,
+            },
+            sponsor_account_id: Dec128(c.sponsor_account_id),
+            budget_account_id: Dec128(c.budget_account_id),
+            ledger: c.ledger,
+            code: c.code,
+            starts_at: Dec64(c.starts_at),
+            ends_at: Dec64(c.ends_at),
+            eligible_segments: c.eligible_segments,
+            offer: OfferInput::new(c.offer),
+            card_issuer: c.card_issuer,
+            bin_low: c.bin_low,
+            bin_high: c.bin_high,
+            merchant_account_id: Dec128(c.merchant_account_id),
+            category: c.category,
+            exclusive_group: c.exclusive_group,
+            priority: c.priority,
+            restore_on_refund: c.restore_on_refund,
+            coupon_valid_for: c.coupon_valid_for,
+            stock: c.stock,
+            coupons_per_user: c.coupons_per_user,
+            redemptions_max: c.redemptions_max,
+            redemptions_per_user: c.redemptions_per_user,
+            discount_per_user: Dec64(c.discount_per_user),
+            pool_amount: Dec64(c.pool_amount),
+            seed: Dec64(c.seed),
+        }
+    }
+}
+
+/// `POST /v1/promotions/commands`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionCommandsRequest {
+    /// Between 1 and 8189 commands, applied in order.
+    pub commands: Vec<PromotionCommandInput>,
+}
+
+/// One promotions command, by `type`. Every client-chosen `id` is unique among promotions
+/// commands and ledger transfers: the commands that move money use it as the id of the
+/// transfer they post.
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PromotionCommandInput {
+    FundCampaign(FundCampaignInput),
+    SetCampaignStatus(SetCampaignStatusInput),
+    IssueCoupon(CouponGrantInput),
+    ClaimCoupon(CouponGrantInput),
+    Checkout(CheckoutInput),
+    CaptureCheckout(CheckoutRefInput),
+    VoidCheckout(CheckoutRefInput),
+    RefundCheckout(RefundCheckoutInput),
+    GrabRedPacket(GrabRedPacketInput),
+}
+
+/// Moves `amount` from the sponsor's account into the campaign's budget.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FundCampaignInput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub amount: Dec64,
+}
+
+/// A campaign status an operator sets.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = CampaignStatusChange)]
+pub enum CampaignStatusChangeName {
+    Pause,
+    Resume,
+    /// Final: what is left of the budget goes back to the sponsor.
+    Close,
+}
+
+/// Pauses, resumes or closes a campaign.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCampaignStatusInput {
+    #[serde(default)]
+    pub campaign_id: Dec128,
+    pub change: CampaignStatusChangeName,
+}
+
+/// `issue_coupon`: an operator grants a coupon (`id` is the coupon's) to a user;
+/// `claim_coupon`: a user claims one from the campaign's stock while the campaign runs.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CouponGrantInput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    /// The user's segment bits, checked against the campaign's `eligible_segments`.
+    pub user_segments: u32,
+}
+
+/// A payment's coupons: at most 4 coupon ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CouponIds(pub [u128; COUPONS_MAX]);
+
+impl<'de> Deserialize<'de> for CouponIds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdsVisitor;
+        impl<'de> Visitor<'de> for IdsVisitor {
+            type Value = [u128; COUPONS_MAX];
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                write!(
+                    formatter,
+                    "an array of at most {COUPONS_MAX} coupon ids as decimal strings"
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut ids = [0; COUPONS_MAX];
+                let mut count = 0;
+                while let Some(Dec128(id)) = seq.next_element()? {
+                    let slot = ids
+                        .get_mut(count)
+                        .ok_or_else(|| de::Error::invalid_length(count + 1, &self))?;
+                    *slot = id;
+                    count += 1;
+                }
+                Ok(ids)
+            }
+        }
+        deserializer.deserialize_seq(IdsVisitor).map(CouponIds)
+    }
+}
+
+impl Serialize for CouponIds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let listed = self.0.iter().take_while(|&&id| id != 0);
+        let mut seq = serializer.serialize_seq(Some(listed.clone().count()))?;
+        for &id in listed {
+            seq.serialize_element(&Dec128(id))?;
+        }
+        seq.end()
+    }
+}
+
+impl PartialSchema for CouponIds {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(Dec128::schema())
+            .max_items(Some(COUPONS_MAX))
+            .description(Some(
+                "Coupon ids (decimal strings), at most 4, applied by their campaigns' priority.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CouponIds {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CouponIds")
+    }
+}
+
+/// A payment of `amount` at a merchant carrying coupons: each coupon's discount is reserved
+/// from its campaign's budget and the payer (a credit line, or an ordinary account such as a
+/// balance or a bank's clearing account) is held for the rest, all as pending transfers in
+/// one linked chain that expire together after `timeout` seconds (0: never). `id` is the
+/// checkout's, and the payer's hold's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutInput {
+    pub id: Dec128,
+    pub user_id: Dec128,
+    pub payer_id: Dec128,
+    pub merchant_account_id: Dec128,
+    pub amount: Dec64,
+    pub timeout: u32,
+    /// Ledger code of the payer's hold when the payer is an ordinary account.
+    pub code: u16,
+    /// The instrument paying (for card-bound coupons): its issuer and BIN.
+    pub card_issuer: u32,
+    pub card_bin: u32,
+    /// The merchant's category.
+    pub category: u32,
+    pub coupons: CouponIds,
+}
+
+impl CheckoutInput {
+    #[must_use]
+    pub fn into_command(self) -> Command {
+        Command::Checkout {
+            id: self.id.0,
+            user_id: self.user_id.0,
+            payer_id: self.payer_id.0,
+            merchant_account_id: self.merchant_account_id.0,
+            amount: self.amount.0,
+            timeout: self.timeout,
+            code: self.code,
+            card_issuer: self.card_issuer,
+            card_bin: self.card_bin,
+            category: self.category,
+            coupons: self.coupons.0,
+        }
+    }
+
+    /// The wire form of a checkout command; `None` for another command.
+    #[must_use]
+    pub fn new(command: &Command) -> Option<CheckoutInput> {
+        match *command {
+            Command::Checkout {
+                id,
+                user_id,
+                payer_id,
+                merchant_account_id,
+                amount,
+                timeout,
+                code,
+                card_issuer,
+                card_bin,
+                category,
+                coupons,
+            } => Some(CheckoutInput {
+                id: Dec128(id),
+                user_id: Dec128(user_id),
+                payer_id: Dec128(payer_id),
+                merchant_account_id: Dec128(merchant_account_id),
+                amount: Dec64(amount),
+                timeout,
+                code,
+                card_issuer,
+                card_bin,
+                category,
+                coupons: CouponIds(coupons),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `capture_checkout` posts every hold of a checkout (the coupons are used); `void_checkout`
+/// voids them (the coupons are free again).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckoutRefInput {
+    pub id: Dec128,
+    pub checkout_id: Dec128,
+}
+
+/// Returns part of a captured payment: the merchant pays back the sponsors' share to their
+/// budgets and the rest to the payer.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefundCheckoutInput {
+    pub id: Dec128,
+    pub checkout_id: Dec128,
+    pub amount: Dec64,
+}
+
+/// Grabs one packet of a red-packet pool into `account_id` (once per user and pool).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrabRedPacketInput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    pub account_id: Dec128,
+    pub user_segments: u32,
+}
+
+impl PromotionCommandInput {
+    #[must_use]
+    pub fn into_command(self) -> Command {
+        match self {
+            PromotionCommandInput::FundCampaign(f) => Command::FundCampaign {
+                id: f.id.0,
+                campaign_id: f.campaign_id.0,
+                amount: f.amount.0,
+            },
+            PromotionCommandInput::SetCampaignStatus(s) => Command::SetCampaignStatus {
+                campaign_id: s.campaign_id.0,
+                change: match s.change {
+                    CampaignStatusChangeName::Pause => StatusChange::Pause,
+                    CampaignStatusChangeName::Resume => StatusChange::Resume,
+                    CampaignStatusChangeName::Close => StatusChange::Close,
+                },
+            },
+            PromotionCommandInput::IssueCoupon(g) => Command::IssueCoupon {
+                id: g.id.0,
+                campaign_id: g.campaign_id.0,
+                user_id: g.user_id.0,
+                user_segments: g.user_segments,
+            },
+            PromotionCommandInput::ClaimCoupon(g) => Command::ClaimCoupon {
+                id: g.id.0,
+                campaign_id: g.campaign_id.0,
+                user_id: g.user_id.0,
+                user_segments: g.user_segments,
+            },
+            PromotionCommandInput::Checkout(c) => c.into_command(),
+            PromotionCommandInput::CaptureCheckout(c) => Command::CaptureCheckout {
+                id: c.id.0,
+                checkout_id: c.checkout_id.0,
+            },
+            PromotionCommandInput::VoidCheckout(c) => Command::VoidCheckout {
+                id: c.id.0,
+                checkout_id: c.checkout_id.0,
+            },
+            PromotionCommandInput::RefundCheckout(r) => Command::RefundCheckout {
+                id: r.id.0,
+                checkout_id: r.checkout_id.0,
+                amount: r.amount.0,
+            },
+            PromotionCommandInput::GrabRedPacket(g) => Command::GrabRedPacket {
+                id: g.id.0,
+                campaign_id: g.campaign_id.0,
+                user_id: g.user_id.0,
+                account_id: g.account_id.0,
+                user_segments: g.user_segments,
+            },
+        }
+    }
+}
+
+// Responses.
+
+/// The results of a promotions write, one per event, in order.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "schema only: the body is written by `results_body`"
+)]
+pub struct PromotionResultsResponse {
+    results: Vec<PromotionResultName>,
+}
+
+/// A campaign's status.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = CampaignStatus)]
+pub enum CampaignStatusName {
+    Active,
+    Paused,
+    Closed,
+}
+
+/// `GET /v1/promotions/campaigns/{id}`: the campaign as created, its status, and its live
+/// figures. Amounts are fen.
+#[derive(Serialize, ToSchema)]
+pub struct CampaignOutput {
+    #[serde(flatten)]
+    pub campaign: CampaignInput,
+    pub status: CampaignStatusName,
+    /// Moved in by the sponsor.
+    pub funded: Dec64,
+    /// Moved back to the sponsor at close.
+    pub returned: Dec64,
+    /// Discounts held by payments not yet captured or voided.
+    pub reserved: Dec64,
+    /// Discounts paid, net of refunds.
+    pub spent: Dec64,
+    /// Red packets paid out.
+    pub grabbed: Dec64,
+    /// What the budget account holds: funded less spent, grabbed and returned (reservations
+    /// included).
+    pub budget_balance: Dec64,
+    /// The budget left to give: `budget_balance` less `reserved`.
+    pub available: Dec64,
+    /// Coupons issued or claimed; red packets: packets grabbed.
+    pub issued: u32,
+    /// Coupons not yet issued, or packets not yet grabbed; `null` when the stock is unlimited.
+    pub stock_left: Option<u32>,
+    /// Redemptions reserved or used.
+    pub redemptions: u32,
+}
+
+impl CampaignOutput {
+    #[must_use]
+    pub fn new(view: &CampaignView) -> CampaignOutput {
+        let c = &view.campaign;
+        CampaignOutput {
+            campaign: CampaignInput::new(c),
+            status: match view.status {
+                CampaignStatus::Active => CampaignStatusName::Active,
+                CampaignStatus::Paused => CampaignStatusName::Paused,
+                CampaignStatus::Closed => CampaignStatusName::Closed,
+            },
+            funded: Dec64(view.funded),
+            returned: Dec64(view.returned),
+            reserved: Dec64(view.reserved),
+            spent: Dec64(view.spent),
+            grabbed: Dec64(view.grabbed),
+            budget_balance: Dec64(view.available + view.reserved),
+            available: Dec64(view.available),
+            issued: view.issued,
+            stock_left: (c.stock != 0).then(|| c.stock.saturating_sub(view.issued)),
+            redemptions: view.redemptions,
+        }
+    }
+}
+
+/// A coupon's status.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = CouponStatus)]
+pub enum CouponStatusName {
+    Available,
+    /// Held by a payment not yet captured or voided.
+    Reserved,
+    Used,
+}
+
+/// `GET /v1/promotions/coupons/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct CouponOutput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    pub status: CouponStatusName,
+    /// Engine time it expires; `null`: valid until the campaign ends.
+    pub expires_at: Option<Dec64>,
+    /// The checkout reserving or using it; `null`: none.
+    pub checkout_id: Option<Dec128>,
+}
+
+impl CouponOutput {
+    #[must_use]
+    pub fn new(view: &CouponView) -> CouponOutput {
+        CouponOutput {
+            id: Dec128(view.id),
+            campaign_id: Dec128(view.campaign_id),
+            user_id: Dec128(view.user_id),
+            status: match view.status {
+                CouponStatus::Available => CouponStatusName::Available,
+                CouponStatus::Reserved => CouponStatusName::Reserved,
+                CouponStatus::Used => CouponStatusName::Used,
+            },
+            expires_at: (view.expires_at != 0).then_some(Dec64(view.expires_at)),
+            checkout_id: (view.checkout_id != 0).then_some(Dec128(view.checkout_id)),
+        }
+    }
+}
+
+/// A checkout's status.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = CheckoutStatus)]
+pub enum CheckoutStatusName {
+    Authorized,
+    Captured,
+    Voided,
+    Expired,
+}
+
+/// `GET /v1/promotions/checkouts/{id}`: the checkout command as given, and what became of it.
+/// Amounts are fen.
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutOutput {
+    #[serde(flatten)]
+    pub checkout: CheckoutInput,
+    pub status: CheckoutStatusName,
+    /// What the payer pays: the amount less the discounts.
+    pub buyer_amount: Dec64,
+    /// The coupons' discounts, all together.
+    pub discount: Dec64,
+    /// Refunded so far (to the payer and to the sponsors' budgets).
+    pub refunded: Dec64,
+    /// Engine time the holds expire if not captured; `null`: never.
+    pub deadline: Option<Dec64>,
+}
+
+impl CheckoutOutput {
+    /// The output of a view; `None` if the view does not hold a checkout command (it always
+    /// does: the engine stores only checkouts there).
+    #[must_use]
+    pub fn new(view: &CheckoutView) -> Option<CheckoutOutput> {
+        Some(CheckoutOutput {
+            checkout: CheckoutInput::new(&view.command)?,
+            status: match view.status {
+                CheckoutStatus::Authorized => CheckoutStatusName::Authorized,
+                CheckoutStatus::Captured => CheckoutStatusName::Captured,
+                CheckoutStatus::Voided => CheckoutStatusName::Voided,
+                CheckoutStatus::Expired => CheckoutStatusName::Expired,
+            },
+            buyer_amount: Dec64(view.buyer_amount),
+            discount: Dec64(view.discount),
+            refunded: Dec64(view.refunded),
+            deadline: (view.deadline != 0).then_some(Dec64(view.deadline)),
+        })
+    }
+}
+
+/// `GET /v1/promotions/campaigns/{id}/grabs/{user_id}`: the red packet a user grabbed.
+#[derive(Serialize, ToSchema)]
+pub struct GrabOutput {
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    /// Fen; `"0"`: the user has not grabbed a packet of this pool (packets are at least one
+    /// fen).
+    pub amount: Dec64,
+}
