@@ -15,9 +15,12 @@
 //!
 //! Credit programs and commands are modelled in `auditor/credit_model.rs` on top of this ledger
 //! model: every transfer the credit engine posts goes through the same `create_transfer` here,
-//! as the engine's postings go through the real ledger.
+//! as the engine's postings go through the real ledger. Promotions campaigns and commands are
+//! modelled in `auditor/promotions_model.rs` the same way; a payment on a credit line goes
+//! through the credit model with the coupon holds linked before the line's own transfer.
 
 pub mod credit_model;
+pub mod promotions_model;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +31,7 @@ use ledger::{
 };
 
 pub use credit_model::{CreditModel, ModelLine, ModelPurchase, available, net_balance};
+pub use promotions_model::PromotionsModel;
 
 const NS_PER_S: u64 = 1_000_000_000;
 /// Expiry times must fit in 63 bits.
@@ -85,6 +89,14 @@ pub struct Auditor {
     pub op: u64,
     /// The credit engine's state.
     pub credit: CreditModel,
+    /// The promotions engine's state.
+    pub promotions: PromotionsModel,
+    /// The timestamp of the last batch applied (engine time).
+    pub timestamp: u64,
+    /// Transfers another product module (promotions) links before the one transfer of the
+    /// credit command being executed, and which of them failed (`credit_model::credit_linked`).
+    credit_prefix: Vec<Transfer>,
+    prefix_failure: Option<usize>,
     /// The timestamp of the last ledger event or pulse: the engine pulses at the end of a
     /// batch whose credit commands left timestamps unused, which expires what is due by then.
     ledger_time: u64,
@@ -103,12 +115,13 @@ impl Auditor {
     pub fn apply(&mut self, op: u64, batch: &Batch) -> Vec<Reply> {
         assert_eq!(op, self.op + 1, "the auditor is fed every batch in order");
         self.op = op;
+        self.timestamp = batch.timestamp;
         if batch.requests.is_empty() {
             self.pulse(batch.timestamp);
             return Vec::new();
         }
         // Requests take the timestamps up to the batch's, in order: one per event, except credit
-        // commands, which take one per ledger event they may post.
+        // and promotions commands, which take one per ledger event they may post.
         let mut next = batch.timestamp - batch.timestamp_count() + 1;
         let mut replies = Vec::with_capacity(batch.requests.len());
         for request in &batch.requests {
@@ -159,6 +172,22 @@ impl Auditor {
                     first += command.timestamp_count();
                 }
                 Reply::Credit(results)
+            } else if let Request::CreateCampaigns(campaigns) = request {
+                Reply::CreateCampaigns(
+                    campaigns
+                        .iter()
+                        .zip(first..)
+                        .map(|(campaign, timestamp)| self.create_campaign(timestamp, campaign))
+                        .collect(),
+                )
+            } else if let Request::Promotions(commands) = request {
+                let mut first = first;
+                let mut results = Vec::with_capacity(commands.len());
+                for command in commands {
+                    results.push(self.promotions_command(first, command));
+                    first += promotions_model::ticks_of(command);
+                }
+                Reply::Promotions(results)
             } else {
                 panic!(
                     "the workload sends no {} requests",
@@ -205,8 +234,11 @@ impl Auditor {
             .collect()
     }
 
-    /// Releases every pending transfer that expires at or before `now`.
+    /// Releases every pending transfer that expires at or before `now`, and lets go every
+    /// checkout whose holds expire with them (`docs/promotions.md`: promotions releases the
+    /// coupons and reservations at the same engine time the ledger expires the holds).
     fn expire(&mut self, now: u64) {
+        self.promotions.expire(now);
         let due: Vec<u128> = self
             .pending
             .iter()

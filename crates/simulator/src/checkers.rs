@@ -17,7 +17,9 @@
 //! encoded as a snapshot, followed by every transfer's record in position order. Equal states
 //! give equal bytes whatever was in memory and whatever hash key each process used.
 
-use engine::StateMachine;
+use std::collections::BTreeSet;
+
+use engine::{Batch, Request, StateMachine};
 use ledger::{ColdStore, Transfer};
 
 use crate::auditor::{Auditor, ModelLine, ModelPurchase, net_balance};
@@ -403,6 +405,224 @@ pub fn credit_snapshots_agree(node: &StateMachine, replica: &StateMachine) -> Re
         return Err(format!(
             "credit snapshot differs from the replica's ({} vs {} bytes, first difference at \
              {offset:?})",
+            node_bytes.len(),
+            replica_bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The coupons, checkouts and red-packet grabs a batch names: after a batch, those and every
+/// campaign are compared (a full check compares everything).
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub coupons: BTreeSet<u128>,
+    pub checkouts: BTreeSet<u128>,
+    /// (campaign id, user id).
+    pub grabs: BTreeSet<(u128, u128)>,
+}
+
+impl Touched {
+    #[must_use]
+    pub fn of(batch: &Batch) -> Touched {
+        use promotions::Command as C;
+        let mut touched = Touched::default();
+        for request in &batch.requests {
+            let Request::Promotions(commands) = request else {
+                continue;
+            };
+            for command in commands {
+                match *command {
+                    C::IssueCoupon { id, .. } | C::ClaimCoupon { id, .. } => {
+                        touched.coupons.insert(id);
+                    }
+                    C::Checkout { id, coupons, .. } => {
+                        touched.checkouts.insert(id);
+                        touched.coupons.extend(coupons);
+                    }
+                    C::CaptureCheckout { checkout_id, .. }
+                    | C::VoidCheckout { checkout_id, .. }
+                    | C::RefundCheckout { checkout_id, .. } => {
+                        touched.checkouts.insert(checkout_id);
+                    }
+                    C::GrabRedPacket {
+                        campaign_id,
+                        user_id,
+                        ..
+                    } => {
+                        touched.grabs.insert((campaign_id, user_id));
+                    }
+                    C::FundCampaign { .. } | C::SetCampaignStatus { .. } => {}
+                }
+            }
+        }
+        touched
+    }
+}
+
+/// The promotions state equals the auditor's, as the node's views show it: every campaign's
+/// figures, and every coupon, checkout and red packet grabbed (or, given `touched`, those a
+/// batch named; a coupon or checkout the model does not have must be missing from the node).
+pub fn promotions_agree(
+    state: &StateMachine,
+    auditor: &Auditor,
+    touched: Option<&Touched>,
+) -> Result<(), String> {
+    use promotions::{CampaignView, CheckoutView, CouponView};
+    let node = state.promotions();
+    let model = &auditor.promotions;
+    if let Some(touched) = touched {
+        for id in &touched.coupons {
+            if *id != 0 && !model.coupon_index.contains_key(id) && node.coupon(*id).is_some() {
+                return Err(format!("coupon {id}: in the node, not in the auditor"));
+            }
+        }
+        for id in &touched.checkouts {
+            if !model.checkout_index.contains_key(id) && node.checkout(*id).is_some() {
+                return Err(format!("checkout {id}: in the node, not in the auditor"));
+            }
+        }
+    }
+    if node.campaign_count() != model.campaigns.len() {
+        return Err(format!(
+            "campaign count: node {}, auditor {}",
+            node.campaign_count(),
+            model.campaigns.len()
+        ));
+    }
+    for c in &model.campaigns {
+        let expected = CampaignView {
+            campaign: c.record,
+            status: c.status,
+            funded: c.funded,
+            returned: c.returned,
+            reserved: c.reserved,
+            spent: c.spent,
+            grabbed: c.grabbed,
+            available: c.funded - c.returned - c.reserved - c.spent - c.grabbed,
+            issued: c.issued,
+            redemptions: c.redemptions,
+        };
+        let view = node.campaign(c.record.id);
+        if view != Some(expected) {
+            return Err(format!(
+                "campaign {}: node {view:?}, auditor {expected:?}",
+                c.record.id
+            ));
+        }
+    }
+    let coupons = model
+        .coupons
+        .iter()
+        .filter(|c| touched.is_none_or(|t| t.coupons.contains(&c.id)));
+    for coupon in coupons {
+        let expected = CouponView {
+            id: coupon.id,
+            campaign_id: model.campaigns[coupon.campaign].record.id,
+            user_id: coupon.user_id,
+            status: coupon.status,
+            expires_at: coupon.expires_at,
+            checkout_id: coupon.checkout.map_or(0, |i| model.checkouts[i].id),
+        };
+        let view = node.coupon(coupon.id);
+        if view != Some(expected) {
+            return Err(format!(
+                "coupon {}: node {view:?}, auditor {expected:?}",
+                coupon.id
+            ));
+        }
+    }
+    let checkouts = model
+        .checkouts
+        .iter()
+        .filter(|c| touched.is_none_or(|t| t.checkouts.contains(&c.id)));
+    for checkout in checkouts {
+        let expected = CheckoutView {
+            command: checkout.command,
+            status: checkout.status,
+            buyer_amount: checkout.buyer_amount,
+            discount: checkout.discount(),
+            refunded: checkout.refunded(),
+            deadline: checkout.deadline,
+        };
+        let view = node.checkout(checkout.id);
+        if view != Some(expected) {
+            return Err(format!(
+                "checkout {}: node {view:?}, auditor {expected:?}",
+                checkout.id
+            ));
+        }
+    }
+    for (&(campaign, user), usage) in &model.usage {
+        let id = model.campaigns[campaign].record.id;
+        if touched.is_some_and(|t| !t.grabs.contains(&(id, user))) {
+            continue;
+        }
+        let grabbed = node.grabbed(id, user);
+        if grabbed != usage.grabbed {
+            return Err(format!(
+                "red packet of user {user} in campaign {id}: node {grabbed}, auditor {}",
+                usage.grabbed
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The promotions invariants: the engine's own checks (`Promotions::check_records`, and
+/// `check_ledger` against the ledger, not caught up: the ledger may not have expired a hold
+/// whose checkout promotions let go), and the model's: a budget account holds exactly what its
+/// campaign says is left, with at least its live reservations pending; no limit exceeded.
+pub fn promotions_invariants(state: &StateMachine, auditor: &Auditor) -> Result<(), String> {
+    let model = &auditor.promotions;
+    for c in &model.campaigns {
+        let r = &c.record;
+        let budget = auditor.accounts[&r.budget_account_id].account;
+        if budget.credits_posted.checked_sub(budget.debits_posted) != Some(u128::from(c.held()))
+            || budget.debits_pending < u128::from(c.reserved)
+        {
+            return Err(format!(
+                "campaign {}: budget account {budget:?} but held {} reserved {} (auditor)",
+                r.id,
+                c.held(),
+                c.reserved
+            ));
+        }
+        let over = (r.stock != 0 && c.issued > r.stock)
+            || (r.redemptions_max != 0 && c.redemptions > r.redemptions_max)
+            || (r.kind == promotions::CampaignKind::RedPacket && c.grabbed > r.pool_amount);
+        if over {
+            return Err(format!(
+                "campaign {} above its limits (auditor): {c:?}",
+                r.id
+            ));
+        }
+    }
+    let promotions = state.promotions();
+    promotions
+        .check_records()
+        .map_err(|e| format!("Promotions::check_records: {e}"))?;
+    promotions
+        .check_ledger(state.ledger(), false)
+        .map_err(|e| format!("Promotions::check_ledger: {e}"))
+}
+
+/// The node's promotions state encodes to the same snapshot bytes as the replica's.
+pub fn promotions_snapshots_agree(
+    node: &StateMachine,
+    replica: &StateMachine,
+) -> Result<(), String> {
+    let (mut node_bytes, mut replica_bytes) = (Vec::new(), Vec::new());
+    node.promotions().encode_snapshot(&mut node_bytes);
+    replica.promotions().encode_snapshot(&mut replica_bytes);
+    if node_bytes != replica_bytes {
+        let offset = node_bytes
+            .iter()
+            .zip(&replica_bytes)
+            .position(|(a, b)| a != b);
+        return Err(format!(
+            "promotions snapshot differs from the replica's ({} vs {} bytes, first difference \
+             at {offset:?})",
             node_bytes.len(),
             replica_bytes.len()
         ));

@@ -11,7 +11,7 @@
 //! Layout: `stdx::Prng` (the one source of randomness), `options` (swarm options per seed),
 //! `workload` (requests), `auditor` (the independent model), `checkers` (what must hold),
 //! `simulation` (the driver). This crate is an I/O shell (L3): it uses `node`, `engine`,
-//! `credit`, `ledger` and `storage`, and nothing depends on it.
+//! `promotions`, `credit`, `ledger` and `storage`, and nothing depends on it.
 
 pub mod auditor;
 pub mod checkers;
@@ -56,7 +56,8 @@ pub fn summary(report: &Report) -> String {
          sync_failures_armed={} node_failures={} restarts={} recoveries={} \
          (from snapshot {}, tail cuts {}) refusals={} open_retries={} flips={} \
          in_doubt(found {} lost {}) checks={} transfers={} cold_floor_max={} \
-         credit(days={} lines={} written_off={} generated={})",
+         credit(days={} lines={} written_off={} generated={}) \
+         promotions(campaigns={} coupons={} checkouts={} on_lines={} captured={} refunded={} grabs={})",
         report.batches_acknowledged,
         report.events_acknowledged,
         report.pulses,
@@ -82,5 +83,12 @@ pub fn summary(report: &Report) -> String {
         report.credit_lines,
         report.credit_written_off,
         report.credit_generated,
+        report.promotions_campaigns,
+        report.promotions_coupons,
+        report.promotions_checkouts,
+        report.promotions_on_lines,
+        report.promotions_captured,
+        report.promotions_refunded,
+        report.promotions_grabs,
     )
 }

@@ -12,10 +12,10 @@
 //! be durable). Recovery must find every acknowledged batch and at most the one in doubt: its
 //! op tells which. The auditor and the replica apply exactly the batches the node holds.
 //!
-//! Credit commands are checked the same way (replies, then the whole credit state, after every
-//! batch and every recovery), and one more rule is checked directly: a command that was
-//! acknowledged `ok` (or found durable in doubt) and is sent again unchanged answers `exists`,
-//! never posts twice, whatever crashed in between.
+//! Credit and promotions commands are checked the same way (replies, then the whole credit and
+//! promotions state and their invariants, after every batch and every recovery), and one more
+//! rule is checked directly: a command that was acknowledged `ok` (or found durable in doubt)
+//! and is sent again unchanged answers `exists`, never posts twice, whatever crashed in between.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,6 +73,16 @@ pub struct Report {
     pub credit_lines: u64,
     pub credit_written_off: u64,
     pub credit_generated: u64,
+    /// Promotions at the end: campaigns created, coupons issued or claimed, checkouts
+    /// authorized (of them paid on a credit line, captured, and refunded at least in part), red
+    /// packets grabbed.
+    pub promotions_campaigns: u64,
+    pub promotions_coupons: u64,
+    pub promotions_checkouts: u64,
+    pub promotions_on_lines: u64,
+    pub promotions_captured: u64,
+    pub promotions_refunded: u64,
+    pub promotions_grabs: u64,
     /// Acknowledged results by operation and code name: what the workload exercised.
     pub results: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -93,6 +103,8 @@ struct Simulation<'a> {
     /// Credit commands (and programs) that answered `ok`, by kind and id, with the op: sent
     /// again unchanged, they must answer `exists`.
     credit_done: BTreeMap<(&'static str, u128), (Done, u64)>,
+    /// The same for promotions campaigns and commands.
+    promotions_done: BTreeMap<(&'static str, u128), (PromotionsDone, u64)>,
     acknowledged_op: u64,
     /// A bit flip on read is armed somewhere.
     flips: bool,
@@ -128,6 +140,7 @@ pub fn run(options: &Options, trace: bool) -> Result<Report, String> {
         workload: Workload::new(),
         in_doubt: None,
         credit_done: BTreeMap::new(),
+        promotions_done: BTreeMap::new(),
         acknowledged_op: 0,
         flips: false,
         step: 0,
@@ -174,6 +187,28 @@ impl Simulation<'_> {
             .filter(|l| l.status == credit::LineStatus::WrittenOff)
             .count() as u64;
         self.report.credit_generated = credit.generated;
+        let promotions = &self.auditor.promotions;
+        self.report.promotions_campaigns = promotions.campaigns.len() as u64;
+        self.report.promotions_coupons = promotions.coupons.len() as u64;
+        self.report.promotions_checkouts = promotions.checkouts.len() as u64;
+        self.report.promotions_on_lines =
+            promotions.checkouts.iter().filter(|c| c.payer_line).count() as u64;
+        self.report.promotions_captured = promotions
+            .checkouts
+            .iter()
+            .filter(|c| c.status == promotions::CheckoutStatus::Captured)
+            .count() as u64;
+        self.report.promotions_refunded = promotions
+            .checkouts
+            .iter()
+            .filter(|c| c.refunded() > 0)
+            .count() as u64;
+        self.report.promotions_grabs = promotions
+            .campaigns
+            .iter()
+            .filter(|c| c.record.kind == promotions::CampaignKind::RedPacket)
+            .map(|c| u64::from(c.issued))
+            .sum();
         Ok(())
     }
 
@@ -289,10 +324,23 @@ impl Simulation<'_> {
         };
         if self.trace {
             for (request, reply) in batch.requests.iter().zip(&replies) {
-                if let (Request::Credit(commands), Reply::Credit(results)) = (request, reply) {
-                    for (command, result) in commands.iter().zip(results) {
-                        eprintln!("  {command:?}: {}", result.name());
+                match (request, reply) {
+                    (Request::Credit(commands), Reply::Credit(results)) => {
+                        for (command, result) in commands.iter().zip(results) {
+                            eprintln!("  {command:?}: {}", result.name());
+                        }
                     }
+                    (Request::Promotions(commands), Reply::Promotions(results)) => {
+                        for (command, result) in commands.iter().zip(results) {
+                            eprintln!("  {command:?}: {}", result.name());
+                        }
+                    }
+                    (Request::CreateCampaigns(campaigns), Reply::CreateCampaigns(results)) => {
+                        for (campaign, result) in campaigns.iter().zip(results) {
+                            eprintln!("  {campaign:?}: {}", result.name());
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -306,6 +354,7 @@ impl Simulation<'_> {
         }
         tally(&mut self.report.results, &batch.requests, &replies);
         self.credit_retries(op, &batch, &replies)?;
+        self.promotions_retries(op, &batch, &replies)?;
         let core = self.core();
         if core.read(StateMachine::op) != op {
             return Err(format!("acknowledged op {op} but the state is elsewhere"));
@@ -313,7 +362,10 @@ impl Simulation<'_> {
         core.read(|state| {
             checkers::accounts_agree(state, &self.auditor)?;
             checkers::credit_agree(state, &self.auditor)?;
-            checkers::credit_invariants(state, &self.auditor)
+            checkers::credit_invariants(state, &self.auditor)?;
+            let touched = checkers::Touched::of(&batch);
+            checkers::promotions_agree(state, &self.auditor, Some(&touched))?;
+            checkers::promotions_invariants(state, &self.auditor)
         })
         .map_err(|e| format!("after op {op}: {e}"))
     }
@@ -346,6 +398,50 @@ impl Simulation<'_> {
                     }
                     None if result == CreditResult::Ok => {
                         self.credit_done.insert(key, (done, op));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Promotions campaigns and commands sent again unchanged after answering `ok` answer
+    /// `exists`; the first `ok` of each is remembered.
+    fn promotions_retries(
+        &mut self,
+        op: u64,
+        batch: &Batch,
+        replies: &[Reply],
+    ) -> Result<(), String> {
+        use promotions::PromotionResult;
+        for (request, reply) in batch.requests.iter().zip(replies) {
+            let done: Vec<(PromotionsDone, PromotionResult)> = match (request, reply) {
+                (Request::CreateCampaigns(campaigns), Reply::CreateCampaigns(results)) => campaigns
+                    .iter()
+                    .map(|c| PromotionsDone::Campaign(*c))
+                    .zip(results.iter().copied())
+                    .collect(),
+                (Request::Promotions(commands), Reply::Promotions(results)) => commands
+                    .iter()
+                    .map(|c| PromotionsDone::Command(*c))
+                    .zip(results.iter().copied())
+                    .collect(),
+                _ => continue,
+            };
+            for (done, result) in done {
+                let Some(key) = done.key() else { continue };
+                match self.promotions_done.get(&key) {
+                    Some((first, first_op))
+                        if *first == done && result != PromotionResult::Exists =>
+                    {
+                        return Err(format!(
+                            "op {op}: {done:?} answered {} but it answered ok at op {first_op}",
+                            result.name()
+                        ));
+                    }
+                    None if result == PromotionResult::Ok => {
+                        self.promotions_done.insert(key, (done, op));
                     }
                     _ => {}
                 }
@@ -456,6 +552,7 @@ impl Simulation<'_> {
                 let replies = self.auditor.apply(recovered_op, &batch);
                 self.replica.apply(recovered_op, &batch);
                 self.credit_retries(recovered_op, &batch, &replies)?;
+                self.promotions_retries(recovered_op, &batch, &replies)?;
             }
             Some(_) if recovered_op == committed_op => self.report.in_doubt_lost += 1,
             None if recovered_op == committed_op => {}
@@ -523,6 +620,9 @@ impl Simulation<'_> {
             checkers::credit_agree(state, &self.auditor)?;
             checkers::credit_invariants(state, &self.auditor)?;
             checkers::credit_snapshots_agree(state, &self.replica)?;
+            checkers::promotions_agree(state, &self.auditor, None)?;
+            checkers::promotions_invariants(state, &self.auditor)?;
+            checkers::promotions_snapshots_agree(state, &self.replica)?;
             Ok::<_, String>(canonical)
         })?;
         let (replica_bytes, _) = checkers::canonical_in_memory(&self.replica)?;
@@ -639,6 +739,34 @@ impl Done {
             Done::Program(p) => Some(("program", p.id)),
             Done::Command(c @ Command::OpenLine { id, .. }) => Some((c.name(), *id)),
             Done::Command(c) => c.transfer_id().map(|id| (c.name(), id)),
+        }
+    }
+}
+
+/// A promotions event that answered `ok`: a campaign or a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PromotionsDone {
+    Campaign(promotions::Campaign),
+    Command(promotions::Command),
+}
+
+impl PromotionsDone {
+    /// Kind and id, for the events that have an id (all but status changes).
+    fn key(&self) -> Option<(&'static str, u128)> {
+        use promotions::Command as C;
+        match self {
+            PromotionsDone::Campaign(c) => Some(("campaign", c.id)),
+            PromotionsDone::Command(c) => match *c {
+                C::SetCampaignStatus { .. } => None,
+                C::FundCampaign { id, .. }
+                | C::IssueCoupon { id, .. }
+                | C::ClaimCoupon { id, .. }
+                | C::Checkout { id, .. }
+                | C::CaptureCheckout { id, .. }
+                | C::VoidCheckout { id, .. }
+                | C::RefundCheckout { id, .. }
+                | C::GrabRedPacket { id, .. } => Some((c.name(), id)),
+            },
         }
     }
 }

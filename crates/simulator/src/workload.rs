@@ -6,9 +6,11 @@
 //! linked chains (some left open), limit changes, retries of earlier events (exact, or with one
 //! field changed) and events with one planted defect. It reads the auditor's state to pick
 //! plausible ids; it never reads the node. Credit requests (`workload/credit_workload.rs`) take
-//! `Options::credit_percent` of the requests.
+//! `Options::credit_percent` of the requests, promotions requests
+//! (`workload/promotions_workload.rs`) `Options::promotions_percent` of the rest.
 
 mod credit_workload;
+mod promotions_workload;
 
 use engine::Request;
 use ledger::{
@@ -18,6 +20,7 @@ use ledger::{
 use crate::auditor::Auditor;
 use crate::options::Options;
 use credit_workload::CreditWorkload;
+use promotions_workload::PromotionsWorkload;
 use stdx::Prng;
 
 /// Earlier events kept for retries.
@@ -29,6 +32,7 @@ pub struct Workload {
     accounts_sent: Vec<Account>,
     transfers_sent: Vec<Transfer>,
     credit: CreditWorkload,
+    promotions: PromotionsWorkload,
 }
 
 /// The state the current batch is drawn against.
@@ -57,6 +61,7 @@ impl Workload {
             accounts_sent: Vec::new(),
             transfers_sent: Vec::new(),
             credit: CreditWorkload::new(),
+            promotions: PromotionsWorkload::new(),
         }
     }
 
@@ -64,6 +69,8 @@ impl Workload {
     pub fn batch(&mut self, prng: &mut Prng, options: &Options, auditor: &Auditor) -> Vec<Request> {
         let managed = |id: &u128| auditor.accounts[id].account.flags.managed();
         let (managed_ids, account_ids) = auditor.accounts.keys().partition(|id| managed(id));
+        // Open pending transfers include checkouts' payer holds (a client's pending transfer, so
+        // clients can resolve them: `docs/simulator.md`, "What it found").
         let (open_managed, open_pending) = auditor
             .open_pending()
             .into_iter()
@@ -97,6 +104,8 @@ impl Workload {
             };
             let request = if options.credit_percent > 0 && prng.percent(options.credit_percent) {
                 self.credit.request(prng, options, auditor, event_count)
+            } else if options.promotions_percent > 0 && prng.percent(options.promotions_percent) {
+                self.promotions.request(prng, options, auditor, event_count)
             } else if view.account_ids.len() < 2 || prng.percent(accounts_percent) {
                 // Few accounts per request: the id space is small.
                 let mut accounts: Vec<Account> = (0..event_count.min(8))

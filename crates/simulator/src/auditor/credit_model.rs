@@ -335,8 +335,25 @@ impl Auditor {
     }
 
     /// Posts one transfer as the credit engine does: a request of one event at the next tick,
-    /// reserved ids and managed accounts allowed.
+    /// reserved ids and managed accounts allowed. With a prefix (`credit_linked`), the prefix
+    /// and the transfer go as one linked chain, one tick each, and the prefix is used up.
     fn post(&mut self, ticks: &mut Ticks, transfer: Transfer) -> CreditResult {
+        if !self.credit_prefix.is_empty() {
+            let mut chain = std::mem::take(&mut self.credit_prefix);
+            let prefix = chain.len();
+            chain.push(transfer);
+            let first = ticks.next();
+            for _ in 1..chain.len() {
+                ticks.next();
+            }
+            return match self.post_linked(first, &chain) {
+                Ok(()) => CreditResult::Ok,
+                Err((i, code)) => {
+                    self.prefix_failure = (i < prefix).then_some(i);
+                    code.map_or(CreditResult::LedgerRejected, from_ledger)
+                }
+            };
+        }
         let tick = ticks.next();
         self.expire(tick);
         self.ledger_time = tick;
@@ -418,6 +435,22 @@ impl Auditor {
         }
         self.credit.programs.push(*p);
         R::Ok
+    }
+
+    /// Executes a purchase command (authorize, capture, void, refund) with `prefix` posted
+    /// before its own transfer in one linked chain, as promotions does: the result, and which
+    /// prefix transfer refused, if one did.
+    pub(super) fn credit_linked(
+        &mut self,
+        first: u64,
+        command: &Command,
+        prefix: &[Transfer],
+    ) -> (CreditResult, Option<usize>) {
+        self.credit_prefix = prefix.to_vec();
+        self.prefix_failure = None;
+        let result = self.credit_command(first, command);
+        self.credit_prefix.clear();
+        (result, self.prefix_failure)
     }
 
     /// Executes one credit command whose ledger events take timestamps from `first` on.
