@@ -103,6 +103,7 @@ impl StateMachine {
         self.op = op;
         if batch.requests.is_empty() {
             self.ledger.pulse(batch.timestamp);
+            self.promotions.expire(batch.timestamp);
             return Vec::new();
         }
         let mut timestamp = batch.timestamp - batch.timestamp_count();
@@ -177,10 +178,11 @@ impl StateMachine {
             });
         }
         assert_eq!(timestamp, batch.timestamp);
-        // Credit commands reserve timestamps they may not use; time still reaches the batch's.
-        if self.ledger.commit_timestamp() < batch.timestamp {
-            self.ledger.pulse(batch.timestamp);
-        }
+        // Credit commands reserve timestamps they may not use; time still reaches the batch's,
+        // and everything due by then expires now: the ledger's pending transfers and, with
+        // them, promotions' checkouts, so a snapshot between batches is always caught up.
+        self.ledger.advance_to(batch.timestamp);
+        self.promotions.expire(batch.timestamp);
         self.ledger.prefetch_clear();
         replies
     }

@@ -337,6 +337,20 @@ impl Ledger {
         first
     }
 
+    /// Time reaches `timestamp` (at or after the last event): every pending transfer due by
+    /// then expires now, not at the next event. The engine calls it at the end of each batch,
+    /// so between batches (snapshots, lookups, product modules' own expiry) the state is caught
+    /// up with the batch's time.
+    pub fn advance_to(&mut self, timestamp: u64) {
+        assert!(
+            timestamp >= self.commit_timestamp,
+            "time never goes back: {timestamp} before {}",
+            self.commit_timestamp
+        );
+        self.expire_pending(timestamp);
+        self.commit_timestamp = timestamp;
+    }
+
     /// Advances time with no events: expires due pending transfers.
     pub fn pulse(&mut self, timestamp: u64) {
         assert!(timestamp > self.commit_timestamp, "pulse must advance time");

@@ -196,10 +196,9 @@ impl Auditor {
             };
             replies.push(reply);
         }
-        // Time reaches the batch's timestamp even where credit commands left some unused.
-        if self.ledger_time < batch.timestamp {
-            self.pulse(batch.timestamp);
-        }
+        // Time reaches the batch's timestamp even where credit commands left some unused, and
+        // everything due by then expires at the end of the batch (`Ledger::advance_to`).
+        self.pulse(batch.timestamp);
         replies
     }
 

@@ -16,7 +16,6 @@ use stdx::Prng;
 /// it still reproduces; drop it from the list once the engine is fixed, and its trigger is sent
 /// again and its test checks the documented behaviour.
 pub const KNOWN_BUGS: &[KnownBug] = &[
-    KnownBug::PromotionsExpiryLagsLedger,
     KnownBug::RedemptionsCountCoupons,
     KnownBug::CheckoutHoldOpenToClients,
 ];
