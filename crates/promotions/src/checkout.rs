@@ -134,8 +134,11 @@ impl Promotions {
                 .get(&(coupon.campaign, user_id))
                 .copied()
                 .unwrap_or_default();
-            if r.redemptions_per_user != 0
-                && usage.redemptions + taken_count >= r.redemptions_per_user
+            // A payment is one redemption of a campaign, however many of its coupons it carries.
+            let first_of_campaign = taken_count == 0;
+            if first_of_campaign
+                && r.redemptions_per_user != 0
+                && usage.redemptions >= r.redemptions_per_user
             {
                 return Err(R::PerUserRedemptionLimit);
             }
@@ -149,7 +152,7 @@ impl Promotions {
                 }
                 discount = discount.min(allowance);
             }
-            if r.redemptions_max != 0 && c.redemptions + taken_count >= r.redemptions_max {
+            if first_of_campaign && r.redemptions_max != 0 && c.redemptions >= r.redemptions_max {
                 return Err(R::RedemptionsExhausted);
             }
             if discount == 0 {
@@ -171,6 +174,15 @@ impl Promotions {
             plan.count += 1;
         }
         Ok(plan)
+    }
+
+    /// Whether `applied[k]` is the first coupon of its campaign in the payment (the one that
+    /// counts the payment's redemption of that campaign).
+    pub(crate) fn first_of_campaign(&self, applied: &[Applied], k: usize) -> bool {
+        let campaign = self.coupons[applied[k].coupon as usize].campaign;
+        !applied[..k]
+            .iter()
+            .any(|a| self.coupons[a.coupon as usize].campaign == campaign)
     }
 
     fn group(&self, coupon: u32) -> u32 {
@@ -313,16 +325,17 @@ impl Promotions {
             return result;
         }
         let index = u32::try_from(self.checkouts.len()).expect("checkouts fit u32");
-        for a in &plan.applied[..plan.count] {
+        for (k, a) in plan.applied[..plan.count].iter().enumerate() {
+            let first = self.first_of_campaign(&plan.applied[..plan.count], k);
             let coupon = &mut self.coupons[a.coupon as usize];
             coupon.status = CouponStatus::Reserved;
             coupon.checkout = index;
             let campaign = coupon.campaign;
             let c = &mut self.campaigns[campaign as usize];
             c.reserved += a.discount;
-            c.redemptions += 1;
+            c.redemptions += u32::from(first);
             let usage = self.usage.entry((campaign, user_id)).or_default();
-            usage.redemptions += 1;
+            usage.redemptions += u32::from(first);
             usage.discount += a.discount;
         }
         self.checkout_index.insert(id, index);
@@ -564,6 +577,7 @@ impl Promotions {
         checkout.buyer_refunded += buyer;
         let applied = *checkout;
         for (k, a) in applied.applied().iter().enumerate() {
+            let first = self.first_of_campaign(applied.applied(), k);
             self.checkouts[index as usize].applied[k].refunded += shares[k];
             let coupon = &mut self.coupons[a.coupon as usize];
             let campaign = coupon.campaign;
@@ -572,12 +586,12 @@ impl Promotions {
             if full && c.record.restore_on_refund {
                 coupon.status = CouponStatus::Available;
                 coupon.checkout = NO_CHECKOUT;
-                c.redemptions -= 1;
+                c.redemptions -= u32::from(first);
                 let usage = self
                     .usage
                     .get_mut(&(campaign, user_id))
                     .expect("usage of a redeeming user");
-                usage.redemptions -= 1;
+                usage.redemptions -= u32::from(first);
                 usage.discount -= a.discount;
             }
         }

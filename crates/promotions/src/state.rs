@@ -629,19 +629,20 @@ impl Promotions {
             _ => unreachable!("a checkout holds its checkout command"),
         };
         let applied = *checkout;
-        for a in applied.applied() {
+        for (k, a) in applied.applied().iter().enumerate() {
+            let first = self.first_of_campaign(applied.applied(), k);
             let coupon = &mut self.coupons[a.coupon as usize];
             coupon.status = CouponStatus::Available;
             coupon.checkout = NO_CHECKOUT;
             let campaign = coupon.campaign;
             let c = &mut self.campaigns[campaign as usize];
             c.reserved -= a.discount;
-            c.redemptions -= 1;
+            c.redemptions -= u32::from(first);
             let usage = self
                 .usage
                 .get_mut(&(campaign, user_id))
                 .expect("usage of a reserving user");
-            usage.redemptions -= 1;
+            usage.redemptions -= u32::from(first);
             usage.discount -= a.discount;
         }
     }

@@ -958,9 +958,16 @@ proptest! {
                 let view = w.promotions.campaign(100 + i as u128).expect("campaign");
                 prop_assert!(view.issued <= 6 && view.redemptions <= 4);
                 prop_assert!(view.reserved + view.spent <= view.funded);
-                let in_use = model.coupons.values()
-                    .filter(|c| c.0 == i && c.2 != CouponStatus::Available).count();
-                prop_assert!(in_use <= 4 + usize::from(i == 1) * 6);
+                // A redemption is a payment holding or having used a coupon of the campaign
+                // (however many of its coupons it carries).
+                let redemptions = model.checkouts.values()
+                    .filter(|c| matches!(c.0, CheckoutStatus::Authorized | CheckoutStatus::Captured))
+                    .filter(|c| c.3.iter().any(|id| {
+                        let coupon = &model.coupons[id];
+                        coupon.0 == i && coupon.2 != CouponStatus::Available
+                    }))
+                    .count();
+                prop_assert_eq!(view.redemptions as usize, redemptions);
                 prop_assert!(w.net(10_100 + i as u128) >= 0);
             }
         }
@@ -999,4 +1006,64 @@ fn record_offsets_match_the_docs() {
     assert_eq!((b[0], b[1], b[17], b[33], b[49]), (5, 0x11, 0x22, 0x33, 10));
     assert_eq!(b[65], 0x44);
     assert_eq!(b[91], 0x55);
+}
+
+// Goal: a payment carrying two coupons of one campaign is one redemption of it (of the
+// campaign and of the user), reserved, released and restored as one.
+#[test]
+fn a_payment_is_one_redemption() {
+    let mut w = World::new();
+    let c = Campaign {
+        card_issuer: 0,
+        bin_low: 0,
+        bin_high: 0,
+        redemptions_max: 1,
+        redemptions_per_user: 1,
+        restore_on_refund: true,
+        ..bank_coupon(100)
+    };
+    assert_eq!(w.campaign(&c), R::Ok);
+    assert_eq!(w.run(fund(1, 100, yuan(1_000))), R::Ok);
+    for coupon in 500..503 {
+        assert_eq!(w.run(claim(coupon, 100, 42)), R::Ok);
+    }
+    assert_eq!(
+        w.run(checkout(2, 42, WALLET, yuan(500), &[500, 501])),
+        R::Ok
+    );
+    let view = w.promotions.campaign(100).expect("campaign");
+    assert_eq!((view.redemptions, view.reserved), (1, yuan(60)));
+    assert_eq!(
+        w.run(checkout(3, 42, WALLET, yuan(500), &[502])),
+        R::PerUserRedemptionLimit
+    );
+    assert_eq!(
+        w.run(Command::VoidCheckout {
+            id: 4,
+            checkout_id: 2
+        }),
+        R::Ok
+    );
+    assert_eq!(w.promotions.campaign(100).expect("campaign").redemptions, 0);
+    assert_eq!(
+        w.run(checkout(5, 42, WALLET, yuan(500), &[500, 501])),
+        R::Ok
+    );
+    assert_eq!(
+        w.run(Command::CaptureCheckout {
+            id: 6,
+            checkout_id: 5
+        }),
+        R::Ok
+    );
+    assert_eq!(
+        w.run(Command::RefundCheckout {
+            id: 7,
+            checkout_id: 5,
+            amount: yuan(500)
+        }),
+        R::Ok
+    );
+    assert_eq!(w.promotions.campaign(100).expect("campaign").redemptions, 0);
+    assert_eq!(w.run(checkout(8, 42, WALLET, yuan(500), &[502])), R::Ok);
 }
