@@ -460,46 +460,12 @@ impl Plan {
 
     /// Huabei-like terms: 10% minimum payment, 0.05%/day interest and penalty.
     fn program(&self) -> Program {
-        let [interest, fee, penalty, loss, recovery] = self.account_ids();
-        Program {
-            id: self.base + PROGRAM_ID_OFFSET,
-            ledger: LEDGER,
-            code: CODE,
-            interest_account_id: interest,
-            fee_account_id: fee,
-            penalty_account_id: penalty,
-            loss_account_id: loss,
-            recovery_account_id: recovery,
-            start_date: self.date,
-            statement_day: 1,
-            due_day: 10,
-            min_payment_rate: Rate(1_000_000_000),
-            min_payment_floor: 0,
-            interest_daily_rate: Rate(5_000_000),
-            penalty_daily_rate: Rate(5_000_000),
-            penalty_min_per_day: 1,
-            write_off_days: 90,
-            apr_cap: Rate(2_400_000_000),
-            max_borrower_limit: self.limit,
-            dti_cap_bps: 0,
-            min_age: 18,
-            student_policy: StudentPolicy::Block,
-            waterfall: [
-                Component::Penalty,
-                Component::Fee,
-                Component::Interest,
-                Component::Principal,
-            ],
-            rounding: RoundingMode::HalfUp,
-            early_settlement: EarlySettlement::ChargeAllRemaining,
-            // No reward coins, no co-funding: the figures are those of the line itself.
-            coin_account_id: 0,
-            coin_funding_account_id: 0,
-            coins_per_yuan: 0,
-            coin_cap_bps: 0,
-            funding_account_id: 0,
-            platform_min_share_bps: 0,
-        }
+        huabei_program(
+            self.base + PROGRAM_ID_OFFSET,
+            self.account_ids(),
+            self.date,
+            self.limit,
+        )
     }
 
     /// The business date's day of the month, if a statement can fall on it (1..=28).
@@ -1209,6 +1175,56 @@ async fn day_close(
         {
             return Ok(chunks);
         }
+    }
+}
+
+/// Huabei-like terms on the bench ledger: 10% minimum payment, 0.05%/day interest and penalty,
+/// no reward coins, no co-funding (the figures are those of the line itself). `accounts` are
+/// the interest, fee, penalty, loss and recovery accounts.
+pub(crate) fn huabei_program(
+    id: u128,
+    accounts: [u128; 5],
+    start_date: Date,
+    limit: u64,
+) -> Program {
+    let [interest, fee, penalty, loss, recovery] = accounts;
+    Program {
+        id,
+        ledger: LEDGER,
+        code: CODE,
+        interest_account_id: interest,
+        fee_account_id: fee,
+        penalty_account_id: penalty,
+        loss_account_id: loss,
+        recovery_account_id: recovery,
+        start_date,
+        statement_day: 1,
+        due_day: 10,
+        min_payment_rate: Rate(1_000_000_000),
+        min_payment_floor: 0,
+        interest_daily_rate: Rate(5_000_000),
+        penalty_daily_rate: Rate(5_000_000),
+        penalty_min_per_day: 1,
+        write_off_days: 90,
+        apr_cap: Rate(2_400_000_000),
+        max_borrower_limit: limit,
+        dti_cap_bps: 0,
+        min_age: 18,
+        student_policy: StudentPolicy::Block,
+        waterfall: [
+            Component::Penalty,
+            Component::Fee,
+            Component::Interest,
+            Component::Principal,
+        ],
+        rounding: RoundingMode::HalfUp,
+        early_settlement: EarlySettlement::ChargeAllRemaining,
+        coin_account_id: 0,
+        coin_funding_account_id: 0,
+        coins_per_yuan: 0,
+        coin_cap_bps: 0,
+        funding_account_id: 0,
+        platform_min_share_bps: 0,
     }
 }
 

@@ -46,15 +46,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use client::{Client, ClientConfig};
-use credit::math::{EarlySettlement, Rate, RoundingMode};
-use credit::{Component, Date, Program, StudentPolicy};
+use credit::{Date, Program};
 use engine::{Batch, Reply, Request, StateMachine};
 use hdrhistogram::Histogram;
 use ledger::{Account, AccountFlags};
 use promotions::{Campaign, CampaignKind, Command, Offer};
 use tokio::task::JoinSet;
 
-use crate::credit::{draw, per_second, rss, share};
+use crate::credit::{draw, huabei_program, per_second, rss, share};
 use crate::{histogram, quantiles, record};
 
 /// Most promotions commands (or campaigns) in one request: a 1 MiB body of 256-byte records.
@@ -734,45 +733,12 @@ impl Plan {
 
     /// Huabei-like terms, as `bench credit`: no coins, no co-funding.
     fn program(&self) -> Program {
-        let [interest, fee, penalty, loss, recovery] = PROGRAM_ACCOUNTS.map(|id| self.base + id);
-        Program {
-            id: self.base + PROGRAM_ID_OFFSET,
-            ledger: LEDGER,
-            code: CODE,
-            interest_account_id: interest,
-            fee_account_id: fee,
-            penalty_account_id: penalty,
-            loss_account_id: loss,
-            recovery_account_id: recovery,
-            start_date: Date::from_ymd(2026, 11, 11).expect("a valid date"),
-            statement_day: 1,
-            due_day: 10,
-            min_payment_rate: Rate(1_000_000_000),
-            min_payment_floor: 0,
-            interest_daily_rate: Rate(5_000_000),
-            penalty_daily_rate: Rate(5_000_000),
-            penalty_min_per_day: 1,
-            write_off_days: 90,
-            apr_cap: Rate(2_400_000_000),
-            max_borrower_limit: self.limit,
-            dti_cap_bps: 0,
-            min_age: 18,
-            student_policy: StudentPolicy::Block,
-            waterfall: [
-                Component::Penalty,
-                Component::Fee,
-                Component::Interest,
-                Component::Principal,
-            ],
-            rounding: RoundingMode::HalfUp,
-            early_settlement: EarlySettlement::ChargeAllRemaining,
-            coin_account_id: 0,
-            coin_funding_account_id: 0,
-            coins_per_yuan: 0,
-            coin_cap_bps: 0,
-            funding_account_id: 0,
-            platform_min_share_bps: 0,
-        }
+        huabei_program(
+            self.base + PROGRAM_ID_OFFSET,
+            PROGRAM_ACCOUNTS.map(|id| self.base + id),
+            Date::from_ymd(2026, 11, 11).expect("a valid date"),
+            self.limit,
+        )
     }
 
     fn open_line(&self, u: u64) -> credit::Command {

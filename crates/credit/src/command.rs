@@ -355,18 +355,16 @@ impl From<Truncated> for RecordError {
 
 /// The rest of a record must be zero.
 fn finish(r: &Reader<'_>) -> Result<(), RecordError> {
-    match r.rest().iter().position(|&b| b != 0) {
+    match r.nonzero_rest() {
         None => Ok(()),
-        Some(i) => Err(RecordError::Invalid {
-            offset: r.offset() + i,
-        }),
+        Some(offset) => Err(RecordError::Invalid { offset }),
     }
 }
 
 /// The error for the enum byte just read.
 fn invalid(r: &Reader<'_>) -> RecordError {
     RecordError::Invalid {
-        offset: r.offset() - 1,
+        offset: r.last_offset(),
     }
 }
 

@@ -15,8 +15,8 @@ use crate::redpacket::double_average;
 use crate::result::PromotionResult as R;
 use crate::state::{
     Applied, CampaignStatus, Checkout, CheckoutStatus, Clock, CouponStatus, NO_CHECKOUT, NS_PER_S,
-    Promotions, TAG_CAPTURE, TAG_HOLD, TAG_REFUND, TAG_VOID, budget_free, derived_id, from_credit,
-    id_refusal, pending_transfer, resolve,
+    Promotions, TAG_CAPTURE, TAG_HOLD, TAG_REFUND, TAG_VOID, budget_free, campaign_transfer,
+    derived_id, eligible, from_credit, id_refusal, pending_transfer, resolve,
 };
 
 /// The coupons a checkout will apply, worked out before anything changes.
@@ -100,7 +100,8 @@ impl Promotions {
                 return Err(R::CouponsNotStackable);
             }
         }
-        let mut order: Vec<usize> = (0..listed).collect();
+        let mut slots: [usize; COUPONS_MAX] = std::array::from_fn(|i| i);
+        let order = &mut slots[..listed];
         order.sort_by_key(|&slot| {
             let campaign = self.coupons[indexes[slot] as usize].campaign;
             (
@@ -113,7 +114,7 @@ impl Promotions {
             count: 0,
             buyer: amount,
         };
-        for slot in order {
+        for &slot in order.iter() {
             let coupon = self.coupons[indexes[slot] as usize];
             let c = &self.campaigns[coupon.campaign as usize];
             let r = &c.record;
@@ -280,11 +281,14 @@ impl Promotions {
                 None => return R::OverflowsBalance,
             }
         };
-        let mut chain: Vec<Transfer> = plan.applied[..plan.count]
-            .iter()
-            .enumerate()
-            .map(|(k, a)| self.hold(id, k, a, merchant_account_id, timeout))
-            .collect();
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.clear();
+        chain.extend(
+            plan.applied[..plan.count]
+                .iter()
+                .enumerate()
+                .map(|(k, a)| self.hold(id, k, a, merchant_account_id, timeout)),
+        );
         let holds = chain.len();
         let result = if plan.buyer > 0 && payer_line {
             let authorize = credit::Command::Authorize {
@@ -321,6 +325,8 @@ impl Promotions {
                 Err((_, code)) => code,
             }
         };
+        // The scratch chain goes back for the next command (no allocation per payment).
+        self.chain = chain;
         if result != R::Ok {
             return result;
         }
@@ -392,15 +398,12 @@ impl Promotions {
             unreachable!("a checkout holds its checkout command")
         };
         let tag = if void { TAG_VOID } else { TAG_CAPTURE };
-        let mut chain: Vec<Transfer> = checkout
-            .applied()
-            .iter()
-            .enumerate()
-            .map(|(k, a)| {
-                let hold = self.hold(checkout_id, k, a, merchant_account_id, timeout);
-                resolve(&hold, derived_id(id, tag + k as u32), void)
-            })
-            .collect();
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.clear();
+        chain.extend(checkout.applied().iter().enumerate().map(|(k, a)| {
+            let hold = self.hold(checkout_id, k, a, merchant_account_id, timeout);
+            resolve(&hold, derived_id(id, tag + k as u32), void)
+        }));
         let holds = chain.len();
         let result = if checkout.buyer_amount > 0 && checkout.payer_line {
             let purchase = if void {
@@ -440,6 +443,8 @@ impl Promotions {
                 Err((_, code)) => code,
             }
         };
+        // The scratch chain goes back for the next command (no allocation per payment).
+        self.chain = chain;
         if result != R::Ok {
             return result;
         }
@@ -521,24 +526,21 @@ impl Promotions {
             left -= more;
         }
         debug_assert_eq!(left, 0, "the refundable amount covers every part");
-        let mut chain: Vec<Transfer> = Vec::with_capacity(COUPONS_MAX + 1);
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.clear();
         for (k, a) in applied.iter().enumerate() {
             if shares[k] == 0 {
                 continue;
             }
             let campaign =
                 &self.campaigns[self.coupons[a.coupon as usize].campaign as usize].record;
-            chain.push(Transfer {
-                flags: TransferFlags(0),
-                ..pending_transfer(
-                    campaign,
-                    derived_id(id, TAG_REFUND + k as u32),
-                    merchant_account_id,
-                    campaign.budget_account_id,
-                    shares[k],
-                    0,
-                )
-            });
+            chain.push(campaign_transfer(
+                campaign,
+                derived_id(id, TAG_REFUND + k as u32),
+                merchant_account_id,
+                campaign.budget_account_id,
+                shares[k],
+            ));
         }
         let sponsors = chain.len();
         let result = if buyer > 0 && checkout.payer_line {
@@ -569,6 +571,8 @@ impl Promotions {
                 Err((_, code)) => code,
             }
         };
+        // The scratch chain goes back for the next command (no allocation per payment).
+        self.chain = chain;
         if result != R::Ok {
             return result;
         }
@@ -622,7 +626,7 @@ impl Promotions {
         if let Some(code) = Self::window_refusal(r, clock.next) {
             return code;
         }
-        if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
+        if !eligible(r, user_segments) {
             return R::UserNotEligible;
         }
         if self
@@ -651,9 +655,8 @@ impl Promotions {
             c.issued,
         );
         let mut transfer = [Transfer {
-            flags: TransferFlags(0),
             user_data_64: u64::from(c.issued),
-            ..pending_transfer(r, id, r.budget_account_id, account_id, amount, 0)
+            ..campaign_transfer(r, id, r.budget_account_id, account_id, amount)
         }];
         if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
             return code;

@@ -72,7 +72,7 @@ impl Offer {
 
     fn decode(r: &mut Reader<'_>) -> Result<Offer, RecordError> {
         let kind = r.u8()?;
-        let kind_offset = r.offset() - 1;
+        let kind_offset = r.last_offset();
         let min_spend = r.u64()?;
         let amount = r.u64()?;
         let bps = r.u16()?;
@@ -594,17 +594,15 @@ impl From<Truncated> for RecordError {
 
 /// The rest of a record must be zero.
 fn finish(r: &Reader<'_>) -> Result<(), RecordError> {
-    match r.rest().iter().position(|&b| b != 0) {
+    match r.nonzero_rest() {
         None => Ok(()),
-        Some(i) => Err(RecordError::Invalid {
-            offset: r.offset() + i,
-        }),
+        Some(offset) => Err(RecordError::Invalid { offset }),
     }
 }
 
 /// The error for the enum byte just read.
 fn invalid(r: &Reader<'_>) -> RecordError {
     RecordError::Invalid {
-        offset: r.offset() - 1,
+        offset: r.last_offset(),
     }
 }

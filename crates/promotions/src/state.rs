@@ -216,6 +216,8 @@ pub struct Promotions {
     pub(crate) ops: IdMap<u128, Op>,
     /// Scratch for ledger results.
     results: Vec<ledger::CreateTransferResult>,
+    /// Scratch for the chain of transfers a payment posts (taken and given back).
+    pub(crate) chain: Vec<Transfer>,
 }
 
 /// Timestamps a command may use.
@@ -261,6 +263,27 @@ pub(crate) fn budget_free(account: &Account, reserved: u64) -> u128 {
         .saturating_sub(u128::from(reserved))
 }
 
+/// A transfer the campaign posts: its ledger, code and id in `user_data_128`.
+pub(crate) fn campaign_transfer(
+    campaign: &Campaign,
+    id: u128,
+    from: u128,
+    to: u128,
+    amount: u64,
+) -> Transfer {
+    Transfer {
+        id,
+        debit_account_id: from,
+        credit_account_id: to,
+        amount: u128::from(amount),
+        ledger: campaign.ledger,
+        code: campaign.code,
+        user_data_128: campaign.id,
+        ..Transfer::default()
+    }
+}
+
+/// A hold the campaign places (a pending `campaign_transfer`) that expires after `timeout`.
 pub(crate) fn pending_transfer(
     campaign: &Campaign,
     id: u128,
@@ -270,17 +293,15 @@ pub(crate) fn pending_transfer(
     timeout: u32,
 ) -> Transfer {
     Transfer {
-        id,
-        debit_account_id: from,
-        credit_account_id: to,
-        amount: u128::from(amount),
         timeout,
-        ledger: campaign.ledger,
-        code: campaign.code,
-        user_data_128: campaign.id,
         flags: TransferFlags(TransferFlags::PENDING),
-        ..Transfer::default()
+        ..campaign_transfer(campaign, id, from, to, amount)
     }
+}
+
+/// Whether a user with `segments` may take part in the campaign.
+pub(crate) fn eligible(campaign: &Campaign, segments: u32) -> bool {
+    campaign.eligible_segments == 0 || campaign.eligible_segments & segments != 0
 }
 
 pub(crate) fn resolve(pending: &Transfer, id: u128, void: bool) -> Transfer {
@@ -331,6 +352,7 @@ impl Promotions {
             expiry: BTreeSet::new(),
             ops: id_map(hash_key),
             results: Vec::with_capacity(COUPONS_MAX + 1),
+            chain: Vec::with_capacity(COUPONS_MAX + 1),
         }
     }
 
@@ -754,17 +776,13 @@ impl Promotions {
         if c.funded.checked_add(amount).is_none() {
             return R::OverflowsBalance;
         }
-        let mut transfer = [Transfer {
-            flags: TransferFlags(0),
-            ..pending_transfer(
-                &c.record,
-                id,
-                c.record.sponsor_account_id,
-                c.record.budget_account_id,
-                amount,
-                0,
-            )
-        }];
+        let mut transfer = [campaign_transfer(
+            &c.record,
+            id,
+            c.record.sponsor_account_id,
+            c.record.budget_account_id,
+            amount,
+        )];
         if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
             return code;
         }
@@ -802,17 +820,13 @@ impl Promotions {
                 }
                 let left = c.funded - c.returned - c.spent - c.grabbed;
                 if left > 0 {
-                    let mut transfer = [Transfer {
-                        flags: TransferFlags(0),
-                        ..pending_transfer(
-                            &c.record,
-                            derived_id(campaign_id, TAG_CLOSE),
-                            c.record.budget_account_id,
-                            c.record.sponsor_account_id,
-                            left,
-                            0,
-                        )
-                    }];
+                    let mut transfer = [campaign_transfer(
+                        &c.record,
+                        derived_id(campaign_id, TAG_CLOSE),
+                        c.record.budget_account_id,
+                        c.record.sponsor_account_id,
+                        left,
+                    )];
                     if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
                         return code;
                     }
@@ -860,7 +874,7 @@ impl Promotions {
             Some(code) => return code,
             None => {}
         }
-        if record.eligible_segments != 0 && record.eligible_segments & user_segments == 0 {
+        if !eligible(&record, user_segments) {
             return R::UserNotEligible;
         }
         if record.stock != 0 && c.issued >= record.stock {

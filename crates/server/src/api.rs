@@ -233,7 +233,12 @@ fn results_response<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Respon
 pub(crate) fn path_id(path: Result<Path<String>, PathRejection>) -> Result<u128, Problem> {
     let Path(text) =
         path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
-    parse_decimal(&text).ok_or_else(|| {
+    decimal_id(&text)
+}
+
+/// An id given as text (a path segment): a decimal u128, or `invalid_value`.
+pub(crate) fn decimal_id(text: &str) -> Result<u128, Problem> {
+    parse_decimal(text).ok_or_else(|| {
         Problem::new(
             ProblemCode::InvalidValue,
             format!("the id must be a decimal integer from 0 to 2^128-1, not {text:?}"),

@@ -12,13 +12,13 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use engine::Request;
 
-use crate::api::{App, JsonBody, check_event_count, execute, json_response, path_id};
+use crate::api::{App, JsonBody, check_event_count, decimal_id, execute, json_response, path_id};
 use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
 use crate::promotions_wire::{
     CampaignInput, CampaignOutput, CheckoutOutput, CouponOutput, CreateCampaignsRequest,
     GrabOutput, PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
 };
-use crate::wire::{Dec64, Dec128, parse_decimal};
+use crate::wire::{Dec64, Dec128};
 
 /// Create promotion campaigns (each with its budget account): one result per campaign, in
 /// order.
@@ -147,15 +147,6 @@ pub(crate) async fn get_grab(
         user_id: Dec128(user_id),
         amount: Dec64(amount),
     }))
-}
-
-fn decimal_id(text: &str) -> Result<u128, Problem> {
-    parse_decimal(text).ok_or_else(|| {
-        Problem::new(
-            ProblemCode::InvalidValue,
-            format!("the id must be a decimal integer from 0 to 2^128-1, not {text:?}"),
-        )
-    })
 }
 
 /// One coupon: its campaign, owner, status, expiry and the checkout holding it.

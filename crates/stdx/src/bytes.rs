@@ -58,6 +58,20 @@ impl<'a> Reader<'a> {
     pub fn rest(&self) -> &'a [u8] {
         &self.bytes[self.at..]
     }
+    /// The offset of the first non-zero byte left, if any: fixed-size records end in zero
+    /// padding, and a decoder refuses anything else there.
+    #[must_use]
+    pub fn nonzero_rest(&self) -> Option<usize> {
+        self.rest()
+            .iter()
+            .position(|&b| b != 0)
+            .map(|i| self.at + i)
+    }
+    /// The offset of the last byte read (an enum byte found out of range).
+    #[must_use]
+    pub fn last_offset(&self) -> usize {
+        self.at - 1
+    }
     pub fn take<const N: usize>(&mut self) -> Result<[u8; N], Truncated> {
         let field = self
             .bytes
