@@ -70,6 +70,9 @@ result_codes! {
         PendingIdMustNotBeZero = 14 => "pending_id_must_not_be_zero",
         PendingIdMustNotBeIntMax = 15 => "pending_id_must_not_be_int_max",
         PendingIdMustBeDifferent = 16 => "pending_id_must_be_different",
+        /// Pending transfers with reserved ids are the engine's own (a checkout's payer hold):
+        /// only the command that made them resolves them.
+        PendingIdMustNotBeReserved = 71 => "pending_id_must_not_be_reserved",
         TimeoutReservedForPendingTransfer = 17 => "timeout_reserved_for_pending_transfer",
         ClosingTransferMustBePending = 64 => "closing_transfer_must_be_pending",
         LedgerMustNotBeZero = 19 => "ledger_must_not_be_zero",

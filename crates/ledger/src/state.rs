@@ -901,6 +901,9 @@ impl Ledger {
         if t.pending_id == t.id {
             return R::PendingIdMustBeDifferent;
         }
+        if t.pending_id >= RESERVED_ID_MIN && !self.posting_reserved {
+            return R::PendingIdMustNotBeReserved;
+        }
         if t.timeout != 0 {
             return R::TimeoutReservedForPendingTransfer;
         }

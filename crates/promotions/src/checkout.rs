@@ -15,8 +15,8 @@ use crate::redpacket::double_average;
 use crate::result::PromotionResult as R;
 use crate::state::{
     Applied, CampaignStatus, Checkout, CheckoutStatus, Clock, CouponStatus, NO_CHECKOUT, NS_PER_S,
-    Promotions, TAG_CAPTURE, TAG_HOLD, TAG_REFUND, TAG_VOID, budget_free, campaign_transfer,
-    derived_id, eligible, from_credit, id_refusal, pending_transfer, resolve,
+    Promotions, TAG_CAPTURE, TAG_HOLD, TAG_PAYER, TAG_REFUND, TAG_VOID, budget_free,
+    campaign_transfer, derived_id, eligible, from_credit, id_refusal, pending_transfer, resolve,
 };
 
 /// The coupons a checkout will apply, worked out before anything changes.
@@ -308,7 +308,7 @@ impl Promotions {
         } else {
             if plan.buyer > 0 {
                 chain.push(Transfer {
-                    id,
+                    id: derived_id(id, TAG_PAYER),
                     debit_account_id: payer_id,
                     credit_account_id: merchant_account_id,
                     amount: u128::from(plan.buyer),
@@ -430,7 +430,7 @@ impl Promotions {
                     unreachable!("a checkout holds its checkout command")
                 };
                 let pending = Transfer {
-                    id: checkout_id,
+                    id: derived_id(checkout_id, TAG_PAYER),
                     amount: u128::from(checkout.buyer_amount),
                     ledger: payer.ledger,
                     code,

@@ -32,6 +32,9 @@ pub(crate) const TAG_CAPTURE: u32 = 0x20;
 pub(crate) const TAG_VOID: u32 = 0x30;
 pub(crate) const TAG_REFUND: u32 = 0x40;
 pub(crate) const TAG_CLOSE: u32 = 0x50;
+/// The payer's hold of a checkout paid by an ordinary account: a reserved id, so no client
+/// transfer can post or void it (`pending_id_must_not_be_reserved`).
+pub(crate) const TAG_PAYER: u32 = 0x60;
 
 /// The id of a transfer promotions posts on its own for `base` (a command or campaign id) and
 /// `tag`: reserved (clients cannot use it) and in the upper half of the reserved range, so it
@@ -455,6 +458,7 @@ impl Promotions {
                 Command::IssueCoupon { .. } | Command::ClaimCoupon { .. } => {}
                 Command::Checkout { id, .. } => {
                     out.push(plain(id));
+                    out.push(plain(derived_id(id, TAG_PAYER)));
                     out.extend(
                         (0..COUPONS_MAX as u32).map(|i| plain(derived_id(id, TAG_HOLD + i))),
                     );
@@ -467,6 +471,7 @@ impl Promotions {
                         TAG_CAPTURE
                     };
                     out.push(resolving(id, checkout_id));
+                    out.push(resolving(id, derived_id(checkout_id, TAG_PAYER)));
                     out.extend((0..COUPONS_MAX as u32).map(|i| {
                         resolving(
                             derived_id(id, tag + i),

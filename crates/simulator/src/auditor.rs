@@ -698,6 +698,9 @@ impl Auditor {
         if t.pending_id == t.id {
             return R::PendingIdMustBeDifferent;
         }
+        if t.pending_id >= RESERVED_ID_MIN && !self.engine_posting {
+            return R::PendingIdMustNotBeReserved;
+        }
         if t.timeout != 0 {
             return R::TimeoutReservedForPendingTransfer;
         }

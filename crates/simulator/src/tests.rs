@@ -557,8 +557,7 @@ fn known_bug_expired_checkout_is_let_go_with_its_holds() {
 
 // Goal (docs/promotions.md): a checkout's holds are "captured, voided, expired and refunded
 // together": a client cannot resolve the payer's hold on its own, and the checkout can still be
-// captured. Known engine bug `CheckoutHoldOpenToClients` (its trigger is sent: the auditor
-// answers as the engine does).
+// captured. Was engine bug `CheckoutHoldOpenToClients`: the payer's hold now has a reserved id.
 #[test]
 fn known_bug_a_client_cannot_resolve_a_checkout_hold() {
     use engine::{Reply, Request};
@@ -573,7 +572,7 @@ fn known_bug_a_client_cannot_resolve_a_checkout_hold() {
     )]));
     let void = d.run(Request::CreateTransfers(vec![Transfer {
         id: 2,
-        pending_id: 200,
+        pending_id: promotions::derived_id(200, 0x60),
         flags: TransferFlags(TransferFlags::VOID_PENDING_TRANSFER),
         ..Transfer::default()
     }]));
@@ -581,10 +580,12 @@ fn known_bug_a_client_cannot_resolve_a_checkout_hold() {
         id: 201,
         checkout_id: 200,
     }]));
-    let documented = expect(
-        void != vec![Reply::CreateTransfers(vec![CreateTransferResult::Ok])],
-        || "a client voided the payer's hold of checkout 200".to_string(),
-    )
+    let refused = vec![Reply::CreateTransfers(vec![
+        CreateTransferResult::PendingIdMustNotBeReserved,
+    ])];
+    let documented = expect(void == refused, || {
+        format!("a client's void of checkout 200's payer hold answered {void:?}")
+    })
     .and_then(|()| {
         expect(
             capture == vec![Reply::Promotions(vec![PromotionResult::Ok])],

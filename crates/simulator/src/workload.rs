@@ -69,8 +69,8 @@ impl Workload {
     pub fn batch(&mut self, prng: &mut Prng, options: &Options, auditor: &Auditor) -> Vec<Request> {
         let managed = |id: &u128| auditor.accounts[id].account.flags.managed();
         let (managed_ids, account_ids) = auditor.accounts.keys().partition(|id| managed(id));
-        // Open pending transfers include checkouts' payer holds (a client's pending transfer, so
-        // clients can resolve them: `docs/simulator.md`, "What it found").
+        // Open pending transfers include checkouts' payer holds (reserved ids: a client's post or
+        // void of one answers `pending_id_must_not_be_reserved`).
         let (open_managed, open_pending) = auditor
             .open_pending()
             .into_iter()

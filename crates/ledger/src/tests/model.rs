@@ -493,6 +493,10 @@ impl Model {
             R::PendingIdMustBeDifferent
         );
         rule!(
+            second_phase && t.pending_id >= crate::RESERVED_ID_MIN,
+            R::PendingIdMustNotBeReserved
+        );
+        rule!(
             !pending && t.timeout != 0,
             R::TimeoutReservedForPendingTransfer
         );

@@ -441,6 +441,7 @@ transfer id=3 pending_id=0 dr=2 cr=2 flags=post_pending_transfer => accounts_mus
 transfer id=3 pending_id=0 flags=post_pending_transfer => pending_id_must_not_be_zero
 transfer id=3 pending_id=max flags=post_pending_transfer => pending_id_must_not_be_int_max
 transfer id=3 pending_id=3 timeout=1 flags=post_pending_transfer => pending_id_must_be_different
+transfer id=3 pending_id=reserved timeout=1 flags=void_pending_transfer => pending_id_must_not_be_reserved
 transfer id=3 pending_id=1 timeout=1 flags=post_pending_transfer => timeout_reserved_for_pending_transfer
 transfer id=3 pending_id=9 flags=post_pending_transfer => pending_transfer_not_found
 transfer id=4 pending_id=2 dr=3 flags=post_pending_transfer => pending_transfer_not_pending

@@ -40,6 +40,8 @@ const TAG_CAPTURE: u32 = 0x20;
 const TAG_VOID: u32 = 0x30;
 const TAG_REFUND: u32 = 0x40;
 const TAG_CLOSE: u32 = 0x50;
+/// The payer's hold of a checkout paid by an ordinary account.
+const TAG_PAYER: u32 = 0x60;
 
 /// The id of a transfer promotions posts on its own for `base` (a command or campaign id) and
 /// `tag`: a reserved id in the upper half of the reserved range, from a SplitMix64-style mix
@@ -1014,7 +1016,7 @@ impl Auditor {
         } else {
             if plan.buyer > 0 {
                 chain.push(Transfer {
-                    id,
+                    id: derived_id(id, TAG_PAYER),
                     debit_account_id: payer_id,
                     credit_account_id: merchant_account_id,
                     amount: u128::from(plan.buyer),
@@ -1130,7 +1132,7 @@ impl Auditor {
             if checkout.buyer_amount > 0 {
                 let payer_ledger = self.accounts[&checkout.payer_id].account.ledger;
                 let pending = Transfer {
-                    id: checkout_id,
+                    id: derived_id(checkout_id, TAG_PAYER),
                     amount: u128::from(checkout.buyer_amount),
                     ledger: payer_ledger,
                     code: checkout.code,
