@@ -252,23 +252,29 @@ impl Promotions {
             Ok(plan) => plan,
             Err(code) => return code,
         };
+        // Payer, then merchant, then how they fit together: the order `result.rs` declares.
+        let payer_line = credit.line(payer_id).is_some();
+        let payer = match ledger.lookup_account(payer_id) {
+            None => return R::PayerNotFound,
+            Some((a, _)) if a.flags.managed() && !payer_line => return R::PayerIsManaged,
+            Some((a, _)) => a,
+        };
         let merchant = match ledger.lookup_account(merchant_account_id) {
             None => return R::MerchantNotFound,
             Some((a, _)) if a.flags.managed() => return R::MerchantIsManaged,
             Some((a, _)) => a,
         };
+        if payer_id == merchant_account_id {
+            return R::PayerIsMerchant;
+        }
+        if payer.ledger != merchant.ledger {
+            return R::LedgerMismatch;
+        }
         for a in &plan.applied[..plan.count] {
             let campaign = self.coupons[a.coupon as usize].campaign;
             if self.campaigns[campaign as usize].record.ledger != merchant.ledger {
                 return R::LedgerMismatch;
             }
-        }
-        let payer_line = credit.line(payer_id).is_some();
-        match ledger.lookup_account(payer_id) {
-            None => return R::PayerNotFound,
-            Some((a, _)) if a.flags.managed() && !payer_line => return R::PayerIsManaged,
-            Some((a, _)) if a.ledger != merchant.ledger => return R::LedgerMismatch,
-            Some(_) => {}
         }
         if !payer_line && plan.buyer > 0 && code == 0 {
             return R::CodeMustNotBeZero;

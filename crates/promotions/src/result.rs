@@ -63,6 +63,8 @@ result_codes! {
         PayerIsManaged = 61 => "payer_is_managed",
         MerchantNotFound = 62 => "merchant_not_found",
         MerchantIsManaged = 63 => "merchant_is_managed",
+        /// An account cannot pay itself (the ledger's `accounts_must_be_different`).
+        PayerIsMerchant = 57 => "payer_is_merchant",
         LedgerMismatch = 64 => "ledger_mismatch",
         CheckoutNotFound = 65 => "checkout_not_found",
         CheckoutAlreadyCaptured = 66 => "checkout_already_captured",

@@ -956,28 +956,31 @@ impl Auditor {
             Ok(plan) => plan,
             Err(code) => return code,
         };
+        let payer_line = self.credit.line(payer_id).is_some();
+        let payer = match self.accounts.get(&payer_id) {
+            None => return R::PayerNotFound,
+            Some(a) if a.account.flags.managed() && !payer_line => return R::PayerIsManaged,
+            Some(a) => a.account,
+        };
         let merchant = match self.accounts.get(&merchant_account_id) {
             None => return R::MerchantNotFound,
             Some(a) if a.account.flags.managed() => return R::MerchantIsManaged,
             Some(a) => a.account,
         };
+        if payer_id == merchant_account_id {
+            return R::PayerIsMerchant;
+        }
         let campaign_of = |auditor: &Auditor, a: &ModelApplied| {
             let p = &auditor.promotions;
             p.campaigns[p.coupons[a.coupon].campaign].record
         };
-        if plan
-            .applied
-            .iter()
-            .any(|a| campaign_of(self, a).ledger != merchant.ledger)
+        if payer.ledger != merchant.ledger
+            || plan
+                .applied
+                .iter()
+                .any(|a| campaign_of(self, a).ledger != merchant.ledger)
         {
             return R::LedgerMismatch;
-        }
-        let payer_line = self.credit.line(payer_id).is_some();
-        match self.accounts.get(&payer_id) {
-            None => return R::PayerNotFound,
-            Some(a) if a.account.flags.managed() && !payer_line => return R::PayerIsManaged,
-            Some(a) if a.account.ledger != merchant.ledger => return R::LedgerMismatch,
-            Some(_) => {}
         }
         if !payer_line && plan.buyer > 0 && code == 0 {
             return R::CodeMustNotBeZero;
