@@ -10,6 +10,7 @@
 use credit::Credit;
 use ledger::{Ledger, Transfer, TransferFlags};
 
+use crate::games::Facts;
 use crate::record::{COUPONS_MAX, CampaignKind, Command};
 use crate::redpacket::double_average;
 use crate::result::PromotionResult as R;
@@ -87,6 +88,17 @@ impl Promotions {
                 || (!any_bin && !(r.bin_low..=r.bin_high).contains(&card_bin))
             {
                 return Err(R::InstrumentNotEligible);
+            }
+            let facts = Facts {
+                amount,
+                merchant: merchant_account_id,
+                category,
+                issuer: card_issuer,
+                bin: card_bin,
+                segments: 0,
+            };
+            if !self.rule_holds(coupon.campaign, user_id, now, &facts) {
+                return Err(R::RuleNotMet);
             }
             indexes[slot] = index;
         }
@@ -634,6 +646,13 @@ impl Promotions {
         }
         if !eligible(r, user_segments) {
             return R::UserNotEligible;
+        }
+        let facts = Facts {
+            segments: user_segments,
+            ..Facts::default()
+        };
+        if !self.rule_holds(index, user_id, clock.next, &facts) {
+            return R::RuleNotMet;
         }
         if self
             .usage

@@ -1,5 +1,5 @@
 //! Promotions: campaigns on budgets that can never be overspent, coupons, payments carrying
-//! coupons, and red-packet pools.
+//! coupons, red-packet pools, lotteries, reward coins, and custom campaign rules.
 //!
 //! Pure and deterministic, like the ledger and credit crates it posts through: no I/O, no
 //! clock, no randomness (red-packet amounts come from a seed recorded in the campaign and the
@@ -11,14 +11,18 @@
 //! This crate does NOT persist anything or speak a wire format beyond its fixed-size records.
 
 mod checkout;
+mod games;
 mod record;
 mod redpacket;
 mod result;
+pub mod rule;
 mod snapshot;
 mod state;
 
+pub use games::{DrawView, PrizeView, RULE_VARIABLES, business_day};
 pub use record::{
-    COUPONS_MAX, Campaign, CampaignKind, Command, Offer, RECORD_SIZE, RecordError, StatusChange,
+    COUPONS_MAX, Campaign, CampaignKind, Command, DRAW_RANGE, EXPIRE_MAX, Offer, PRIZES_MAX,
+    PrizeKind, RECORD_SIZE, RULE_TEXT_MAX, RecordError, StatusChange,
 };
 pub use redpacket::double_average;
 pub use result::PromotionResult;

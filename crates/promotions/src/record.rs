@@ -20,7 +20,34 @@ pub enum CampaignKind {
     Coupon = 1,
     /// A red-packet pool of `pool_amount` fen in `stock` packets, grabbed once per user.
     RedPacket = 2,
+    /// A lottery: prizes (`add_prize`) drawn with fixed probabilities from the campaign's
+    /// `seed`, `stock` draws in all (0: no limit), `draws_per_user` each.
+    Lottery = 3,
+    /// Reward coins earned by tasks (a daily check-in, a purchase), paid from a budget on a coin
+    /// ledger into the user's coin account, valid for `coins_valid_for` seconds.
+    Coins = 4,
 }
+
+/// What a lottery prize gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PrizeKind {
+    /// `amount` of the campaign's ledger (fen, or coins on a coin ledger) from the budget to the
+    /// winner's account.
+    Cash = 1,
+    /// A coupon of the coupon campaign `coupon_campaign_id`, issued to the winner under the
+    /// draw's id (within that campaign's stock and per-user limit).
+    Coupon = 2,
+    /// A limited place (a test drive, a gift to collect): counted, no money moves.
+    Slot = 3,
+}
+
+/// Most prizes one lottery may have.
+pub const PRIZES_MAX: usize = 16;
+/// Draws are out of this many: a prize's `weight_ppm` is its probability in parts per million.
+pub const DRAW_RANGE: u32 = 1_000_000;
+/// Bytes of a rule's text (`set_campaign_rule`).
+pub const RULE_TEXT_MAX: usize = crate::rule::RULE_TEXT_MAX;
 
 /// A coupon's discount. Thresholds compare with the payment's whole amount; the discount is
 /// taken from what higher-priority coupons left to pay, and never exceeds it.
@@ -139,9 +166,18 @@ pub struct Campaign {
     pub redemptions_per_user: u32,
     /// Most discount one user may get from this campaign (0: no limit).
     pub discount_per_user: u64,
-    /// Red packets: the pool's whole amount, and the seed of its amounts.
+    /// Red packets: the pool's whole amount. Red packets and lotteries: the seed of the
+    /// amounts or draws.
     pub pool_amount: u64,
     pub seed: u64,
+    /// Coins: coins for a daily check-in (0: not a task), and per yuan (100 fen) of a captured
+    /// purchase (0: not a task).
+    pub coins_per_check_in: u64,
+    pub coins_per_yuan: u32,
+    /// Coins: seconds coins stay valid after they are earned (0: they do not expire).
+    pub coins_valid_for: u32,
+    /// Lotteries: draws one user may make (0: no limit).
+    pub draws_per_user: u32,
 }
 
 impl Default for Campaign {
@@ -173,6 +209,10 @@ impl Default for Campaign {
             discount_per_user: 0,
             pool_amount: 0,
             seed: 0,
+            coins_per_check_in: 0,
+            coins_per_yuan: 0,
+            coins_valid_for: 0,
+            draws_per_user: 0,
         }
     }
 }
@@ -255,7 +295,53 @@ pub enum Command {
         account_id: u128,
         user_segments: u32,
     },
+    /// Adds prize number `prize` (1, 2, ... in order) to a lottery before its first draw.
+    AddPrize {
+        campaign_id: u128,
+        prize: u8,
+        kind: PrizeKind,
+        /// The probability of drawing it, in parts per million (all prizes: at most a million).
+        weight_ppm: u32,
+        /// How many can be won; a draw that lands on a prize given out wins nothing.
+        stock: u32,
+        /// Cash: the amount.
+        amount: u64,
+        /// Coupon: the coupon campaign.
+        coupon_campaign_id: u128,
+    },
+    /// One draw of a lottery for a user; a cash prize lands in `account_id` (0 when the lottery
+    /// has no cash prize). The outcome is the draw's view.
+    DrawLottery {
+        id: u128,
+        campaign_id: u128,
+        user_id: u128,
+        account_id: u128,
+        user_segments: u32,
+    },
+    /// Earns coins for a task into the user's coin account: the daily check-in
+    /// (`checkout_id` 0), or a captured purchase of the user (once per checkout).
+    EarnCoins {
+        id: u128,
+        campaign_id: u128,
+        user_id: u128,
+        account_id: u128,
+        checkout_id: u128,
+        user_segments: u32,
+    },
+    /// Takes back coins of the campaign whose validity has passed (at most `EXPIRE_MAX` lots
+    /// per command, soonest first): what is left of each goes back to the budget.
+    ExpireCoins { campaign_id: u128 },
+    /// Sets (or, with an empty text, clears) a campaign's custom condition: an expression over
+    /// the command's facts (`crate::rule`), which must hold for the campaign to apply.
+    SetCampaignRule {
+        campaign_id: u128,
+        len: u8,
+        text: [u8; RULE_TEXT_MAX],
+    },
 }
+
+/// Coin lots one `expire_coins` takes back at most.
+pub const EXPIRE_MAX: usize = 16;
 
 const KIND_FUND: u8 = 1;
 const KIND_STATUS: u8 = 2;
@@ -266,6 +352,11 @@ const KIND_CAPTURE: u8 = 6;
 const KIND_VOID: u8 = 7;
 const KIND_REFUND: u8 = 8;
 const KIND_GRAB: u8 = 9;
+const KIND_ADD_PRIZE: u8 = 10;
+const KIND_DRAW: u8 = 11;
+const KIND_EARN: u8 = 12;
+const KIND_EXPIRE_COINS: u8 = 13;
+const KIND_RULE: u8 = 14;
 
 impl Command {
     /// Ledger timestamps this command may use: one per transfer it can post.
@@ -277,6 +368,7 @@ impl Command {
             | Command::CaptureCheckout { .. }
             | Command::VoidCheckout { .. }
             | Command::RefundCheckout { .. } => COUPONS_MAX as u64 + 1,
+            Command::ExpireCoins { .. } => EXPIRE_MAX as u64,
             _ => 1,
         }
     }
@@ -293,6 +385,11 @@ impl Command {
             Command::VoidCheckout { .. } => "void_checkout",
             Command::RefundCheckout { .. } => "refund_checkout",
             Command::GrabRedPacket { .. } => "grab_red_packet",
+            Command::AddPrize { .. } => "add_prize",
+            Command::DrawLottery { .. } => "draw_lottery",
+            Command::EarnCoins { .. } => "earn_coins",
+            Command::ExpireCoins { .. } => "expire_coins",
+            Command::SetCampaignRule { .. } => "set_campaign_rule",
         }
     }
 
@@ -393,6 +490,64 @@ impl Command {
                     .u128(account_id)
                     .u32(user_segments);
             }
+            Command::AddPrize {
+                campaign_id,
+                prize,
+                kind,
+                weight_ppm,
+                stock,
+                amount,
+                coupon_campaign_id,
+            } => {
+                w.u8(KIND_ADD_PRIZE)
+                    .u128(campaign_id)
+                    .u8(prize)
+                    .u8(kind as u8)
+                    .u32(weight_ppm)
+                    .u32(stock)
+                    .u64(amount)
+                    .u128(coupon_campaign_id);
+            }
+            Command::DrawLottery {
+                id,
+                campaign_id,
+                user_id,
+                account_id,
+                user_segments,
+            } => {
+                w.u8(KIND_DRAW)
+                    .u128(id)
+                    .u128(campaign_id)
+                    .u128(user_id)
+                    .u128(account_id)
+                    .u32(user_segments);
+            }
+            Command::EarnCoins {
+                id,
+                campaign_id,
+                user_id,
+                account_id,
+                checkout_id,
+                user_segments,
+            } => {
+                w.u8(KIND_EARN)
+                    .u128(id)
+                    .u128(campaign_id)
+                    .u128(user_id)
+                    .u128(account_id)
+                    .u128(checkout_id)
+                    .u32(user_segments);
+            }
+            Command::ExpireCoins { campaign_id } => {
+                w.u8(KIND_EXPIRE_COINS).u128(campaign_id);
+            }
+            Command::SetCampaignRule {
+                campaign_id,
+                len,
+                text,
+            } => {
+                w.u8(KIND_RULE).u128(campaign_id).u8(len).put(&text);
+            }
         }
         w.pad_to(start, RECORD_SIZE);
     }
@@ -480,6 +635,62 @@ impl Command {
                 account_id: r.u128()?,
                 user_segments: r.u32()?,
             },
+            KIND_ADD_PRIZE => {
+                let campaign_id = r.u128()?;
+                let prize = r.u8()?;
+                let kind = match r.u8()? {
+                    1 => PrizeKind::Cash,
+                    2 => PrizeKind::Coupon,
+                    3 => PrizeKind::Slot,
+                    _ => return Err(invalid(&r)),
+                };
+                Command::AddPrize {
+                    campaign_id,
+                    prize,
+                    kind,
+                    weight_ppm: r.u32()?,
+                    stock: r.u32()?,
+                    amount: r.u64()?,
+                    coupon_campaign_id: r.u128()?,
+                }
+            }
+            KIND_DRAW => Command::DrawLottery {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                user_id: r.u128()?,
+                account_id: r.u128()?,
+                user_segments: r.u32()?,
+            },
+            KIND_EARN => Command::EarnCoins {
+                id: r.u128()?,
+                campaign_id: r.u128()?,
+                user_id: r.u128()?,
+                account_id: r.u128()?,
+                checkout_id: r.u128()?,
+                user_segments: r.u32()?,
+            },
+            KIND_EXPIRE_COINS => Command::ExpireCoins {
+                campaign_id: r.u128()?,
+            },
+            KIND_RULE => {
+                let campaign_id = r.u128()?;
+                let len = r.u8()?;
+                if usize::from(len) > RULE_TEXT_MAX {
+                    return Err(invalid(&r));
+                }
+                let text = r.take::<RULE_TEXT_MAX>()?;
+                // Bytes past the text are zero: one encoding per rule.
+                if let Some(k) = text[usize::from(len)..].iter().position(|&b| b != 0) {
+                    return Err(RecordError::Invalid {
+                        offset: 18 + usize::from(len) + k,
+                    });
+                }
+                Command::SetCampaignRule {
+                    campaign_id,
+                    len,
+                    text,
+                }
+            }
             kind => return Err(RecordError::UnknownKind(kind)),
         };
         finish(&r)?;
@@ -518,6 +729,10 @@ impl Campaign {
             .u8(self.kind as u8)
             .u8(u8::from(self.restore_on_refund));
         self.offer.encode(&mut w);
+        w.u64(self.coins_per_check_in)
+            .u32(self.coins_per_yuan)
+            .u32(self.coins_valid_for)
+            .u32(self.draws_per_user);
         w.pad_to(start, RECORD_SIZE);
     }
 
@@ -553,6 +768,8 @@ impl Campaign {
         c.kind = match r.u8()? {
             1 => CampaignKind::Coupon,
             2 => CampaignKind::RedPacket,
+            3 => CampaignKind::Lottery,
+            4 => CampaignKind::Coins,
             _ => return Err(invalid(&r)),
         };
         c.restore_on_refund = match r.u8()? {
@@ -561,6 +778,10 @@ impl Campaign {
             _ => return Err(invalid(&r)),
         };
         c.offer = Offer::decode(&mut r)?;
+        c.coins_per_check_in = r.u64()?;
+        c.coins_per_yuan = r.u32()?;
+        c.coins_valid_for = r.u32()?;
+        c.draws_per_user = r.u32()?;
         finish(&r)?;
         Ok(c)
     }

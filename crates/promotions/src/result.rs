@@ -30,6 +30,12 @@ result_codes! {
         SponsorAccountNotFound = 17 => "sponsor_account_not_found",
         SponsorAccountInvalid = 18 => "sponsor_account_invalid",
         BudgetAccountIdTaken = 19 => "budget_account_id_taken",
+        /// `add_prize`: a prize out of order, without weight or stock, with fields its kind
+        /// does not use, over `PRIZES_MAX`, weights over a million, or an unknown or non-coupon
+        /// coupon campaign.
+        PrizeInvalid = 20 => "prize_invalid",
+        /// `set_campaign_rule`: the text does not compile (`crate::rule`).
+        RuleInvalid = 21 => "rule_invalid",
         // Campaign state.
         CampaignNotFound = 30 => "campaign_not_found",
         CampaignKindMismatch = 31 => "campaign_kind_mismatch",
@@ -38,6 +44,8 @@ result_codes! {
         CampaignNotStarted = 34 => "campaign_not_started",
         CampaignEnded = 35 => "campaign_ended",
         CampaignHasReservations = 36 => "campaign_has_reservations",
+        /// `add_prize` after the lottery's first draw.
+        LotteryStarted = 39 => "lottery_started",
         UserNotEligible = 37 => "user_not_eligible",
         AmountMustNotBeZero = 38 => "amount_must_not_be_zero",
         // Coupons.
@@ -52,6 +60,8 @@ result_codes! {
         MerchantNotEligible = 48 => "merchant_not_eligible",
         CategoryNotEligible = 49 => "category_not_eligible",
         InstrumentNotEligible = 50 => "instrument_not_eligible",
+        /// The campaign's custom condition (`set_campaign_rule`) does not hold.
+        RuleNotMet = 58 => "rule_not_met",
         SpendBelowThreshold = 51 => "spend_below_threshold",
         CouponsNotStackable = 52 => "coupons_not_stackable",
         PerUserRedemptionLimit = 53 => "per_user_redemption_limit",
@@ -84,6 +94,14 @@ result_codes! {
         PoolNotFunded = 82 => "pool_not_funded",
         AccountNotFound = 83 => "account_not_found",
         AccountIsManaged = 84 => "account_is_managed",
+        // Lotteries.
+        DrawsExhausted = 85 => "draws_exhausted",
+        PerUserDrawLimit = 86 => "per_user_draw_limit",
+        // Coins.
+        TaskNotOffered = 87 => "task_not_offered",
+        AlreadyCheckedIn = 88 => "already_checked_in",
+        CheckoutNotOwned = 89 => "checkout_not_owned",
+        CoinsAlreadyEarned = 90 => "coins_already_earned",
         // A ledger rejection the promotion checks did not foresee (a bug if ever seen).
         LedgerRejected = 99 => "ledger_rejected",
     }

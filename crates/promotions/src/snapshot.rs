@@ -5,7 +5,15 @@
 //! u64), coupons (count u32, in creation order), usage (count u32, sorted by campaign then
 //! user), checkouts (count u32, in creation order; each its 256-byte command record and its
 //! state) and ops (count u32, sorted by id; each the id and the command record without its
-//! trailing zeros, length-prefixed u16). The expiry queue is rebuilt from the live checkouts.
+//! trailing zeros, length-prefixed u16). Version 2 (`EFPROMO2`) adds to each usage entry the
+//! draws u32, check-in day u64 and coins u64, and after the ops: prizes (count u32, by campaign
+//! then prize order: campaign u32, kind u8, weight u32, stock u32, won u32, amount u64, coupon
+//! campaign u32), draws (count u32, in order: id u128, campaign u32, user u128, position u32,
+//! prize u8), coin lots (count u32, in order: id u128, campaign u32, account u128, amount u64,
+//! expires_at u64, expired u64, done u8), coin accounts (count u32, sorted: id u128, consumed
+//! u128, expired u128), coin-paying checkouts (count u32, sorted (campaign u32, checkout u32))
+//! and rules (count u32, sorted by campaign: campaign u32, length u8, text). Version 1 decodes
+//! with all of these empty. The expiry queues are rebuilt from the live checkouts and lots.
 //!
 //! Decoding never panics on any bytes and accepts only the canonical encoding (sorted keys,
 //! zero padding) of a consistent state: after the records it checks the invariants between
@@ -17,13 +25,18 @@ use std::fmt;
 use ledger::Ledger;
 use stdx::bytes::{Reader, Truncated, Writer};
 
-use crate::record::{COUPONS_MAX, Campaign, CampaignKind, Command, RECORD_SIZE};
+use crate::games::{CoinAccount, CoinLot, Draw, Prize, StoredRule};
+use crate::record::{
+    COUPONS_MAX, Campaign, CampaignKind, Command, DRAW_RANGE, PRIZES_MAX, PrizeKind, RECORD_SIZE,
+    RULE_TEXT_MAX,
+};
 use crate::state::{
     Applied, CampaignState, CampaignStatus, Checkout, CheckoutStatus, Coupon, CouponStatus,
     NO_CHECKOUT, Promotions, Usage,
 };
 
-const MAGIC: &[u8; 8] = b"EFPROMO1";
+const MAGIC: &[u8; 8] = b"EFPROMO2";
+const MAGIC_V1: &[u8; 8] = b"EFPROMO1";
 
 /// Why bytes are not a promotions snapshot, or a promotions state is not consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +136,10 @@ impl Promotions {
                 .u32(u.coupons)
                 .u32(u.redemptions)
                 .u64(u.discount)
-                .u64(u.grabbed);
+                .u64(u.grabbed)
+                .u32(u.draws)
+                .u64(u.check_in_day)
+                .u64(u.coins);
         }
         w.count(self.checkouts.len());
         for c in &self.checkouts {
@@ -150,13 +166,184 @@ impl Promotions {
                 .u16(u16::try_from(len).expect("a record"))
                 .put(&bytes[..len]);
         }
+        self.encode_games(out);
+    }
+
+    fn encode_games(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        w.count(self.prizes.values().map(Vec::len).sum());
+        for (&campaign, prizes) in &self.prizes {
+            for p in prizes {
+                w.u32(campaign)
+                    .u8(p.kind as u8)
+                    .u32(p.weight_ppm)
+                    .u32(p.stock)
+                    .u32(p.won)
+                    .u64(p.amount)
+                    .u32(p.coupon_campaign);
+            }
+        }
+        w.count(self.draws.len());
+        for d in &self.draws {
+            w.u128(d.id)
+                .u32(d.campaign)
+                .u128(d.user_id)
+                .u32(d.position)
+                .u8(d.prize);
+        }
+        w.count(self.lots.len());
+        for l in &self.lots {
+            w.u128(l.id)
+                .u32(l.campaign)
+                .u128(l.account_id)
+                .u64(l.amount)
+                .u64(l.expires_at)
+                .u64(l.expired)
+                .u8(u8::from(l.done));
+        }
+        w.count(self.coin_accounts.len());
+        for (&id, a) in &self.coin_accounts {
+            w.u128(id).u128(a.consumed).u128(a.expired);
+        }
+        w.count(self.coins_earned.len());
+        for &(campaign, checkout) in &self.coins_earned {
+            w.u32(campaign).u32(checkout);
+        }
+        w.count(self.rules.len());
+        for (&campaign, rule) in &self.rules {
+            w.u32(campaign)
+                .u8(rule.len)
+                .put(&rule.text[..usize::from(rule.len)]);
+        }
+    }
+
+    fn decode_games(&mut self, r: &mut Reader<'_>) -> Result<(), E> {
+        let campaigns = self.campaigns.len();
+        let campaign_of = |index: u32| {
+            if (index as usize) < campaigns {
+                Ok(index)
+            } else {
+                Err(E::Invalid("campaign index"))
+            }
+        };
+        let mut last = None;
+        for _ in 0..count(r, 29)? {
+            let campaign = campaign_of(r.u32()?)?;
+            let kind = match r.u8()? {
+                1 => PrizeKind::Cash,
+                2 => PrizeKind::Coupon,
+                3 => PrizeKind::Slot,
+                _ => return Err(E::Invalid("prize kind")),
+            };
+            let prize = Prize {
+                kind,
+                weight_ppm: r.u32()?,
+                stock: r.u32()?,
+                won: r.u32()?,
+                amount: r.u64()?,
+                coupon_campaign: campaign_of(r.u32()?)?,
+            };
+            if last.is_some_and(|last| last > campaign) {
+                return Err(E::NotCanonical("prizes not sorted"));
+            }
+            last = Some(campaign);
+            let prizes = self.prizes.entry(campaign).or_default();
+            if prizes.len() >= PRIZES_MAX {
+                return Err(E::Invalid("too many prizes"));
+            }
+            prizes.push(prize);
+        }
+        for _ in 0..count(r, 41)? {
+            let d = Draw {
+                id: r.u128()?,
+                campaign: campaign_of(r.u32()?)?,
+                user_id: r.u128()?,
+                position: r.u32()?,
+                prize: r.u8()?,
+            };
+            let prizes = self.prizes.get(&d.campaign).map_or(0, Vec::len);
+            if usize::from(d.prize) > prizes {
+                return Err(E::Invalid("draw prize"));
+            }
+            let index = u32::try_from(self.draws.len()).map_err(|_| E::Invalid("draws"))?;
+            if self.draw_index.insert(d.id, index).is_some() {
+                return Err(E::Invalid("duplicate draw"));
+            }
+            self.draws.push(d);
+        }
+        for _ in 0..count(r, 61)? {
+            let lot = CoinLot {
+                id: r.u128()?,
+                campaign: campaign_of(r.u32()?)?,
+                account_id: r.u128()?,
+                amount: r.u64()?,
+                expires_at: r.u64()?,
+                expired: r.u64()?,
+                done: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(E::Invalid("lot done flag")),
+                },
+            };
+            let index = u32::try_from(self.lots.len()).map_err(|_| E::Invalid("lots"))?;
+            if !lot.done {
+                self.lot_queue.insert((lot.campaign, lot.expires_at, index));
+            }
+            self.lots.push(lot);
+        }
+        let mut last = None;
+        for _ in 0..count(r, 48)? {
+            let id = r.u128()?;
+            if last.is_some_and(|last| last >= id) {
+                return Err(E::NotCanonical("coin accounts not sorted"));
+            }
+            last = Some(id);
+            let account = CoinAccount {
+                consumed: r.u128()?,
+                expired: r.u128()?,
+            };
+            self.coin_accounts.insert(id, account);
+        }
+        let mut last = None;
+        for _ in 0..count(r, 8)? {
+            let key = (campaign_of(r.u32()?)?, r.u32()?);
+            if last.is_some_and(|last| last >= key) {
+                return Err(E::NotCanonical("coin checkouts not sorted"));
+            }
+            last = Some(key);
+            if key.1 as usize >= self.checkouts.len() {
+                return Err(E::Invalid("coin checkout"));
+            }
+            self.coins_earned.insert(key);
+        }
+        let mut last = None;
+        for _ in 0..count(r, 6)? {
+            let campaign = campaign_of(r.u32()?)?;
+            if last.is_some_and(|last| last >= campaign) {
+                return Err(E::NotCanonical("rules not sorted"));
+            }
+            last = Some(campaign);
+            let len = r.u8()?;
+            if len == 0 || usize::from(len) > RULE_TEXT_MAX {
+                return Err(E::Invalid("rule length"));
+            }
+            let mut text = [0u8; RULE_TEXT_MAX];
+            for b in &mut text[..usize::from(len)] {
+                *b = r.u8()?;
+            }
+            let rule = StoredRule::compile(len, text).ok_or(E::Invalid("rule text"))?;
+            self.rules.insert(campaign, rule);
+        }
+        Ok(())
     }
 
     /// Decodes a snapshot, returning the state and the bytes after it.
     pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<(Promotions, &[u8]), E> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(E::BadMagic);
-        }
+        let v2 = match bytes.get(..MAGIC.len()) {
+            Some(magic) if magic == MAGIC => true,
+            Some(magic) if magic == MAGIC_V1 => false,
+            _ => return Err(E::BadMagic),
+        };
         let mut r = Reader::new(&bytes[MAGIC.len()..]);
         let mut p = Promotions::new(hash_key);
         for _ in 0..count(&mut r, RECORD_SIZE + 53)? {
@@ -221,7 +408,7 @@ impl Promotions {
             });
         }
         let mut last = None;
-        for _ in 0..count(&mut r, 44)? {
+        for _ in 0..count(&mut r, if v2 { 64 } else { 44 })? {
             let key = (r.u32()?, r.u128()?);
             if last.is_some_and(|last| last >= key) {
                 return Err(E::NotCanonical("usage not sorted"));
@@ -230,12 +417,18 @@ impl Promotions {
             if key.0 as usize >= campaigns {
                 return Err(E::Invalid("usage campaign"));
             }
-            let usage = Usage {
+            let mut usage = Usage {
                 coupons: r.u32()?,
                 redemptions: r.u32()?,
                 discount: r.u64()?,
                 grabbed: r.u64()?,
+                ..Usage::default()
             };
+            if v2 {
+                usage.draws = r.u32()?;
+                usage.check_in_day = r.u64()?;
+                usage.coins = r.u64()?;
+            }
             p.usage.insert(key, usage);
         }
         for _ in 0..count(&mut r, RECORD_SIZE + 34 + 20 * COUPONS_MAX)? {
@@ -316,6 +509,9 @@ impl Promotions {
             let command = Command::from_bytes(&bytes).map_err(|_| E::Invalid("op record"))?;
             p.ops.insert(id, command);
         }
+        if v2 {
+            p.decode_games(&mut r)?;
+        }
         p.check_records()?;
         Ok((p, r.rest()))
     }
@@ -329,6 +525,8 @@ impl Promotions {
         let mut grabbed = vec![0u64; n];
         let mut grabs = vec![0u64; n];
         let mut reserved = vec![0u64; n];
+        let mut draws = vec![0u64; n];
+        let mut coins = vec![0u64; n];
         for (&(campaign, _), u) in &self.usage {
             let c = &self.campaigns[campaign as usize].record;
             let id = c.id;
@@ -338,6 +536,13 @@ impl Promotions {
                 .checked_add(u.grabbed)
                 .ok_or(inconsistent("grabbed overflows", id))?;
             grabs[campaign as usize] += u64::from(u.grabbed > 0);
+            draws[campaign as usize] += u64::from(u.draws);
+            coins[campaign as usize] = coins[campaign as usize]
+                .checked_add(u.coins)
+                .ok_or(inconsistent("coins overflow", id))?;
+            if c.draws_per_user != 0 && u.draws > c.draws_per_user {
+                return Err(inconsistent("draws per user above limit", id));
+            }
             if c.coupons_per_user != 0 && u.coupons > c.coupons_per_user {
                 return Err(inconsistent("coupons per user above limit", id));
             }
@@ -408,6 +613,8 @@ impl Promotions {
             let issued = match r.kind {
                 CampaignKind::Coupon => coupons[i],
                 CampaignKind::RedPacket => grabs[i],
+                CampaignKind::Lottery => draws[i],
+                CampaignKind::Coins => 0,
             };
             if issued != u64::from(c.issued) || redemptions[i] != u64::from(c.redemptions) {
                 return Err(inconsistent("campaign counters", id));
@@ -421,12 +628,75 @@ impl Promotions {
             {
                 return Err(inconsistent("campaign above its limits", id));
             }
+            self.check_games(i, c, coins[i])?;
             let out = [c.returned, c.reserved, c.spent, c.grabbed]
                 .iter()
                 .try_fold(0u64, |sum, &x| sum.checked_add(x));
             if out.is_none_or(|out| out > c.funded) {
                 return Err(inconsistent("campaign gave more than it was funded", id));
             }
+        }
+        Ok(())
+    }
+
+    /// Lotteries: draws, prizes won and cash paid agree; coins: earned less taken back is what
+    /// the campaign paid out.
+    fn check_games(&self, index: usize, c: &CampaignState, coins: u64) -> Result<(), E> {
+        let id = c.record.id;
+        let campaign = u32::try_from(index).expect("campaigns fit u32");
+        let prizes = self.prizes.get(&campaign).map_or(&[][..], Vec::as_slice);
+        if c.record.kind != CampaignKind::Lottery && !prizes.is_empty() {
+            return Err(inconsistent("prizes of a non-lottery", id));
+        }
+        if c.record.kind == CampaignKind::Lottery {
+            let mut won = vec![0u32; prizes.len()];
+            let mut positions = 0u64;
+            let mut cash = 0u64;
+            for d in self.draws.iter().filter(|d| d.campaign == campaign) {
+                if u64::from(d.position) != positions {
+                    return Err(inconsistent("draw positions", id));
+                }
+                positions += 1;
+                if d.prize != 0 {
+                    let p = prizes[usize::from(d.prize) - 1];
+                    won[usize::from(d.prize) - 1] += 1;
+                    if p.kind == PrizeKind::Cash {
+                        cash = cash
+                            .checked_add(p.amount)
+                            .ok_or(inconsistent("cash overflows", id))?;
+                    }
+                }
+            }
+            let weights: u64 = prizes.iter().map(|p| u64::from(p.weight_ppm)).sum();
+            let prizes_ok = prizes.iter().zip(&won).all(|(p, &w)| {
+                p.won == w
+                    && p.won <= p.stock
+                    && p.weight_ppm > 0
+                    && (p.kind != PrizeKind::Coupon
+                        || self.campaigns[p.coupon_campaign as usize].record.kind
+                            == CampaignKind::Coupon)
+            });
+            if positions != u64::from(c.issued)
+                || !prizes_ok
+                || weights > u64::from(DRAW_RANGE)
+                || cash != c.spent
+            {
+                return Err(inconsistent("lottery draws and prizes", id));
+            }
+        } else if self.draws.iter().any(|d| d.campaign == campaign) {
+            return Err(inconsistent("draws of a non-lottery", id));
+        }
+        let lots = self.lots.iter().filter(|l| l.campaign == campaign);
+        let taken: u64 = lots.clone().map(|l| l.expired).sum();
+        let lots_ok = lots
+            .clone()
+            .all(|l| l.expired <= l.amount && (l.done || l.expired == 0));
+        if c.record.kind == CampaignKind::Coins {
+            if !lots_ok || coins.checked_sub(taken) != Some(c.spent) {
+                return Err(inconsistent("coins earned and paid", id));
+            }
+        } else if lots.count() > 0 || coins > 0 {
+            return Err(inconsistent("coins of a non-coin campaign", id));
         }
         Ok(())
     }

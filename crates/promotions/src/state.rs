@@ -12,7 +12,7 @@
 //! (a checkout expiring with its holds) happen first, at the command's first timestamp, the same
 //! way the ledger expires pending transfers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use credit::{Credit, CreditResult};
 use ledger::{
@@ -20,6 +20,7 @@ use ledger::{
 };
 use stdx::{IdMap, id_map};
 
+use crate::games::{CoinAccount, CoinLot, Draw, Facts, Prize, StoredRule};
 use crate::record::{COUPONS_MAX, Campaign, CampaignKind, Command, Offer, StatusChange};
 use crate::result::PromotionResult as R;
 
@@ -35,6 +36,8 @@ pub(crate) const TAG_CLOSE: u32 = 0x50;
 /// The payer's hold of a checkout paid by an ordinary account: a reserved id, so no client
 /// transfer can post or void it (`pending_id_must_not_be_reserved`).
 pub(crate) const TAG_PAYER: u32 = 0x60;
+/// The return of an expired coin lot (based on its `earn_coins` id).
+pub(crate) const TAG_EXPIRE: u32 = 0x70;
 
 /// The id of a transfer promotions posts on its own for `base` (a command or campaign id) and
 /// `tag`: reserved (clients cannot use it) and in the upper half of the reserved range, so it
@@ -89,6 +92,12 @@ pub(crate) struct Usage {
     pub(crate) discount: u64,
     /// The red packet the user grabbed (0: none; packets are at least one fen).
     pub(crate) grabbed: u64,
+    /// Lotteries: draws made.
+    pub(crate) draws: u32,
+    /// Coins: the business day of the last check-in, plus one (0: never).
+    pub(crate) check_in_day: u64,
+    /// Coins: coins earned.
+    pub(crate) coins: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +226,18 @@ pub struct Promotions {
     /// Live checkouts with a deadline, by (deadline, checkout index).
     pub(crate) expiry: BTreeSet<(u64, u32)>,
     pub(crate) ops: IdMap<u128, Op>,
+    /// Lotteries' prizes, by campaign index, in prize order.
+    pub(crate) prizes: BTreeMap<u32, Vec<Prize>>,
+    pub(crate) draws: Vec<Draw>,
+    pub(crate) draw_index: IdMap<u128, u32>,
+    /// Coin lots, and the live ones by (campaign, expiry, lot).
+    pub(crate) lots: Vec<CoinLot>,
+    pub(crate) lot_queue: BTreeSet<(u32, u64, u32)>,
+    pub(crate) coin_accounts: BTreeMap<u128, CoinAccount>,
+    /// (campaign, checkout) pairs whose purchase task paid coins.
+    pub(crate) coins_earned: BTreeSet<(u32, u32)>,
+    /// Campaign rules by campaign index.
+    pub(crate) rules: BTreeMap<u32, StoredRule>,
     /// Scratch for ledger results.
     results: Vec<ledger::CreateTransferResult>,
     /// Scratch for the chain of transfers a payment posts (taken and given back).
@@ -354,6 +375,14 @@ impl Promotions {
             checkout_index: id_map(hash_key),
             expiry: BTreeSet::new(),
             ops: id_map(hash_key),
+            prizes: BTreeMap::new(),
+            draws: Vec::new(),
+            draw_index: id_map(hash_key),
+            lots: Vec::new(),
+            lot_queue: BTreeSet::new(),
+            coin_accounts: BTreeMap::new(),
+            coins_earned: BTreeSet::new(),
+            rules: BTreeMap::new(),
             results: Vec::with_capacity(COUPONS_MAX + 1),
             chain: Vec::with_capacity(COUPONS_MAX + 1),
         }
@@ -449,9 +478,25 @@ impl Promotions {
         };
         for command in commands {
             match *command {
-                Command::FundCampaign { id, .. } | Command::GrabRedPacket { id, .. } => {
+                Command::FundCampaign { id, .. }
+                | Command::GrabRedPacket { id, .. }
+                | Command::DrawLottery { id, .. }
+                | Command::EarnCoins { id, .. } => {
                     out.push(plain(id));
                 }
+                Command::ExpireCoins { campaign_id } => {
+                    if let Some(&c) = self.campaign_index.get(&campaign_id) {
+                        out.extend(
+                            self.lot_queue
+                                .range((c, 0, 0)..=(c, u64::MAX, u32::MAX))
+                                .take(crate::record::EXPIRE_MAX)
+                                .map(|&(_, _, lot)| {
+                                    plain(derived_id(self.lots[lot as usize].id, TAG_EXPIRE))
+                                }),
+                        );
+                    }
+                }
+                Command::AddPrize { .. } | Command::SetCampaignRule { .. } => {}
                 Command::SetCampaignStatus { campaign_id, .. } => {
                     out.push(plain(derived_id(campaign_id, TAG_CLOSE)));
                 }
@@ -535,6 +580,21 @@ impl Promotions {
                     return R::PoolInvalid;
                 }
             }
+            CampaignKind::Lottery | CampaignKind::Coins => {
+                if c.pool_amount != 0 {
+                    return R::ReservedField;
+                }
+            }
+        }
+        let coins = c.coins_per_check_in != 0 || c.coins_per_yuan != 0;
+        match c.kind {
+            CampaignKind::Coins if !coins => return R::OfferInvalid,
+            CampaignKind::Coins => {}
+            _ if coins || c.coins_valid_for != 0 => return R::ReservedField,
+            _ => {}
+        }
+        if c.kind != CampaignKind::Lottery && c.draws_per_user != 0 {
+            return R::ReservedField;
         }
         match ledger.lookup_account(c.sponsor_account_id) {
             None => return R::SponsorAccountNotFound,
@@ -631,6 +691,17 @@ impl Promotions {
                 amount,
             } => self.refund(ledger, credit, &mut clock, command, id, checkout_id, amount),
             Command::GrabRedPacket { .. } => self.grab(ledger, &mut clock, command),
+            Command::AddPrize { .. } => self.add_prize(command),
+            Command::DrawLottery { .. } => self.draw_lottery(ledger, &mut clock, command),
+            Command::EarnCoins { .. } => self.earn_coins(ledger, &mut clock, command),
+            Command::ExpireCoins { campaign_id } => {
+                self.expire_coins(ledger, &mut clock, campaign_id)
+            }
+            Command::SetCampaignRule {
+                campaign_id,
+                len,
+                text,
+            } => self.set_rule(campaign_id, len, text),
         }
     }
 
@@ -871,19 +942,42 @@ impl Promotions {
             Ok(index) => index,
             Err(code) => return code,
         };
+        if let Some(code) = self.issue_refusal(index, user_id, user_segments, now, claimed) {
+            return code;
+        }
+        self.push_coupon(id, index, user_id, now, claimed);
+        R::Ok
+    }
+
+    /// Why coupon campaign `index` (live) cannot give a coupon to `user_id` now.
+    pub(crate) fn issue_refusal(
+        &self,
+        index: u32,
+        user_id: u128,
+        user_segments: u32,
+        now: u64,
+        claimed: bool,
+    ) -> Option<R> {
         let c = &self.campaigns[index as usize];
         let record = c.record;
-        // An operator may issue before the start; a user claims while it runs.
+        if c.status != CampaignStatus::Active {
+            return Some(if c.status == CampaignStatus::Closed {
+                R::CampaignClosed
+            } else {
+                R::CampaignPaused
+            });
+        }
+        // An operator (or a lottery) may issue before the start; a user claims while it runs.
         match Self::window_refusal(&record, now) {
             Some(R::CampaignNotStarted) if !claimed => {}
-            Some(code) => return code,
+            Some(code) => return Some(code),
             None => {}
         }
         if !eligible(&record, user_segments) {
-            return R::UserNotEligible;
+            return Some(R::UserNotEligible);
         }
         if record.stock != 0 && c.issued >= record.stock {
-            return R::StockExhausted;
+            return Some(R::StockExhausted);
         }
         let usage = self
             .usage
@@ -891,8 +985,30 @@ impl Promotions {
             .copied()
             .unwrap_or_default();
         if record.coupons_per_user != 0 && usage.coupons >= record.coupons_per_user {
-            return R::PerUserCouponLimit;
+            return Some(R::PerUserCouponLimit);
         }
+        if claimed {
+            let facts = Facts {
+                segments: user_segments,
+                ..Facts::default()
+            };
+            if !self.rule_holds(index, user_id, now, &facts) {
+                return Some(R::RuleNotMet);
+            }
+        }
+        None
+    }
+
+    /// Gives coupon `id` of campaign `index` to `user_id` (checked by `issue_refusal`).
+    pub(crate) fn push_coupon(
+        &mut self,
+        id: u128,
+        index: u32,
+        user_id: u128,
+        now: u64,
+        claimed: bool,
+    ) {
+        let record = self.campaigns[index as usize].record;
         let valid_until = if record.coupon_valid_for == 0 {
             0
         } else {
@@ -911,6 +1027,5 @@ impl Promotions {
             status: CouponStatus::Available,
             checkout: NO_CHECKOUT,
         });
-        R::Ok
     }
 }

@@ -669,10 +669,11 @@ fn campaign_strategy() -> impl Strategy<Value = Campaign> {
     )
         .prop_map(|(a, b, c, d, flag, kind, bps)| Campaign {
             id: u128::from(a) << 3 | 1,
-            kind: if kind == 0 {
-                CampaignKind::RedPacket
-            } else {
-                CampaignKind::Coupon
+            kind: match (kind, bps % 4) {
+                (0, _) => CampaignKind::RedPacket,
+                (_, 1) => CampaignKind::Lottery,
+                (_, 2) => CampaignKind::Coins,
+                _ => CampaignKind::Coupon,
             },
             sponsor_account_id: u128::from(b),
             budget_account_id: u128::from(a ^ b),
@@ -709,6 +710,10 @@ fn campaign_strategy() -> impl Strategy<Value = Campaign> {
             discount_per_user: a >> 3,
             pool_amount: b >> 2,
             seed: a ^ 77,
+            coins_per_check_in: b >> 5,
+            coins_per_yuan: c >> 9,
+            coins_valid_for: c >> 10,
+            draws_per_user: c >> 11,
         })
 }
 
@@ -724,7 +729,7 @@ proptest! {
     }
 
     #[test]
-    fn command_records_round_trip(ids in any::<[u128; 8]>(), amount: u64, kind in 0usize..9, small: u32) {
+    fn command_records_round_trip(ids in any::<[u128; 8]>(), amount: u64, kind in 0usize..14, small: u32) {
         let commands = [
             Command::FundCampaign { id: ids[0], campaign_id: ids[1], amount },
             Command::SetCampaignStatus { campaign_id: ids[0], change: StatusChange::Pause },
@@ -739,6 +744,11 @@ proptest! {
             Command::VoidCheckout { id: ids[0], checkout_id: ids[1] },
             Command::RefundCheckout { id: ids[0], checkout_id: ids[1], amount },
             Command::GrabRedPacket { id: ids[0], campaign_id: ids[1], user_id: ids[2], account_id: ids[3], user_segments: small },
+            Command::AddPrize { campaign_id: ids[0], prize: 3, kind: crate::PrizeKind::Coupon, weight_ppm: small, stock: small >> 2, amount, coupon_campaign_id: ids[1] },
+            Command::DrawLottery { id: ids[0], campaign_id: ids[1], user_id: ids[2], account_id: ids[3], user_segments: small },
+            Command::EarnCoins { id: ids[0], campaign_id: ids[1], user_id: ids[2], account_id: ids[3], checkout_id: ids[4], user_segments: small },
+            Command::ExpireCoins { campaign_id: ids[0] },
+            Command::SetCampaignRule { campaign_id: ids[0], len: 3, text: { let mut t = [0; crate::RULE_TEXT_MAX]; t[..3].copy_from_slice(b"a<1"); t } },
         ];
         let command = commands[kind];
         let mut bytes = Vec::new();
@@ -752,9 +762,11 @@ proptest! {
         let record: [u8; RECORD_SIZE] = bytes.try_into().expect("256");
         let _ = Command::from_bytes(&record);
         let _ = Campaign::from_bytes(&record);
-        let mut prefixed = b"EFPROMO1".to_vec();
-        prefixed.extend_from_slice(&snapshot);
-        let _ = Promotions::decode_snapshot(&prefixed, 1);
+        for magic in [b"EFPROMO1", b"EFPROMO2"] {
+            let mut prefixed = magic.to_vec();
+            prefixed.extend_from_slice(&snapshot);
+            let _ = Promotions::decode_snapshot(&prefixed, 1);
+        }
     }
 }
 
@@ -990,6 +1002,10 @@ fn record_offsets_match_the_docs() {
         },
         stock: 10,
         seed: 11,
+        coins_per_check_in: 12,
+        coins_per_yuan: 13,
+        coins_valid_for: 14,
+        draws_per_user: 15,
         ..Campaign::default()
     };
     let mut b = Vec::new();
@@ -1000,7 +1016,8 @@ fn record_offsets_match_the_docs() {
     assert_eq!(&b[152..156], &[0x03, 0x02, 0x05, 0x04]);
     assert_eq!((b[156], b[157], b[158], b[159], b[167]), (2, 1, 2, 6, 9));
     assert_eq!(&b[175..177], &[0x08, 0x07]);
-    assert!(b[177..].iter().all(|&x| x == 0));
+    assert_eq!((b[177], b[185], b[189], b[193]), (12, 13, 14, 15));
+    assert!(b[197..].iter().all(|&x| x == 0));
     let mut b = Vec::new();
     checkout(0x11, 0x22, 0x33, 0x44, &[0x55]).encode(&mut b);
     assert_eq!((b[0], b[1], b[17], b[33], b[49]), (5, 0x11, 0x22, 0x33, 10));
@@ -1067,3 +1084,5 @@ fn a_payment_is_one_redemption() {
     assert_eq!(w.promotions.campaign(100).expect("campaign").redemptions, 0);
     assert_eq!(w.run(checkout(8, 42, WALLET, yuan(500), &[502])), R::Ok);
 }
+
+mod games;

@@ -452,7 +452,13 @@ impl Touched {
                     } => {
                         touched.grabs.insert((campaign_id, user_id));
                     }
-                    C::FundCampaign { .. } | C::SetCampaignStatus { .. } => {}
+                    C::FundCampaign { .. }
+                    | C::SetCampaignStatus { .. }
+                    | C::AddPrize { .. }
+                    | C::DrawLottery { .. }
+                    | C::EarnCoins { .. }
+                    | C::ExpireCoins { .. }
+                    | C::SetCampaignRule { .. } => {}
                 }
             }
         }

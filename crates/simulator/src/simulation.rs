@@ -757,7 +757,10 @@ impl PromotionsDone {
         match self {
             PromotionsDone::Campaign(c) => Some(("campaign", c.id)),
             PromotionsDone::Command(c) => match *c {
-                C::SetCampaignStatus { .. } => None,
+                C::SetCampaignStatus { .. }
+                | C::AddPrize { .. }
+                | C::ExpireCoins { .. }
+                | C::SetCampaignRule { .. } => None,
                 C::FundCampaign { id, .. }
                 | C::IssueCoupon { id, .. }
                 | C::ClaimCoupon { id, .. }
@@ -765,7 +768,9 @@ impl PromotionsDone {
                 | C::CaptureCheckout { id, .. }
                 | C::VoidCheckout { id, .. }
                 | C::RefundCheckout { id, .. }
-                | C::GrabRedPacket { id, .. } => Some((c.name(), id)),
+                | C::GrabRedPacket { id, .. }
+                | C::DrawLottery { id, .. }
+                | C::EarnCoins { id, .. } => Some((c.name(), id)),
             },
         }
     }

@@ -502,6 +502,20 @@ impl Auditor {
                     return R::PoolInvalid;
                 }
             }
+            CampaignKind::Lottery | CampaignKind::Coins => {
+                if c.pool_amount != 0 {
+                    return R::ReservedField;
+                }
+            }
+        }
+        let coins = c.coins_per_check_in != 0 || c.coins_per_yuan != 0;
+        if c.kind == CampaignKind::Coins && !coins {
+            return R::OfferInvalid;
+        }
+        if (c.kind != CampaignKind::Coins && (coins || c.coins_valid_for != 0))
+            || (c.kind != CampaignKind::Lottery && c.draws_per_user != 0)
+        {
+            return R::ReservedField;
         }
         match self.accounts.get(&c.sponsor_account_id) {
             None => return R::SponsorAccountNotFound,
@@ -585,6 +599,13 @@ impl Auditor {
                 amount,
             } => self.refund_checkout(first, command, id, checkout_id, amount),
             Command::GrabRedPacket { .. } => self.grab(first, command),
+            Command::AddPrize { .. }
+            | Command::DrawLottery { .. }
+            | Command::EarnCoins { .. }
+            | Command::ExpireCoins { .. }
+            | Command::SetCampaignRule { .. } => {
+                unreachable!("the workload sends no lotteries, coins or rules yet")
+            }
         }
     }
 
