@@ -1,5 +1,5 @@
-//! `elevenfold promotions ...`: campaigns, coupons, payments carrying coupons and red packets
-//! from the command line (docs/cli-promotions.md).
+//! `elevenfold promotions ...`: campaigns, coupons, payments carrying coupons, red packets,
+//! lotteries, reward coins and campaign rules from the command line (docs/cli-promotions.md).
 //!
 //! Every subcommand is a thin HTTP client of `/v1/promotions/...` on a running server,
 //! printing the server's JSON, with the exit codes of `client.rs`: unreachable server 2,
@@ -53,7 +53,19 @@ pub enum PromotionsCommand {
     Refund(RefundArgs),
     /// Grab one packet of a red-packet pool into an account (once per user and pool).
     Grab(GrabArgs),
-    /// Show a campaign (with its live figures), a coupon, a checkout, or a user's grab.
+    /// Add prize number --prize (1, 2, ... in order) to a lottery before its first draw.
+    AddPrize(AddPrizeArgs),
+    /// Draw a lottery once for a user (id = draw id); a cash prize lands in --account-id.
+    Draw(DrawArgs),
+    /// Earn coins for a task into the user's coin account: the daily check-in, or a captured
+    /// purchase (--checkout-id).
+    EarnCoins(EarnCoinsArgs),
+    /// Take back a coins campaign's coins whose validity has passed (at most 16 lots a time).
+    ExpireCoins(ExpireCoinsArgs),
+    /// Set a campaign's custom condition (a rule over the command's facts); "" clears it.
+    SetRule(SetRuleArgs),
+    /// Show a campaign (with its live figures and rule), a coupon, a checkout, a user's grab, a
+    /// lottery's prizes, a draw, or a user's coins.
     #[command(subcommand)]
     Show(ShowCommand),
     /// Any promotions command as JSON, passed through to the server.
@@ -109,12 +121,41 @@ pub enum ShowCommand {
         /// User id.
         user_id: u128,
     },
+    /// `GET /v1/promotions/campaigns/{id}/prizes`: a lottery's prizes and how many were won.
+    Prizes {
+        /// Campaign id.
+        campaign_id: u128,
+    },
+    /// `GET /v1/promotions/draws/{id}`: a draw and the prize it won (0: nothing).
+    Draw {
+        /// Draw id.
+        id: u128,
+    },
+    /// The coins a user earned in a coins campaign ("0": none).
+    Coins {
+        /// Campaign id.
+        campaign_id: u128,
+        /// User id.
+        user_id: u128,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CampaignKindArg {
     Coupon,
     RedPacket,
+    Lottery,
+    Coins,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrizeKindArg {
+    /// --amount from the budget into the winner's account.
+    Cash,
+    /// A coupon of --coupon-campaign-id, issued to the winner under the draw's id.
+    Coupon,
+    /// A limited place: counted, no money moves.
+    Slot,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -140,7 +181,7 @@ pub struct CampaignCreateArgs {
     pub json: Option<JsonObjects>,
     #[arg(long, group = "fields", required_unless_present_any = ["file", "json"])]
     pub id: Option<u128>,
-    /// coupon (default) or red-packet.
+    /// coupon (default), red-packet, lottery or coins.
     #[arg(long, group = "fields", value_enum)]
     pub kind: Option<CampaignKindArg>,
     /// Funds the budget and gets what is left at close.
@@ -204,7 +245,8 @@ pub struct CampaignCreateArgs {
     /// Coupons: seconds a coupon is valid after it is issued (default: until the end).
     #[arg(long, group = "fields")]
     pub coupon_valid_for: Option<u32>,
-    /// Coupons that may be issued or claimed; red packets: the packet count.
+    /// Coupons that may be issued or claimed; red packets: the packet count; lotteries: the
+    /// draws in all.
     #[arg(long, group = "fields")]
     pub stock: Option<u32>,
     #[arg(long, group = "fields")]
@@ -214,15 +256,27 @@ pub struct CampaignCreateArgs {
     pub redemptions_max: Option<u32>,
     #[arg(long, group = "fields")]
     pub redemptions_per_user: Option<u32>,
-    /// The most discount one user may get, yuan.
+    /// The most discount one user may get, yuan (coins: the most coins, 100 a yuan).
     #[arg(long, group = "fields", value_parser = parse_yuan)]
     pub discount_per_user: Option<u64>,
     /// Red packets: the pool's whole amount, yuan.
     #[arg(long, group = "fields", value_parser = parse_yuan)]
     pub pool: Option<u64>,
-    /// Red packets: the seed of the packet amounts.
+    /// Red packets and lotteries: the seed of the packet amounts or the draws.
     #[arg(long, group = "fields")]
     pub seed: Option<u64>,
+    /// Lotteries: draws one user may make.
+    #[arg(long, group = "fields")]
+    pub draws_per_user: Option<u32>,
+    /// Coins: coins (ledger units) for a daily check-in.
+    #[arg(long, group = "fields")]
+    pub coins_per_check_in: Option<u64>,
+    /// Coins: coins per yuan of a captured purchase.
+    #[arg(long, group = "fields")]
+    pub coins_per_yuan: Option<u32>,
+    /// Coins: seconds coins stay valid after they are earned (default: they do not expire).
+    #[arg(long, group = "fields")]
+    pub coins_valid_for: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +374,80 @@ pub struct GrabArgs {
     pub user_segments: u32,
 }
 
+#[derive(Debug, Args)]
+pub struct AddPrizeArgs {
+    #[arg(long)]
+    pub campaign_id: u128,
+    /// The prize number: 1, 2, ... in order.
+    #[arg(long)]
+    pub prize: u8,
+    #[arg(long, value_enum)]
+    pub kind: PrizeKindArg,
+    /// The probability of drawing it, in parts per million (all prizes: at most 1000000).
+    #[arg(long)]
+    pub weight_ppm: u32,
+    /// How many can be won.
+    #[arg(long)]
+    pub stock: u32,
+    /// cash: the prize, yuan.
+    #[arg(long, value_parser = parse_yuan, default_value = "0")]
+    pub amount: u64,
+    /// coupon: the coupon campaign.
+    #[arg(long, default_value_t = 0)]
+    pub coupon_campaign_id: u128,
+}
+
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    /// Draw id (also the cash prize's transfer id, or the coupon prize's coupon id).
+    #[arg(long)]
+    pub id: u128,
+    #[arg(long)]
+    pub campaign_id: u128,
+    #[arg(long)]
+    pub user_id: u128,
+    /// The account a cash prize lands in (0: the lottery has no cash prize).
+    #[arg(long, default_value_t = 0)]
+    pub account_id: u128,
+    #[arg(long, default_value_t = 0)]
+    pub user_segments: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct EarnCoinsArgs {
+    /// The earning's transfer id.
+    #[arg(long)]
+    pub id: u128,
+    #[arg(long)]
+    pub campaign_id: u128,
+    #[arg(long)]
+    pub user_id: u128,
+    /// The user's coin account, on the campaign's ledger.
+    #[arg(long)]
+    pub account_id: u128,
+    /// A captured checkout of the user (once per checkout); 0 (the default): the daily
+    /// check-in.
+    #[arg(long, default_value_t = 0)]
+    pub checkout_id: u128,
+    #[arg(long, default_value_t = 0)]
+    pub user_segments: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireCoinsArgs {
+    #[arg(long)]
+    pub campaign_id: u128,
+}
+
+#[derive(Debug, Args)]
+pub struct SetRuleArgs {
+    #[arg(long)]
+    pub campaign_id: u128,
+    /// The rule, e.g. 'amount >= 10_000 && hour < 12' (at most 192 bytes); "" clears it.
+    #[arg(long)]
+    pub rule: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing.
 
@@ -385,6 +513,8 @@ impl CampaignCreateArgs {
                 json!(match k {
                     CampaignKindArg::Coupon => "coupon",
                     CampaignKindArg::RedPacket => "red_packet",
+                    CampaignKindArg::Lottery => "lottery",
+                    CampaignKindArg::Coins => "coins",
                 })
             }),
         );
@@ -424,6 +554,10 @@ impl CampaignCreateArgs {
         put("discount_per_user", dec64(self.discount_per_user));
         put("pool_amount", dec64(self.pool));
         put("seed", dec64(self.seed));
+        put("draws_per_user", number(self.draws_per_user));
+        put("coins_per_check_in", dec64(self.coins_per_check_in));
+        put("coins_per_yuan", number(self.coins_per_yuan));
+        put("coins_valid_for", number(self.coins_valid_for));
         Ok(Value::Object(c))
     }
 
@@ -559,6 +693,73 @@ impl GrabArgs {
     }
 }
 
+impl AddPrizeArgs {
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "add_prize",
+            "campaign_id": self.campaign_id.to_string(),
+            "prize": self.prize,
+            "kind": match self.kind {
+                PrizeKindArg::Cash => "cash",
+                PrizeKindArg::Coupon => "coupon",
+                PrizeKindArg::Slot => "slot",
+            },
+            "weight_ppm": self.weight_ppm,
+            "stock": self.stock,
+            "amount": self.amount.to_string(),
+            "coupon_campaign_id": self.coupon_campaign_id.to_string(),
+        })
+    }
+}
+
+impl DrawArgs {
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "draw_lottery",
+            "id": self.id.to_string(),
+            "campaign_id": self.campaign_id.to_string(),
+            "user_id": self.user_id.to_string(),
+            "account_id": self.account_id.to_string(),
+            "user_segments": self.user_segments,
+        })
+    }
+}
+
+impl EarnCoinsArgs {
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "earn_coins",
+            "id": self.id.to_string(),
+            "campaign_id": self.campaign_id.to_string(),
+            "user_id": self.user_id.to_string(),
+            "account_id": self.account_id.to_string(),
+            "checkout_id": self.checkout_id.to_string(),
+            "user_segments": self.user_segments,
+        })
+    }
+}
+
+impl ExpireCoinsArgs {
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({ "type": "expire_coins", "campaign_id": self.campaign_id.to_string() })
+    }
+}
+
+impl SetRuleArgs {
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "set_campaign_rule",
+            "campaign_id": self.campaign_id.to_string(),
+            "rule": self.rule,
+        })
+    }
+}
+
 /// The promotions routes of one server.
 pub struct PromotionsClient {
     client: Client,
@@ -611,6 +812,24 @@ impl PromotionsClient {
             ))
             .await
     }
+
+    pub async fn prizes(&self, campaign_id: u128) -> Result<Value, ClientError> {
+        self.client
+            .get(&format!("/v1/promotions/campaigns/{campaign_id}/prizes"))
+            .await
+    }
+
+    pub async fn draw(&self, id: u128) -> Result<Value, ClientError> {
+        self.client.get(&format!("/v1/promotions/draws/{id}")).await
+    }
+
+    pub async fn coins(&self, campaign_id: u128, user_id: u128) -> Result<Value, ClientError> {
+        self.client
+            .get(&format!(
+                "/v1/promotions/campaigns/{campaign_id}/coins/{user_id}"
+            ))
+            .await
+    }
 }
 
 /// What a subcommand sends: a batch of campaigns, a batch of commands, or a lookup.
@@ -640,6 +859,11 @@ fn call(command: PromotionsCommand) -> Result<Call, String> {
         PromotionsCommand::Void(a) => one(a.to_json("void_checkout")),
         PromotionsCommand::Refund(a) => one(a.to_json()),
         PromotionsCommand::Grab(a) => one(a.to_json()),
+        PromotionsCommand::AddPrize(a) => one(a.to_json()),
+        PromotionsCommand::Draw(a) => one(a.to_json()),
+        PromotionsCommand::EarnCoins(a) => one(a.to_json()),
+        PromotionsCommand::ExpireCoins(a) => one(a.to_json()),
+        PromotionsCommand::SetRule(a) => one(a.to_json()),
         PromotionsCommand::Command(commands) => Call::Commands(commands.json.0),
         PromotionsCommand::Show(show) => Call::Show(show),
     })
@@ -669,6 +893,12 @@ pub fn run(args: PromotionsArgs) -> anyhow::Result<ExitCode> {
                         campaign_id,
                         user_id,
                     } => client.grab(campaign_id, user_id).await,
+                    ShowCommand::Prizes { campaign_id } => client.prizes(campaign_id).await,
+                    ShowCommand::Draw { id } => client.draw(id).await,
+                    ShowCommand::Coins {
+                        campaign_id,
+                        user_id,
+                    } => client.coins(campaign_id, user_id).await,
                 },
             ),
         }

@@ -1,6 +1,7 @@
 //! Tests of `elevenfold promotions`: exact parsing of percents and groups, campaigns built from
 //! flags (and the usage errors of offer flags), the command lines, and a round trip of every
-//! subcommand against an in-process server, exit codes included.
+//! subcommand (lotteries, coins and rules too) against an in-process server, exit codes
+//! included.
 
 use std::process::ExitCode;
 
@@ -9,8 +10,9 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, ClientError, ServerArgs, rejections};
 use crate::promotions::{
-    CampaignCommand, CampaignCreateArgs, CheckoutArgs, CouponArgs, FundArgs, GrabArgs,
-    PromotionsArgs, PromotionsClient, PromotionsCommand, RefundArgs, ResolveArgs, ShowCommand,
+    AddPrizeArgs, CampaignCommand, CampaignCreateArgs, CheckoutArgs, CouponArgs, DrawArgs,
+    EarnCoinsArgs, ExpireCoinsArgs, FundArgs, GrabArgs, PrizeKindArg, PromotionsArgs,
+    PromotionsClient, PromotionsCommand, RefundArgs, ResolveArgs, SetRuleArgs, ShowCommand,
     parse_bps, parse_group,
 };
 use crate::tests::start_server;
@@ -145,6 +147,45 @@ fn campaigns_from_flags() {
             "budget_account_id": "1001", "ledger": 1, "code": 10, "stock": 1_000_000,
             "pool_amount": "100000000000", "seed": "42"
         })])
+    );
+    let lottery = create_args(&with_base(&[
+        "--kind",
+        "lottery",
+        "--stock",
+        "500",
+        "--seed",
+        "9",
+        "--draws-per-user",
+        "3",
+    ]));
+    assert_eq!(
+        lottery.to_json(),
+        Ok(json!({
+            "id": "1000", "kind": "lottery", "sponsor_account_id": "301",
+            "budget_account_id": "1001", "ledger": 1, "code": 10, "stock": 500, "seed": "9",
+            "draws_per_user": 3
+        }))
+    );
+    let coins = create_args(&with_base(&[
+        "--kind",
+        "coins",
+        "--coins-per-check-in",
+        "18446744073709551615",
+        "--coins-per-yuan",
+        "10",
+        "--coins-valid-for",
+        "2592000",
+        "--discount-per-user",
+        "50",
+    ]));
+    assert_eq!(
+        coins.to_json(),
+        Ok(json!({
+            "id": "1000", "kind": "coins", "sponsor_account_id": "301",
+            "budget_account_id": "1001", "ledger": 1, "code": 10, "discount_per_user": "5000",
+            "coins_per_check_in": "18446744073709551615", "coins_per_yuan": 10,
+            "coins_valid_for": 2_592_000
+        }))
     );
     for (flags, message) in [
         (&["--discount", "1"][..], "--discount needs --offer"),
@@ -281,6 +322,82 @@ fn promotions_command_lines_parse() {
         &["promotions", "show", "coupon", "20"],
         &["promotions", "show", "checkout", "30"],
         &["promotions", "show", "grab", "2000", "7"],
+        &["promotions", "show", "prizes", "3000"],
+        &["promotions", "show", "draw", "41"],
+        &["promotions", "show", "coins", "4000", "7"],
+        &[
+            "promotions",
+            "add-prize",
+            "--campaign-id",
+            "3000",
+            "--prize",
+            "1",
+            "--kind",
+            "cash",
+            "--weight-ppm",
+            "1000000",
+            "--stock",
+            "1",
+            "--amount",
+            "8.88",
+        ],
+        &[
+            "promotions",
+            "add-prize",
+            "--campaign-id",
+            "3000",
+            "--prize",
+            "2",
+            "--kind",
+            "coupon",
+            "--weight-ppm",
+            "1",
+            "--stock",
+            "1",
+            "--coupon-campaign-id",
+            "1000",
+        ],
+        &[
+            "promotions",
+            "draw",
+            "--id",
+            "41",
+            "--campaign-id",
+            "3000",
+            "--user-id",
+            "7",
+        ],
+        &[
+            "promotions",
+            "earn-coins",
+            "--id",
+            "50",
+            "--campaign-id",
+            "4000",
+            "--user-id",
+            "7",
+            "--account-id",
+            "401",
+            "--checkout-id",
+            "30",
+        ],
+        &["promotions", "expire-coins", "--campaign-id", "4000"],
+        &[
+            "promotions",
+            "set-rule",
+            "--campaign-id",
+            "1000",
+            "--rule",
+            "amount >= 10_000 && hour < 12",
+        ],
+        &[
+            "promotions",
+            "set-rule",
+            "--campaign-id",
+            "1000",
+            "--rule",
+            "",
+        ],
         &[
             "promotions",
             "command",
@@ -358,7 +475,60 @@ fn promotions_command_lines_parse() {
             "c.json",
         ],
         &["promotions", "campaign", "create", "--json", "[]"],
-        &["promotions", "campaign", "create", "--kind", "lottery"],
+        &["promotions", "campaign", "create", "--kind", "scratch-card"],
+        // A prize kind, weight and stock are required; a prize number is a u8.
+        &[
+            "promotions",
+            "add-prize",
+            "--campaign-id",
+            "3000",
+            "--prize",
+            "1",
+            "--weight-ppm",
+            "1",
+            "--stock",
+            "1",
+        ],
+        &[
+            "promotions",
+            "add-prize",
+            "--campaign-id",
+            "3000",
+            "--prize",
+            "256",
+            "--kind",
+            "slot",
+            "--weight-ppm",
+            "1",
+            "--stock",
+            "1",
+        ],
+        &[
+            "promotions",
+            "add-prize",
+            "--campaign-id",
+            "3000",
+            "--prize",
+            "1",
+            "--kind",
+            "cash",
+            "--weight-ppm",
+            "1",
+            "--stock",
+            "1",
+            "--amount",
+            "0.001",
+        ],
+        &["promotions", "set-rule", "--campaign-id", "1000"],
+        &[
+            "promotions",
+            "earn-coins",
+            "--id",
+            "1",
+            "--campaign-id",
+            "1",
+        ],
+        &["promotions", "show", "coins", "4000"],
         &[
             "promotions",
             "fund",
@@ -619,6 +789,160 @@ async fn promotions_round_trip_against_a_server() {
         "closed"
     );
 
+    // A lottery with one cash prize of 8.88 that every draw lands on, in stock once: the first
+    // draw wins it, the second wins nothing; a rule refusing a draw, then cleared.
+    let lottery = create_args(&[
+        "--id",
+        "3000",
+        "--kind",
+        "lottery",
+        "--sponsor-account-id",
+        "301",
+        "--budget-account-id",
+        "3001",
+        "--ledger",
+        "1",
+        "--code",
+        "30",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(run(create(lottery)).await, ExitCode::SUCCESS);
+    let prize = AddPrizeArgs {
+        campaign_id: 3000,
+        prize: 1,
+        kind: PrizeKindArg::Cash,
+        weight_ppm: 1_000_000,
+        stock: 1,
+        amount: 888,
+        coupon_campaign_id: 0,
+    };
+    assert_eq!(
+        run(PromotionsCommand::AddPrize(prize)).await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        run(PromotionsCommand::Fund(fund(12, 3000, 1_000))).await,
+        ExitCode::SUCCESS
+    );
+    let rule = |rule: &str| SetRuleArgs {
+        campaign_id: 3000,
+        rule: rule.to_string(),
+    };
+    assert_eq!(
+        run(PromotionsCommand::SetRule(rule("segments == 1"))).await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        client.campaign(3000).await.expect("found")["rule"],
+        "segments == 1"
+    );
+    let draw = |id, user_id, account_id| DrawArgs {
+        id,
+        campaign_id: 3000,
+        user_id,
+        account_id,
+        user_segments: 0,
+    };
+    assert_eq!(
+        run(PromotionsCommand::Draw(draw(50, 7, 401))).await,
+        ExitCode::from(1),
+        "rule_not_met"
+    );
+    assert_eq!(
+        run(PromotionsCommand::SetRule(rule(""))).await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        client.campaign(3000).await.expect("found")["rule"],
+        Value::Null
+    );
+    // A rule over 192 bytes is a problem: exit 1.
+    assert_eq!(
+        run(PromotionsCommand::SetRule(rule(&"a".repeat(193)))).await,
+        ExitCode::from(1)
+    );
+    assert_eq!(
+        run(PromotionsCommand::Draw(draw(51, 7, 401))).await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        run(PromotionsCommand::Draw(draw(52, 8, 402))).await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        client.draw(51).await.expect("found"),
+        json!({
+            "id": "51", "campaign_id": "3000", "user_id": "7", "position": 0, "prize": 1,
+            "kind": "cash", "amount": "888"
+        })
+    );
+    assert_eq!(
+        client.draw(52).await.expect("found"),
+        json!({
+            "id": "52", "campaign_id": "3000", "user_id": "8", "position": 1, "prize": 0,
+            "kind": null, "amount": "0"
+        })
+    );
+    assert_eq!(
+        client.prizes(3000).await.expect("found"),
+        json!({ "prizes": [{
+            "prize": 1, "kind": "cash", "weight_ppm": 1_000_000, "stock": 1, "won": 1,
+            "amount": "888", "coupon_campaign_id": "0"
+        }]})
+    );
+
+    // Coins: 10 for a daily check-in, once a day; nothing due to expire.
+    let coins = create_args(&[
+        "--id",
+        "4000",
+        "--kind",
+        "coins",
+        "--sponsor-account-id",
+        "301",
+        "--budget-account-id",
+        "4001",
+        "--ledger",
+        "1",
+        "--code",
+        "40",
+        "--coins-per-check-in",
+        "10",
+    ]);
+    assert_eq!(run(create(coins)).await, ExitCode::SUCCESS);
+    assert_eq!(
+        run(PromotionsCommand::Fund(fund(13, 4000, 100))).await,
+        ExitCode::SUCCESS
+    );
+    let earn = |id| EarnCoinsArgs {
+        id,
+        campaign_id: 4000,
+        user_id: 7,
+        account_id: 401,
+        checkout_id: 0,
+        user_segments: 0,
+    };
+    assert_eq!(
+        run(PromotionsCommand::EarnCoins(earn(60))).await,
+        ExitCode::SUCCESS
+    );
+    let again = client
+        .commands(vec![earn(61).to_json()])
+        .await
+        .expect("answered");
+    assert_eq!(rejections(&again), [(0, "already_checked_in".to_string())]);
+    assert_eq!(
+        run(PromotionsCommand::ExpireCoins(ExpireCoinsArgs {
+            campaign_id: 4000
+        }))
+        .await,
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        client.coins(4000, 7).await.expect("found"),
+        json!({ "campaign_id": "4000", "user_id": "7", "coins": "10" })
+    );
+
     // Views: found is 0, missing is a problem (404), exit 1.
     assert_eq!(run(show_campaign(1000)).await, ExitCode::SUCCESS);
     for show in [
@@ -626,6 +950,12 @@ async fn promotions_round_trip_against_a_server() {
         ShowCommand::Checkout { id: 30 },
         ShowCommand::Grab {
             campaign_id: 2000,
+            user_id: 7,
+        },
+        ShowCommand::Prizes { campaign_id: 3000 },
+        ShowCommand::Draw { id: 51 },
+        ShowCommand::Coins {
+            campaign_id: 4000,
             user_id: 7,
         },
     ] {
@@ -640,6 +970,10 @@ async fn promotions_round_trip_against_a_server() {
     assert_eq!(run(show_campaign(999)).await, ExitCode::from(1));
     assert_eq!(
         run(PromotionsCommand::Show(ShowCommand::Checkout { id: 999 })).await,
+        ExitCode::from(1)
+    );
+    assert_eq!(
+        run(PromotionsCommand::Show(ShowCommand::Draw { id: 999 })).await,
         ExitCode::from(1)
     );
 

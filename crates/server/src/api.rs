@@ -61,7 +61,7 @@ pub(crate) struct App {
         (name = "accounts", description = "Create, read and limit accounts."),
         (name = "transfers", description = "Create and read transfers."),
         (name = "credit", description = "Consumer credit lines: programs, commands, day-close, line views and quotes. Rates are percent strings (\"0.05\" is 0.05%); dates are YYYY-MM-DD."),
-        (name = "promotions", description = "Campaigns on budgets that can never be overspent: coupons, payments carrying coupons (checkouts), red-packet pools, and live campaign figures. Amounts are fen; times are engine timestamps (ns)."),
+        (name = "promotions", description = "Campaigns on budgets that can never be overspent: coupons, payments carrying coupons (checkouts), red-packet pools, lotteries, reward coins, campaign rules, and live campaign figures. Amounts are fen; times are engine timestamps (ns)."),
         (name = "provenance", description = "The provenance log: signed GS1 EPCIS 2.0 events in a C2SP tlog-tiles transparency log; product histories with inclusion proofs, offline bundles, witness cosignatures."),
         (name = "operations", description = "Health, metrics and this document.")
     )
@@ -93,6 +93,9 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
         .routes(routes!(promotions_api::get_grab))
         .routes(routes!(promotions_api::get_coupon))
         .routes(routes!(promotions_api::get_checkout))
+        .routes(routes!(promotions_api::get_prizes))
+        .routes(routes!(promotions_api::get_coins))
+        .routes(routes!(promotions_api::get_draw))
         .merge(provenance_api::routes())
         .routes(routes!(openapi_document))
         .routes(routes!(livez))

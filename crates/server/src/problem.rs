@@ -31,6 +31,7 @@ pub enum ProblemCode {
     CampaignNotFound,
     CouponNotFound,
     CheckoutNotFound,
+    DrawNotFound,
     ProductNotFound,
     TileNotFound,
     CheckpointNotFound,
@@ -64,6 +65,7 @@ impl ProblemCode {
         ProblemCode::CampaignNotFound,
         ProblemCode::CouponNotFound,
         ProblemCode::CheckoutNotFound,
+        ProblemCode::DrawNotFound,
         ProblemCode::ProductNotFound,
         ProblemCode::TileNotFound,
         ProblemCode::CheckpointNotFound,
@@ -97,6 +99,7 @@ impl ProblemCode {
             ProblemCode::CampaignNotFound => "campaign_not_found",
             ProblemCode::CouponNotFound => "coupon_not_found",
             ProblemCode::CheckoutNotFound => "checkout_not_found",
+            ProblemCode::DrawNotFound => "draw_not_found",
             ProblemCode::ProductNotFound => "product_not_found",
             ProblemCode::TileNotFound => "tile_not_found",
             ProblemCode::CheckpointNotFound => "checkpoint_not_found",
@@ -132,6 +135,7 @@ impl ProblemCode {
             | ProblemCode::CampaignNotFound
             | ProblemCode::CouponNotFound
             | ProblemCode::CheckoutNotFound
+            | ProblemCode::DrawNotFound
             | ProblemCode::ProductNotFound
             | ProblemCode::TileNotFound
             | ProblemCode::CheckpointNotFound => StatusCode::NOT_FOUND,
@@ -169,6 +173,7 @@ impl ProblemCode {
             ProblemCode::CampaignNotFound => "no such promotion campaign",
             ProblemCode::CouponNotFound => "no such coupon",
             ProblemCode::CheckoutNotFound => "no such checkout",
+            ProblemCode::DrawNotFound => "no such lottery draw",
             ProblemCode::ProductNotFound => "the provenance log has no event naming this product",
             ProblemCode::TileNotFound => "no such tile or entry bundle in the published tree",
             ProblemCode::CheckpointNotFound => "no such checkpoint",

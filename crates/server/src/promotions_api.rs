@@ -1,6 +1,7 @@
 //! The promotions routes (`/v1/promotions/...`): campaigns, commands (funding, coupons,
-//! payments carrying coupons, red-packet grabs), and the views of campaigns with their live
-//! figures, coupons, checkouts and grabs.
+//! payments carrying coupons, red-packet grabs, lotteries, reward coins, campaign rules), and
+//! the views of campaigns with their live figures and rules, coupons, checkouts, grabs, lottery
+//! prizes and draws, and coins earned.
 //!
 //! Same invariants as `api.rs`: every handler is registered with its OpenAPI operation; writes
 //! validate the whole body before submitting, so an HTTP error means nothing was submitted;
@@ -15,8 +16,9 @@ use engine::Request;
 use crate::api::{App, JsonBody, check_event_count, decimal_id, execute, json_response, path_id};
 use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
 use crate::promotions_wire::{
-    CampaignInput, CampaignOutput, CheckoutOutput, CouponOutput, CreateCampaignsRequest,
-    GrabOutput, PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
+    CampaignInput, CampaignOutput, CheckoutOutput, CoinsOutput, CouponOutput,
+    CreateCampaignsRequest, DrawOutput, GrabOutput, PrizeOutput, PrizesOutput,
+    PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
 };
 use crate::wire::{Dec64, Dec128};
 
@@ -50,7 +52,8 @@ pub(crate) async fn create_campaigns(
 }
 
 /// Execute promotions commands (fund, pause/resume/close, issue and claim coupons, checkouts
-/// with their capture, void and refund, red-packet grabs): one result per command, in order.
+/// with their capture, void and refund, red-packet grabs, lottery prizes and draws, coins
+/// earned and expired, campaign rules): one result per command, in order.
 #[utoipa::path(
     post,
     path = "/v1/promotions/commands",
@@ -58,7 +61,7 @@ pub(crate) async fn create_campaigns(
     request_body(content = PromotionCommandsRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "One result per command, in order.", body = PromotionResultsResponse),
-        (status = 400, description = "Malformed request; nothing was executed.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed request (a rule over 192 bytes too); nothing was executed.", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "More than 8189 commands, or the body is too large.", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json.", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "The node is shutting down or failed.", body = ProblemBody, content_type = "application/problem+json")
@@ -85,8 +88,8 @@ fn campaign_not_found(id: u128) -> Problem {
     )
 }
 
-/// One campaign as created, its status, and its live figures: budget balance and what is left
-/// to give, funded, reserved, spent, grabbed, returned, issued, redemptions.
+/// One campaign as created, its status, its live figures (budget balance and what is left to
+/// give, funded, reserved, spent, grabbed, returned, issued, redemptions) and its rule.
 #[utoipa::path(
     get,
     path = "/v1/promotions/campaigns/{id}",
@@ -103,11 +106,16 @@ pub(crate) async fn get_campaign(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
     let id = path_id(path)?;
-    let view = app
+    let (view, rule) = app
         .node
-        .read(|sm| sm.promotions().campaign(id))
+        .read(|sm| {
+            let promotions = sm.promotions();
+            promotions
+                .campaign(id)
+                .map(|view| (view, promotions.rule(id).map(str::to_owned)))
+        })
         .ok_or_else(|| campaign_not_found(id))?;
-    Ok(json_response(&CampaignOutput::new(&view)))
+    Ok(json_response(&CampaignOutput::new(&view, rule)))
 }
 
 /// The red packet a user grabbed from a pool (`"0"` if none).
@@ -207,4 +215,101 @@ pub(crate) async fn get_checkout(
             )
         })?;
     Ok(json_response(&output))
+}
+
+/// A lottery's prizes, in order, with how many were won (none for other kinds of campaign).
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/campaigns/{id}/prizes",
+    tag = "promotions",
+    params(("id" = String, Path, description = "Campaign id, a decimal u128.")),
+    responses(
+        (status = 200, description = "The prizes.", body = PrizesOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign (`campaign_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_prizes(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let prizes = app
+        .node
+        .read(|sm| {
+            let promotions = sm.promotions();
+            promotions.campaign(id).map(|_| promotions.prizes(id))
+        })
+        .ok_or_else(|| campaign_not_found(id))?;
+    Ok(json_response(&PrizesOutput {
+        prizes: prizes.iter().map(PrizeOutput::new).collect(),
+    }))
+}
+
+/// The coins a user earned in a coins campaign (`"0"` if none).
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/campaigns/{id}/coins/{user_id}",
+    tag = "promotions",
+    params(
+        ("id" = String, Path, description = "Campaign id, a decimal u128."),
+        ("user_id" = String, Path, description = "User id, a decimal u128.")
+    ),
+    responses(
+        (status = 200, description = "The coins earned.", body = CoinsOutput),
+        (status = 400, description = "An id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign (`campaign_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_coins(
+    State(app): State<App>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, Problem> {
+    let Path((campaign, user)) =
+        path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
+    let campaign_id = decimal_id(&campaign)?;
+    let user_id = decimal_id(&user)?;
+    let coins = app
+        .node
+        .read(|sm| {
+            let promotions = sm.promotions();
+            promotions
+                .campaign(campaign_id)
+                .map(|_| promotions.coins(campaign_id, user_id))
+        })
+        .ok_or_else(|| campaign_not_found(campaign_id))?;
+    Ok(json_response(&CoinsOutput {
+        campaign_id: Dec128(campaign_id),
+        user_id: Dec128(user_id),
+        coins: Dec64(coins),
+    }))
+}
+
+/// One lottery draw: who drew, its position, and the prize it won (prize 0: nothing).
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/draws/{id}",
+    tag = "promotions",
+    params(("id" = String, Path, description = "Draw id (the `draw_lottery` id), a decimal u128.")),
+    responses(
+        (status = 200, description = "The draw.", body = DrawOutput),
+        (status = 400, description = "The id is not a decimal u128.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such draw (`draw_not_found`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn get_draw(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, Problem> {
+    let id = path_id(path)?;
+    let view = app
+        .node
+        .read(|sm| sm.promotions().draw(id))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::DrawNotFound,
+                format!("no lottery draw with id {id}"),
+            )
+        })?;
+    Ok(json_response(&DrawOutput::new(&view)))
 }

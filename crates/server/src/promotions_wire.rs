@@ -6,7 +6,8 @@
 //! - ids, amounts (fen) and engine timestamps (ns) travel as decimal strings, u32/u16 values as
 //!   JSON numbers, enums by snake_case name;
 //! - omitted fields are zero (a campaign's `kind`: `coupon`; its `offer`: none), unknown fields
-//!   are rejected; a payment lists at most `promotions::COUPONS_MAX` coupons;
+//!   are rejected; a payment lists at most `promotions::COUPONS_MAX` coupons, a campaign's rule
+//!   is at most `promotions::RULE_TEXT_MAX` bytes;
 //! - a campaign read back (`CampaignOutput`) carries its configuration in exactly the shape it
 //!   was created with, so the input round-trips.
 //!
@@ -19,7 +20,8 @@ use std::fmt;
 
 use promotions::{
     COUPONS_MAX, Campaign, CampaignKind, CampaignStatus, CampaignView, CheckoutStatus,
-    CheckoutView, Command, CouponStatus, CouponView, Offer, PromotionResult, StatusChange,
+    CheckoutView, Command, CouponStatus, CouponView, DrawView, Offer, PrizeKind, PrizeView,
+    PromotionResult, RULE_TEXT_MAX, RULE_VARIABLES, StatusChange,
 };
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
@@ -62,6 +64,34 @@ pub enum CampaignKindName {
     Coupon,
     /// A red-packet pool of `pool_amount` fen in `stock` packets, grabbed once per user.
     RedPacket,
+    /// A lottery: prizes (`add_prize`) drawn with fixed probabilities from `seed`, `stock`
+    /// draws in all (0: no limit), `draws_per_user` each.
+    Lottery,
+    /// Reward coins earned by tasks (a daily check-in, a captured purchase) from the budget
+    /// into the user's coin account, valid for `coins_valid_for` seconds.
+    Coins,
+}
+
+impl CampaignKindName {
+    #[must_use]
+    pub fn kind(self) -> CampaignKind {
+        match self {
+            CampaignKindName::Coupon => CampaignKind::Coupon,
+            CampaignKindName::RedPacket => CampaignKind::RedPacket,
+            CampaignKindName::Lottery => CampaignKind::Lottery,
+            CampaignKindName::Coins => CampaignKind::Coins,
+        }
+    }
+
+    #[must_use]
+    pub fn new(kind: CampaignKind) -> CampaignKindName {
+        match kind {
+            CampaignKind::Coupon => CampaignKindName::Coupon,
+            CampaignKind::RedPacket => CampaignKindName::RedPacket,
+            CampaignKind::Lottery => CampaignKindName::Lottery,
+            CampaignKind::Coins => CampaignKindName::Coins,
+        }
+    }
 }
 
 /// Spend at least `min_spend`, save `amount` (满减).
@@ -196,19 +226,30 @@ pub struct CampaignInput {
     pub restore_on_refund: bool,
     /// Coupons: seconds a coupon is valid after it is issued (0: until the campaign ends).
     pub coupon_valid_for: u32,
-    /// Coupons that may be issued or claimed; red packets: the packet count (required).
+    /// Coupons that may be issued or claimed; red packets: the packet count (required);
+    /// lotteries: the draws in all.
     pub stock: u32,
     /// Coupons one user may hold.
     pub coupons_per_user: u32,
     /// Redemptions (payments using a coupon) in all, and per user.
     pub redemptions_max: u32,
     pub redemptions_per_user: u32,
-    /// Most discount one user may get from this campaign.
+    /// Most discount one user may get from this campaign; coins: most coins one user may
+    /// earn.
     pub discount_per_user: Dec64,
     /// Red packets: the pool's whole amount (at least one fen per packet).
     pub pool_amount: Dec64,
-    /// Red packets: the seed of the amounts (recorded in the log, so replay is exact).
+    /// Red packets and lotteries: the seed of the amounts or draws (recorded in the log, so
+    /// replay is exact).
     pub seed: Dec64,
+    /// Coins: coins for a daily check-in (0: not a task).
+    pub coins_per_check_in: Dec64,
+    /// Coins: coins per yuan (100 fen) of a captured purchase (0: not a task).
+    pub coins_per_yuan: u32,
+    /// Coins: seconds coins stay valid after they are earned (0: they do not expire).
+    pub coins_valid_for: u32,
+    /// Lotteries: draws one user may make.
+    pub draws_per_user: u32,
 }
 
 impl CampaignInput {
@@ -216,10 +257,7 @@ impl CampaignInput {
     pub fn into_campaign(self) -> Campaign {
         Campaign {
             id: self.id.0,
-            kind: match self.kind {
-                CampaignKindName::Coupon => CampaignKind::Coupon,
-                CampaignKindName::RedPacket => CampaignKind::RedPacket,
-            },
+            kind: self.kind.kind(),
             sponsor_account_id: self.sponsor_account_id.0,
             budget_account_id: self.budget_account_id.0,
             ledger: self.ledger,
@@ -244,6 +282,10 @@ impl CampaignInput {
             discount_per_user: self.discount_per_user.0,
             pool_amount: self.pool_amount.0,
             seed: self.seed.0,
+            coins_per_check_in: self.coins_per_check_in.0,
+            coins_per_yuan: self.coins_per_yuan,
+            coins_valid_for: self.coins_valid_for,
+            draws_per_user: self.draws_per_user,
         }
     }
 
@@ -251,10 +293,7 @@ impl CampaignInput {
     pub fn new(c: &Campaign) -> CampaignInput {
         CampaignInput {
             id: Dec128(c.id),
-            kind: match c.kind {
-                CampaignKind::Coupon => CampaignKindName::Coupon,
-                CampaignKind::RedPacket => CampaignKindName::RedPacket,
-            },
+            kind: CampaignKindName::new(c.kind),
             sponsor_account_id: Dec128(c.sponsor_account_id),
             budget_account_id: Dec128(c.budget_account_id),
             ledger: c.ledger,
@@ -279,6 +318,10 @@ impl CampaignInput {
             discount_per_user: Dec64(c.discount_per_user),
             pool_amount: Dec64(c.pool_amount),
             seed: Dec64(c.seed),
+            coins_per_check_in: Dec64(c.coins_per_check_in),
+            coins_per_yuan: c.coins_per_yuan,
+            coins_valid_for: c.coins_valid_for,
+            draws_per_user: c.draws_per_user,
         }
     }
 }
@@ -306,6 +349,11 @@ pub enum PromotionCommandInput {
     VoidCheckout(CheckoutRefInput),
     RefundCheckout(RefundCheckoutInput),
     GrabRedPacket(GrabRedPacketInput),
+    AddPrize(AddPrizeInput),
+    DrawLottery(DrawLotteryInput),
+    EarnCoins(EarnCoinsInput),
+    ExpireCoins(ExpireCoinsInput),
+    SetCampaignRule(SetCampaignRuleInput),
 }
 
 /// Moves `amount` from the sponsor's account into the campaign's budget.
@@ -516,6 +564,174 @@ pub struct GrabRedPacketInput {
     pub user_segments: u32,
 }
 
+/// What a lottery prize gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = PrizeKind)]
+pub enum PrizeKindName {
+    /// `amount` of the campaign's ledger from the budget to the winner's account.
+    Cash,
+    /// A coupon of the coupon campaign `coupon_campaign_id`, issued to the winner under the
+    /// draw's id.
+    Coupon,
+    /// A limited place (a test drive, a gift to collect): counted, no money moves.
+    Slot,
+}
+
+impl PrizeKindName {
+    #[must_use]
+    pub fn kind(self) -> PrizeKind {
+        match self {
+            PrizeKindName::Cash => PrizeKind::Cash,
+            PrizeKindName::Coupon => PrizeKind::Coupon,
+            PrizeKindName::Slot => PrizeKind::Slot,
+        }
+    }
+
+    #[must_use]
+    pub fn new(kind: PrizeKind) -> PrizeKindName {
+        match kind {
+            PrizeKind::Cash => PrizeKindName::Cash,
+            PrizeKind::Coupon => PrizeKindName::Coupon,
+            PrizeKind::Slot => PrizeKindName::Slot,
+        }
+    }
+}
+
+/// Adds prize number `prize` (1, 2, ... in order, at most 16) to a lottery before its first
+/// draw.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPrizeInput {
+    #[serde(default)]
+    pub campaign_id: Dec128,
+    #[serde(default)]
+    pub prize: u8,
+    pub kind: PrizeKindName,
+    /// The probability of drawing it, in parts per million (all prizes: at most a million).
+    #[serde(default)]
+    pub weight_ppm: u32,
+    /// How many can be won; a draw that lands on a prize given out wins nothing.
+    #[serde(default)]
+    pub stock: u32,
+    /// Cash: the amount (fen, or coins on a coin ledger).
+    #[serde(default)]
+    pub amount: Dec64,
+    /// Coupon: the coupon campaign.
+    #[serde(default)]
+    pub coupon_campaign_id: Dec128,
+}
+
+/// One draw of a lottery for a user; a cash prize lands in `account_id` (0 when the lottery
+/// has no cash prize). What it won is the draw's view, `GET /v1/promotions/draws/{id}`.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrawLotteryInput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    pub account_id: Dec128,
+    pub user_segments: u32,
+}
+
+/// Earns coins for a task into the user's coin account: the daily check-in (`checkout_id`
+/// 0, once per business day in UTC+8), or a captured purchase of the user (once per
+/// checkout).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarnCoinsInput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    pub account_id: Dec128,
+    pub checkout_id: Dec128,
+    pub user_segments: u32,
+}
+
+/// Takes back coins of the campaign whose validity has passed (at most 16 lots per command,
+/// soonest first): what is left of each goes back to the budget.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpireCoinsInput {
+    pub campaign_id: Dec128,
+}
+
+/// A campaign rule's text: at most `RULE_TEXT_MAX` bytes of UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleText {
+    pub len: u8,
+    pub text: [u8; RULE_TEXT_MAX],
+}
+
+impl Default for RuleText {
+    fn default() -> RuleText {
+        RuleText {
+            len: 0,
+            text: [0; RULE_TEXT_MAX],
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl Visitor<'_> for TextVisitor {
+            type Value = RuleText;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                write!(formatter, "a rule of at most {RULE_TEXT_MAX} bytes")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RuleText, E> {
+                let bytes = value.as_bytes();
+                let len = u8::try_from(bytes.len())
+                    .ok()
+                    .filter(|&len| usize::from(len) <= RULE_TEXT_MAX)
+                    .ok_or_else(|| E::invalid_length(bytes.len(), &self))?;
+                let mut text = [0; RULE_TEXT_MAX];
+                text[..bytes.len()].copy_from_slice(bytes);
+                Ok(RuleText { len, text })
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+impl Serialize for RuleText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = std::str::from_utf8(&self.text[..usize::from(self.len)])
+            .map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+}
+
+impl PartialSchema for RuleText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(RULE_TEXT_MAX))
+            .description(Some(format!(
+                "A condition over the command's facts ({}) that must hold for the campaign to \
+                 apply, at most {RULE_TEXT_MAX} bytes of UTF-8; empty: no rule.",
+                RULE_VARIABLES.map(|name| format!("`{name}`")).join(", ")
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for RuleText {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RuleText")
+    }
+}
+
+/// Sets a campaign's custom condition, which must hold for the campaign to apply (`""` clears
+/// it); a rule that does not compile is `rule_invalid`.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SetCampaignRuleInput {
+    pub campaign_id: Dec128,
+    pub rule: RuleText,
+}
+
 impl PromotionCommandInput {
     #[must_use]
     pub fn into_command(self) -> Command {
@@ -566,6 +782,38 @@ impl PromotionCommandInput {
                 account_id: g.account_id.0,
                 user_segments: g.user_segments,
             },
+            PromotionCommandInput::AddPrize(p) => Command::AddPrize {
+                campaign_id: p.campaign_id.0,
+                prize: p.prize,
+                kind: p.kind.kind(),
+                weight_ppm: p.weight_ppm,
+                stock: p.stock,
+                amount: p.amount.0,
+                coupon_campaign_id: p.coupon_campaign_id.0,
+            },
+            PromotionCommandInput::DrawLottery(d) => Command::DrawLottery {
+                id: d.id.0,
+                campaign_id: d.campaign_id.0,
+                user_id: d.user_id.0,
+                account_id: d.account_id.0,
+                user_segments: d.user_segments,
+            },
+            PromotionCommandInput::EarnCoins(e) => Command::EarnCoins {
+                id: e.id.0,
+                campaign_id: e.campaign_id.0,
+                user_id: e.user_id.0,
+                account_id: e.account_id.0,
+                checkout_id: e.checkout_id.0,
+                user_segments: e.user_segments,
+            },
+            PromotionCommandInput::ExpireCoins(e) => Command::ExpireCoins {
+                campaign_id: e.campaign_id.0,
+            },
+            PromotionCommandInput::SetCampaignRule(r) => Command::SetCampaignRule {
+                campaign_id: r.campaign_id.0,
+                len: r.rule.len,
+                text: r.rule.text,
+            },
         }
     }
 }
@@ -614,17 +862,21 @@ pub struct CampaignOutput {
     pub budget_balance: Dec64,
     /// The budget left to give: `budget_balance` less `reserved`.
     pub available: Dec64,
-    /// Coupons issued or claimed; red packets: packets grabbed.
+    /// Coupons issued or claimed; red packets: packets grabbed; lotteries: draws made.
     pub issued: u32,
-    /// Coupons not yet issued, or packets not yet grabbed; `null` when the stock is unlimited.
+    /// Coupons not yet issued, packets not yet grabbed, or draws not yet made; `null` when
+    /// the stock is unlimited.
     pub stock_left: Option<u32>,
     /// Redemptions reserved or used.
     pub redemptions: u32,
+    /// The campaign's custom condition (`set_campaign_rule`); `null`: none.
+    pub rule: Option<String>,
 }
 
 impl CampaignOutput {
+    /// The output of a campaign's view and its rule's text.
     #[must_use]
-    pub fn new(view: &CampaignView) -> CampaignOutput {
+    pub fn new(view: &CampaignView, rule: Option<String>) -> CampaignOutput {
         let c = &view.campaign;
         CampaignOutput {
             campaign: CampaignInput::new(c),
@@ -643,6 +895,7 @@ impl CampaignOutput {
             issued: view.issued,
             stock_left: (c.stock != 0).then(|| c.stock.saturating_sub(view.issued)),
             redemptions: view.redemptions,
+            rule,
         }
     }
 }
@@ -746,4 +999,83 @@ pub struct GrabOutput {
     /// Fen; `"0"`: the user has not grabbed a packet of this pool (packets are at least one
     /// fen).
     pub amount: Dec64,
+}
+
+/// `GET /v1/promotions/campaigns/{id}/coins/{user_id}`: the coins a user earned in a coins
+/// campaign.
+#[derive(Serialize, ToSchema)]
+pub struct CoinsOutput {
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    /// Coins earned in all (expiry does not lower it); `"0"`: none.
+    pub coins: Dec64,
+}
+
+/// `GET /v1/promotions/draws/{id}`: one lottery draw and what it won.
+#[derive(Serialize, ToSchema)]
+pub struct DrawOutput {
+    pub id: Dec128,
+    pub campaign_id: Dec128,
+    pub user_id: Dec128,
+    /// The draw's position in the lottery (0 for the first draw).
+    pub position: u32,
+    /// The prize number won; 0: nothing.
+    pub prize: u8,
+    /// The prize's kind; `null`: nothing won.
+    pub kind: Option<PrizeKindName>,
+    /// A cash prize's amount; `"0"` otherwise.
+    pub amount: Dec64,
+}
+
+impl DrawOutput {
+    #[must_use]
+    pub fn new(view: &DrawView) -> DrawOutput {
+        DrawOutput {
+            id: Dec128(view.id),
+            campaign_id: Dec128(view.campaign_id),
+            user_id: Dec128(view.user_id),
+            position: view.position,
+            prize: view.prize,
+            kind: view.kind.map(PrizeKindName::new),
+            amount: Dec64(view.amount),
+        }
+    }
+}
+
+/// A lottery prize as added, and how many were won.
+#[derive(Serialize, ToSchema)]
+pub struct PrizeOutput {
+    /// The prize number (1, 2, ...).
+    pub prize: u8,
+    pub kind: PrizeKindName,
+    pub weight_ppm: u32,
+    pub stock: u32,
+    /// Won so far (at most `stock`).
+    pub won: u32,
+    /// Cash: the amount; `"0"` otherwise.
+    pub amount: Dec64,
+    /// Coupon: the coupon campaign; `"0"` otherwise.
+    pub coupon_campaign_id: Dec128,
+}
+
+impl PrizeOutput {
+    #[must_use]
+    pub fn new(view: &PrizeView) -> PrizeOutput {
+        PrizeOutput {
+            prize: view.prize,
+            kind: PrizeKindName::new(view.kind),
+            weight_ppm: view.weight_ppm,
+            stock: view.stock,
+            won: view.won,
+            amount: Dec64(view.amount),
+            coupon_campaign_id: Dec128(view.coupon_campaign_id),
+        }
+    }
+}
+
+/// `GET /v1/promotions/campaigns/{id}/prizes`: a lottery's prizes, in order (none for other
+/// kinds of campaign).
+#[derive(Serialize, ToSchema)]
+pub struct PrizesOutput {
+    pub prizes: Vec<PrizeOutput>,
 }

@@ -601,6 +601,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/promotions/campaigns/{id}/grabs/{user_id}"),
     ("get", "/v1/promotions/coupons/{id}"),
     ("get", "/v1/promotions/checkouts/{id}"),
+    ("get", "/v1/promotions/campaigns/{id}/prizes"),
+    ("get", "/v1/promotions/campaigns/{id}/coins/{user_id}"),
+    ("get", "/v1/promotions/draws/{id}"),
     ("post", "/v1/provenance/events"),
     ("get", "/v1/provenance/products"),
     ("get", "/v1/provenance/bundle"),
@@ -690,6 +693,10 @@ async fn openapi_lists_every_route() {
         "CampaignOutput",
         "CouponOutput",
         "CheckoutOutput",
+        "DrawOutput",
+        "PrizesOutput",
+        "PrizeKind",
+        "RuleText",
         "PromotionResult",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");

@@ -1,8 +1,9 @@
 //! End-to-end tests of the promotions endpoints (`/v1/promotions/...`): a coupon campaign over
 //! HTTP on a temporary node (funded, coupons claimed, a payment by an account carrying a
 //! coupon, captured, refunded in part, the campaign closed) checked by exact figures on the
-//! campaign, the coupons, the checkout and the ledger; a red-packet pool grabbed empty; and
-//! the problems of bad input.
+//! campaign, the coupons, the checkout and the ledger; a red-packet pool grabbed empty; a
+//! lottery whose only prize runs out, with a rule set and cleared; reward coins checked in,
+//! once a day, and taken back at expiry; and the problems of bad input.
 
 use serde_json::{Value, json};
 
@@ -16,6 +17,10 @@ const COUPONS: u128 = 1000;
 const COUPONS_BUDGET: u128 = 1001;
 const POOL: u128 = 2000;
 const POOL_BUDGET: u128 = 2001;
+const LOTTERY: u128 = 3000;
+const LOTTERY_BUDGET: u128 = 3001;
+const COINS: u128 = 4000;
+const COINS_BUDGET: u128 = 4001;
 
 fn coupon_campaign() -> Value {
     json!({
@@ -391,6 +396,304 @@ async fn red_packets_sum_to_the_pool() {
     server.stop().await;
 }
 
+// Goal: a lottery with one cash prize of weight 1_000_000 (every draw lands on it) and stock 1,
+// funded: the first draw wins the prize (paid from the budget into the winner's account), the
+// second lands on the prize given out and wins nothing, and no prize is added once drawing has
+// started; a per-user draw limit, a rule refusing a draw (shown on the campaign, then
+// cleared), a rule that does not compile, and the draw, prize and campaign views by exact
+// figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lottery_prize_runs_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let (alice, bob) = (601u128, 602u128);
+    let wallet = |user: u128| user + 1000;
+    let accounts: Vec<Value> = [SPONSOR, wallet(alice), wallet(bob)]
+        .iter()
+        .map(|id| crate::account(*id, &[]))
+        .collect();
+    server
+        .post_ok("/v1/accounts", &json!({ "accounts": accounts }), &["ok"; 3])
+        .await;
+    let lottery = json!({
+        "id": LOTTERY.to_string(),
+        "kind": "lottery",
+        "sponsor_account_id": SPONSOR.to_string(),
+        "budget_account_id": LOTTERY_BUDGET.to_string(),
+        "ledger": 1,
+        "code": 30,
+        "seed": "7",
+        "draws_per_user": 1
+    });
+    server
+        .post_ok(
+            "/v1/promotions/campaigns",
+            &json!({ "campaigns": [lottery.clone()] }),
+            &["ok"],
+        )
+        .await;
+    let campaign = server.get("/v1/promotions/campaigns/3000").await;
+    assert_eq!(campaign.status, 200, "{}", campaign.text);
+    for (key, value) in lottery.as_object().expect("an object") {
+        assert_eq!(&campaign.body[key], value, "{key}: {}", campaign.text);
+    }
+    assert_eq!(campaign.body["rule"], Value::Null);
+    assert_eq!(campaign.body["coins_per_check_in"], "0");
+
+    let draw = |id: u128, user: u128, segments: u32| {
+        command(
+            "draw_lottery",
+            id,
+            json!({
+                "campaign_id": LOTTERY.to_string(),
+                "user_id": user.to_string(),
+                "account_id": wallet(user).to_string(),
+                "user_segments": segments
+            }),
+        )
+    };
+    let prize = |number: u8| {
+        json!({
+            "type": "add_prize", "campaign_id": LOTTERY.to_string(), "prize": number,
+            "kind": "cash", "weight_ppm": 1_000_000, "stock": 1, "amount": "888"
+        })
+    };
+    let rule = |text: &str| json!({ "type": "set_campaign_rule", "campaign_id": LOTTERY.to_string(), "rule": text });
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [
+                prize(1),
+                prize(1),
+                command("fund_campaign", 10, json!({ "campaign_id": "3000", "amount": "5000" })),
+                rule("segments != 2 &&"),
+                rule("segments != 2"),
+            ]}),
+            &["ok", "exists", "ok", "rule_invalid", "ok"],
+        )
+        .await;
+    let campaign = server.get("/v1/promotions/campaigns/3000").await;
+    assert_eq!(campaign.body["rule"], "segments != 2", "{}", campaign.text);
+
+    // Refused by the rule: the draw is not made (no position, no count against the user).
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [draw(40, alice, 2), rule(""), draw(41, alice, 2)] }),
+            &["rule_not_met", "ok", "ok"],
+        )
+        .await;
+    assert_eq!(
+        server.get("/v1/promotions/campaigns/3000").await.body["rule"],
+        Value::Null
+    );
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [draw(42, alice, 0), draw(43, bob, 0), prize(2)] }),
+            &["per_user_draw_limit", "ok", "lottery_started"],
+        )
+        .await;
+
+    let won = server.get("/v1/promotions/draws/41").await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    assert_eq!(
+        won.body,
+        json!({
+            "id": "41", "campaign_id": "3000", "user_id": alice.to_string(), "position": 0,
+            "prize": 1, "kind": "cash", "amount": "888"
+        })
+    );
+    let lost = server.get("/v1/promotions/draws/43").await;
+    assert_eq!(lost.status, 200, "{}", lost.text);
+    assert_eq!(
+        lost.body,
+        json!({
+            "id": "43", "campaign_id": "3000", "user_id": bob.to_string(), "position": 1,
+            "prize": 0, "kind": null, "amount": "0"
+        })
+    );
+    for refused in [40, 42] {
+        assert_problem(
+            server.get(&format!("/v1/promotions/draws/{refused}")).await,
+            404,
+            "draw_not_found",
+        )
+        .await;
+    }
+    let prizes = server.get("/v1/promotions/campaigns/3000/prizes").await;
+    assert_eq!(prizes.status, 200, "{}", prizes.text);
+    assert_eq!(
+        prizes.body,
+        json!({ "prizes": [{
+            "prize": 1, "kind": "cash", "weight_ppm": 1_000_000, "stock": 1, "won": 1,
+            "amount": "888", "coupon_campaign_id": "0"
+        }]})
+    );
+    assert_eq!(
+        figures(&server, LOTTERY).await,
+        json!({
+            "status": "active", "funded": "5000", "reserved": "0", "spent": "888",
+            "grabbed": "0", "returned": "0", "budget_balance": "4112", "available": "4112",
+            "issued": 2, "stock_left": null, "redemptions": 0
+        })
+    );
+    assert_eq!(
+        posted(&server, wallet(alice)).await,
+        ("0".into(), "888".into())
+    );
+    assert_eq!(posted(&server, wallet(bob)).await, ("0".into(), "0".into()));
+    assert_eq!(
+        posted(&server, LOTTERY_BUDGET).await,
+        ("888".into(), "5000".into())
+    );
+    // Other campaigns have no prizes.
+    server
+        .post_ok(
+            "/v1/promotions/campaigns",
+            &json!({ "campaigns": [coupon_campaign()] }),
+            &["ok"],
+        )
+        .await;
+    assert_eq!(
+        server
+            .get("/v1/promotions/campaigns/1000/prizes")
+            .await
+            .body,
+        json!({ "prizes": [] })
+    );
+    server.stop().await;
+}
+
+// Goal: reward coins: a daily check-in pays the campaign's coins from the budget into the
+// user's coin account, once per business day (`already_checked_in`), a purchase task the
+// campaign does not offer is refused, and once the coins' validity has passed `expire_coins`
+// takes them back into the budget; the coins view counts what was earned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coins_check_in_once_a_day_and_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let user = 701u128;
+    let coin_account = 1701u128;
+    let accounts: Vec<Value> = [SPONSOR, coin_account]
+        .iter()
+        .map(|id| crate::account(*id, &[]))
+        .collect();
+    server
+        .post_ok("/v1/accounts", &json!({ "accounts": accounts }), &["ok"; 2])
+        .await;
+    let coins = json!({
+        "id": COINS.to_string(),
+        "kind": "coins",
+        "sponsor_account_id": SPONSOR.to_string(),
+        "budget_account_id": COINS_BUDGET.to_string(),
+        "ledger": 1,
+        "code": 40,
+        "coins_per_check_in": "10",
+        "coins_valid_for": 1
+    });
+    server
+        .post_ok(
+            "/v1/promotions/campaigns",
+            &json!({ "campaigns": [coins.clone()] }),
+            &["ok"],
+        )
+        .await;
+    let campaign = server.get("/v1/promotions/campaigns/4000").await;
+    for (key, value) in coins.as_object().expect("an object") {
+        assert_eq!(&campaign.body[key], value, "{key}: {}", campaign.text);
+    }
+    assert_eq!(campaign.body["coins_per_yuan"], 0);
+    let earn = |id: u128, checkout: u128| {
+        command(
+            "earn_coins",
+            id,
+            json!({
+                "campaign_id": COINS.to_string(),
+                "user_id": user.to_string(),
+                "account_id": coin_account.to_string(),
+                "checkout_id": checkout.to_string()
+            }),
+        )
+    };
+    let expire = json!({ "type": "expire_coins", "campaign_id": COINS.to_string() });
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [
+                command("fund_campaign", 10, json!({ "campaign_id": "4000", "amount": "100" })),
+                earn(50, 0),
+                earn(51, 0),
+                earn(52, 30),
+                expire.clone(),
+            ]}),
+            &["ok", "ok", "already_checked_in", "task_not_offered", "ok"],
+        )
+        .await;
+    let earned = server
+        .get(&format!("/v1/promotions/campaigns/4000/coins/{user}"))
+        .await;
+    assert_eq!(earned.status, 200, "{}", earned.text);
+    assert_eq!(
+        earned.body,
+        json!({ "campaign_id": "4000", "user_id": user.to_string(), "coins": "10" })
+    );
+    assert_eq!(
+        server
+            .get("/v1/promotions/campaigns/4000/coins/702")
+            .await
+            .body["coins"],
+        "0"
+    );
+    // Nothing was due yet: the coins are still the user's.
+    assert_eq!(
+        posted(&server, coin_account).await,
+        ("0".into(), "10".into())
+    );
+    assert_eq!(
+        figures(&server, COINS).await,
+        json!({
+            "status": "active", "funded": "100", "reserved": "0", "spent": "10",
+            "grabbed": "0", "returned": "0", "budget_balance": "90", "available": "90",
+            "issued": 0, "stock_left": null, "redemptions": 0
+        })
+    );
+
+    // Valid for one second of engine (wall-clock) time.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [expire] }),
+            &["ok"],
+        )
+        .await;
+    assert_eq!(
+        posted(&server, coin_account).await,
+        ("10".into(), "10".into())
+    );
+    assert_eq!(
+        posted(&server, COINS_BUDGET).await,
+        ("10".into(), "110".into())
+    );
+    assert_eq!(
+        figures(&server, COINS).await,
+        json!({
+            "status": "active", "funded": "100", "reserved": "0", "spent": "0",
+            "grabbed": "0", "returned": "0", "budget_balance": "100", "available": "100",
+            "issued": 0, "stock_left": null, "redemptions": 0
+        })
+    );
+    assert_eq!(
+        server
+            .get(&format!("/v1/promotions/campaigns/4000/coins/{user}"))
+            .await
+            .body["coins"],
+        "10"
+    );
+    server.stop().await;
+}
+
 /// Asserts a problem answer with `status` and `code`.
 async fn assert_problem(answer: crate::Answer, status: u16, code: &str) -> Value {
     assert_eq!(answer.status, status, "{}", answer.text);
@@ -408,11 +711,11 @@ async fn promotions_bad_inputs_are_problems() {
     let server = TestServer::start(dir.path()).await;
     let campaigns = "/v1/promotions/campaigns";
     let commands = "/v1/promotions/commands";
-    let mut lottery = coupon_campaign();
-    lottery["kind"] = json!("lottery");
+    let mut scratch = coupon_campaign();
+    scratch["kind"] = json!("scratch_card");
     let body = assert_problem(
         server
-            .post(campaigns, &json!({ "campaigns": [lottery] }))
+            .post(campaigns, &json!({ "campaigns": [scratch] }))
             .await,
         400,
         "invalid_value",
@@ -469,7 +772,7 @@ async fn promotions_bad_inputs_are_problems() {
         server
             .post(
                 commands,
-                &json!({ "commands": [{ "type": "draw_lottery", "id": "1" }] }),
+                &json!({ "commands": [{ "type": "spin_wheel", "id": "1" }] }),
             )
             .await,
         400,
@@ -515,11 +818,48 @@ async fn promotions_bad_inputs_are_problems() {
     )
     .await;
 
+    // A rule over 192 bytes: the whole request is refused, the earlier command too.
+    let body = assert_problem(
+        server
+            .post(
+                commands,
+                &json!({ "commands": [
+                    command("fund_campaign", 1, json!({ "campaign_id": "1", "amount": "1" })),
+                    { "type": "set_campaign_rule", "campaign_id": "1", "rule": "a".repeat(193) },
+                ]}),
+            )
+            .await,
+        400,
+        "invalid_value",
+    )
+    .await;
+    assert_eq!(body["pointer"], "/commands/1");
+    assert_eq!(
+        body["detail"],
+        "invalid length 193, expected a rule of at most 192 bytes (at /commands/1)"
+    );
+    let body = assert_problem(
+        server
+            .post(
+                commands,
+                &json!({ "commands": [{ "type": "add_prize", "campaign_id": "1", "prize": 1,
+                                        "kind": "car" }] }),
+            )
+            .await,
+        400,
+        "invalid_value",
+    )
+    .await;
+    assert_eq!(body["pointer"], "/commands/0");
+
     for (path, code) in [
         ("/v1/promotions/campaigns/999", "campaign_not_found"),
         ("/v1/promotions/campaigns/999/grabs/7", "campaign_not_found"),
+        ("/v1/promotions/campaigns/999/prizes", "campaign_not_found"),
+        ("/v1/promotions/campaigns/999/coins/7", "campaign_not_found"),
         ("/v1/promotions/coupons/999", "coupon_not_found"),
         ("/v1/promotions/checkouts/999", "checkout_not_found"),
+        ("/v1/promotions/draws/999", "draw_not_found"),
     ] {
         let body = assert_problem(server.get(path).await, 404, code).await;
         assert!(
@@ -531,6 +871,9 @@ async fn promotions_bad_inputs_are_problems() {
         "/v1/promotions/campaigns/x",
         "/v1/promotions/campaigns/1/grabs/-7",
         "/v1/promotions/coupons/0x1",
+        "/v1/promotions/campaigns/1.5/prizes",
+        "/v1/promotions/campaigns/1/coins/x",
+        "/v1/promotions/draws/-1",
         "/v1/promotions/checkouts/340282366920938463463374607431768211456",
     ] {
         assert_problem(server.get(path).await, 400, "invalid_value").await;
