@@ -21,16 +21,17 @@ use crate::state::{
 };
 
 /// The coupons a checkout will apply, worked out before anything changes.
-struct Plan {
+pub(crate) struct Plan {
     applied: [Applied; COUPONS_MAX],
     count: usize,
-    buyer: u64,
+    /// What is left to pay after the discounts.
+    pub(crate) buyer: u64,
 }
 
 impl Promotions {
     /// Validates a checkout's coupons against its amount, merchant and instrument, and works
     /// out each discount (higher priority first, each on what the earlier ones left).
-    fn plan(&self, ledger: &Ledger, now: u64, command: &Command) -> Result<Plan, R> {
+    pub(crate) fn plan(&self, ledger: &Ledger, now: u64, command: &Command) -> Result<Plan, R> {
         let Command::Checkout {
             user_id,
             merchant_account_id,

@@ -10,6 +10,7 @@
 //!
 //! This crate does NOT persist anything or speak a wire format beyond its fixed-size records.
 
+mod best;
 mod checkout;
 mod games;
 mod record;
@@ -19,6 +20,7 @@ pub mod rule;
 mod snapshot;
 mod state;
 
+pub use best::{Basket, BestCoupons, CANDIDATES_MAX};
 pub use games::{DrawView, PrizeView, RULE_VARIABLES, business_day};
 pub use record::{
     COUPONS_MAX, Campaign, CampaignKind, Command, DRAW_RANGE, EXPIRE_MAX, Offer, PRIZES_MAX,

@@ -397,6 +397,7 @@ impl Promotions {
             if p.coupon_index.insert(id, index).is_some() {
                 return Err(E::Invalid("duplicate coupon"));
             }
+            p.user_coupons.insert((user_id, index));
             p.coupons.push(Coupon {
                 id,
                 campaign,

@@ -220,6 +220,8 @@ pub struct Promotions {
     pub(crate) campaign_index: IdMap<u128, u32>,
     pub(crate) coupons: Vec<Coupon>,
     pub(crate) coupon_index: IdMap<u128, u32>,
+    /// Coupons by (user, coupon index), for the best-coupons query.
+    pub(crate) user_coupons: BTreeSet<(u128, u32)>,
     pub(crate) usage: IdMap<(u32, u128), Usage>,
     pub(crate) checkouts: Vec<Checkout>,
     pub(crate) checkout_index: IdMap<u128, u32>,
@@ -370,6 +372,7 @@ impl Promotions {
             campaign_index: id_map(hash_key),
             coupons: Vec::new(),
             coupon_index: id_map(hash_key),
+            user_coupons: BTreeSet::new(),
             usage: id_map(hash_key),
             checkouts: Vec::new(),
             checkout_index: id_map(hash_key),
@@ -1018,6 +1021,7 @@ impl Promotions {
         self.usage.entry((index, user_id)).or_default().coupons += 1;
         let coupon = u32::try_from(self.coupons.len()).expect("coupons fit u32");
         self.coupon_index.insert(id, coupon);
+        self.user_coupons.insert((user_id, coupon));
         self.coupons.push(Coupon {
             id,
             campaign: index,

@@ -1085,4 +1085,5 @@ fn a_payment_is_one_redemption() {
     assert_eq!(w.run(checkout(8, 42, WALLET, yuan(500), &[502])), R::Ok);
 }
 
+mod best;
 mod games;

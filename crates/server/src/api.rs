@@ -96,6 +96,7 @@ pub fn router(node: Node, options: RouterOptions) -> Router {
         .routes(routes!(promotions_api::get_prizes))
         .routes(routes!(promotions_api::get_coins))
         .routes(routes!(promotions_api::get_draw))
+        .routes(routes!(promotions_api::best_coupons))
         .merge(provenance_api::routes())
         .routes(routes!(openapi_document))
         .routes(routes!(livez))

@@ -38,7 +38,7 @@ fn missing(name: &str) -> Problem {
 }
 
 /// A required decimal u64 query parameter.
-fn query_u64(name: &str, value: Option<&str>) -> Result<u64, Problem> {
+pub(crate) fn query_u64(name: &str, value: Option<&str>) -> Result<u64, Problem> {
     let text = value.ok_or_else(|| missing(name))?;
     parse_decimal(text)
         .and_then(|v| u64::try_from(v).ok())

@@ -8,17 +8,19 @@
 //! per-command refusals are result names in a 200 answer, never problems. Views read applied
 //! (durable) state under the node's read lock.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use engine::Request;
 
 use crate::api::{App, JsonBody, check_event_count, decimal_id, execute, json_response, path_id};
+use crate::credit_api::query_u64;
+use crate::paging::query_or_problem;
 use crate::problem::{Problem, ProblemBody, ProblemCode, parse_json};
 use crate::promotions_wire::{
-    CampaignInput, CampaignOutput, CheckoutOutput, CoinsOutput, CouponOutput,
-    CreateCampaignsRequest, DrawOutput, GrabOutput, PrizeOutput, PrizesOutput,
-    PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
+    BestCouponsOutput, BestCouponsQuery, CampaignInput, CampaignOutput, CheckoutOutput,
+    CoinsOutput, CouponOutput, CreateCampaignsRequest, DrawOutput, GrabOutput, PrizeOutput,
+    PrizesOutput, PromotionCommandInput, PromotionCommandsRequest, PromotionResultsResponse,
 };
 use crate::wire::{Dec64, Dec128};
 
@@ -312,4 +314,60 @@ pub(crate) async fn get_draw(
             )
         })?;
     Ok(json_response(&DrawOutput::new(&view)))
+}
+
+/// The best coupons for a basket: which of the user's coupons to carry on a checkout of it for
+/// the largest discount the engine would grant, as of the last committed batch (the engine's
+/// own checkout validation run on every arrangement of the user's best 12 coupons).
+#[utoipa::path(
+    get,
+    path = "/v1/promotions/best-coupons",
+    tag = "promotions",
+    params(BestCouponsQuery),
+    responses(
+        (status = 200, description = "The coupons to carry, the discount and what is left to pay.", body = BestCouponsOutput),
+        (status = 400, description = "A missing or malformed parameter (`invalid_value`).", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn best_coupons(
+    State(app): State<App>,
+    query: Result<Query<BestCouponsQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let query = query_or_problem(query)?;
+    let id = |name: &str, value: Option<&str>| {
+        value
+            .ok_or_else(|| Problem::new(ProblemCode::InvalidValue, format!("`{name}` is required")))
+            .and_then(decimal_id)
+    };
+    let small = |name: &str, value: Option<&str>| match value {
+        None => Ok(0),
+        Some(_) => query_u64(name, value).and_then(|v| {
+            u32::try_from(v).map_err(|_| {
+                Problem::new(
+                    ProblemCode::InvalidValue,
+                    format!("`{name}` must be at most 2^32-1"),
+                )
+            })
+        }),
+    };
+    let basket = promotions::Basket {
+        user_id: id("user_id", query.user_id.as_deref())?,
+        merchant_account_id: id("merchant_account_id", query.merchant_account_id.as_deref())?,
+        amount: query_u64("amount", query.amount.as_deref())?,
+        card_issuer: small("card_issuer", query.card_issuer.as_deref())?,
+        card_bin: small("card_bin", query.card_bin.as_deref())?,
+        category: small("category", query.category.as_deref())?,
+    };
+    let best = app.node.read(|sm| {
+        sm.promotions()
+            .best_coupons(sm.ledger(), sm.commit_timestamp(), &basket)
+    });
+    Ok(json_response(&BestCouponsOutput {
+        coupons: best.coupons[..best.count]
+            .iter()
+            .map(|&c| Dec128(c))
+            .collect(),
+        discount: Dec64(best.discount),
+        to_pay: Dec64(best.to_pay),
+    }))
 }

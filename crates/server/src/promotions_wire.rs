@@ -28,7 +28,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::wire::{Dec64, Dec128};
 
@@ -1078,4 +1078,36 @@ impl PrizeOutput {
 #[derive(Serialize, ToSchema)]
 pub struct PrizesOutput {
     pub prizes: Vec<PrizeOutput>,
+}
+
+/// `GET /v1/promotions/best-coupons`: a basket to pay, as a checkout would carry it.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BestCouponsQuery {
+    /// The user paying (decimal u128).
+    #[param(value_type = String, required = true)]
+    pub user_id: Option<String>,
+    /// The merchant's account (decimal u128).
+    #[param(value_type = String, required = true)]
+    pub merchant_account_id: Option<String>,
+    /// The payment's amount, fen (decimal u64).
+    #[param(value_type = String, required = true)]
+    pub amount: Option<String>,
+    /// The paying card's issuer, BIN, and the merchant's category (decimal u32; default 0).
+    #[param(value_type = Option<String>)]
+    pub card_issuer: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub card_bin: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub category: Option<String>,
+}
+
+/// The user's coupons that give the basket the largest discount, in the order to list them on
+/// the checkout (none: an empty list).
+#[derive(Serialize, ToSchema)]
+pub struct BestCouponsOutput {
+    pub coupons: Vec<Dec128>,
+    pub discount: Dec64,
+    pub to_pay: Dec64,
 }

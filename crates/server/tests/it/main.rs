@@ -604,6 +604,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/promotions/campaigns/{id}/prizes"),
     ("get", "/v1/promotions/campaigns/{id}/coins/{user_id}"),
     ("get", "/v1/promotions/draws/{id}"),
+    ("get", "/v1/promotions/best-coupons"),
     ("post", "/v1/provenance/events"),
     ("get", "/v1/provenance/products"),
     ("get", "/v1/provenance/bundle"),

@@ -174,6 +174,32 @@ async fn coupon_campaign_end_to_end() {
             "issued": 2, "stock_left": 0, "redemptions": 1
         })
     );
+    // The best coupons for user 8's basket: its one coupon; below the threshold, none; user 7's
+    // coupon is held by checkout 30.
+    let best = |user: u128, amount: u64| {
+        format!(
+            "/v1/promotions/best-coupons?user_id={user}&merchant_account_id={MERCHANT}&amount={amount}"
+        )
+    };
+    let answer = server.get(&best(8, 25_000)).await;
+    assert_eq!(
+        answer.body,
+        json!({ "coupons": ["22"], "discount": "3000", "to_pay": "22000" }),
+        "{}",
+        answer.text
+    );
+    let answer = server.get(&best(8, 19_999)).await;
+    assert_eq!(
+        answer.body,
+        json!({ "coupons": [], "discount": "0", "to_pay": "19999" })
+    );
+    let answer = server.get(&best(7, 25_000)).await;
+    assert_eq!(answer.body["coupons"], json!([]));
+    let answer = server
+        .get("/v1/promotions/best-coupons?user_id=8&amount=1")
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(answer.body["code"], "invalid_value");
     let coupon = server.get("/v1/promotions/coupons/20").await;
     assert_eq!(
         coupon.body,
