@@ -5,7 +5,7 @@
 use ledger::{Account, CreateTransferResult, Transfer};
 
 use super::{
-    BANK, LEDGER, MERCHANT, PLATFORM, S, START, WALLET, World, bank_coupon, checkout, fund, yuan,
+    LEDGER, MERCHANT, PLATFORM, S, START, WALLET, World, bank_coupon, checkout, fund, yuan,
 };
 use crate::{
     Campaign, CampaignKind, Command, DRAW_RANGE, PrizeKind, PromotionResult as R, RULE_TEXT_MAX,
@@ -411,5 +411,4 @@ fn campaign_rules_gate_coupons() {
     };
     assert_eq!(w.run(claim(70, 2)), R::RuleNotMet);
     assert_eq!(w.run(claim(70, 4)), R::Ok);
-    let _ = BANK;
 }
