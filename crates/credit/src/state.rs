@@ -568,6 +568,43 @@ impl Credit {
         result
     }
 
+    /// Credits a line's bill from an account the engine's product modules own (a promotions
+    /// budget paying a red packet as a bill credit): a repayment in every respect (waterfall,
+    /// past due, overdue, a credit balance for any excess), except that its source may be a
+    /// managed account. One ledger timestamp, `first`; `id` is the repayment's transfer id.
+    pub fn credit_bill(
+        &mut self,
+        ledger: &mut Ledger,
+        first: u64,
+        id: u128,
+        line_id: u128,
+        source_account_id: u128,
+        amount: u64,
+    ) -> CreditResult {
+        self.prefix.clear();
+        self.prefix_failure = None;
+        let mut clock = Clock::new(first, 1);
+        // Co-funding follows the principal, as for every command that changes it (`run`).
+        let tracked = self
+            .line_index
+            .get(&line_id)
+            .copied()
+            .map(|index| (index, self.lines[index as usize].principal()));
+        let result = self.repay(
+            ledger,
+            &mut clock,
+            id,
+            line_id,
+            source_account_id,
+            amount,
+            true,
+        );
+        if let Some((index, before)) = tracked {
+            self.follow_principal(index, before);
+        }
+        result
+    }
+
     /// Which prefix transfer refused the last `execute_linked` (see there).
     #[must_use]
     pub fn prefix_failure(&self) -> Option<usize> {
@@ -627,7 +664,7 @@ impl Credit {
                 line_id,
                 source_account_id,
                 amount,
-            } => self.repay(ledger, clock, id, line_id, source_account_id, amount),
+            } => self.repay(ledger, clock, id, line_id, source_account_id, amount, false),
             Command::DayClose { date, max_lines } => self.day_close(ledger, clock, date, max_lines),
             Command::ConvertInstallments { .. } => {
                 self.convert_installments(ledger, clock, command)
@@ -1172,6 +1209,10 @@ impl Credit {
         R::Ok
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the command's fields, and who the source belongs to"
+    )]
     fn repay(
         &mut self,
         ledger: &mut Ledger,
@@ -1180,6 +1221,7 @@ impl Credit {
         line_id: u128,
         source_account_id: u128,
         amount: u64,
+        engine_source: bool,
     ) -> CreditResult {
         use CreditResult as R;
         let (index, line, program) = match self.money_line(id, line_id) {
@@ -1213,8 +1255,10 @@ impl Credit {
         if amount == 0 {
             return R::AmountMustNotBeZero;
         }
-        if let Some(code) = counterparty_refusal(ledger, source_account_id) {
-            return code;
+        match counterparty_refusal(ledger, source_account_id) {
+            Some(CreditResult::AccountIsManaged) if engine_source => {}
+            Some(code) => return code,
+            None => {}
         }
         // What a line counts of repayments must not overflow (fuzzing found two repayments of
         // u64::MAX panicking the writer, and every replay after it).

@@ -622,7 +622,15 @@ impl Promotions {
         R::Ok
     }
 
-    pub(crate) fn grab(&mut self, ledger: &mut Ledger, clock: &mut Clock, command: &Command) -> R {
+    /// A red packet into the user's account, or onto a credit line as a bill credit (a
+    /// repayment from the pool's budget).
+    pub(crate) fn grab(
+        &mut self,
+        ledger: &mut Ledger,
+        credit: &mut Credit,
+        clock: &mut Clock,
+        command: &Command,
+    ) -> R {
         let Command::GrabRedPacket {
             id,
             campaign_id,
@@ -668,9 +676,10 @@ impl Promotions {
         if c.funded < r.pool_amount {
             return R::PoolNotFunded;
         }
+        let to_line = credit.line(account_id).is_some();
         match ledger.lookup_account(account_id) {
             None => return R::AccountNotFound,
-            Some((a, _)) if a.flags.managed() => return R::AccountIsManaged,
+            Some((a, _)) if a.flags.managed() && !to_line => return R::AccountIsManaged,
             Some((a, _)) if a.ledger != r.ledger => return R::LedgerMismatch,
             Some(_) => {}
         }
@@ -680,12 +689,27 @@ impl Promotions {
             r.seed,
             c.issued,
         );
-        let mut transfer = [Transfer {
-            user_data_64: u64::from(c.issued),
-            ..campaign_transfer(r, id, r.budget_account_id, account_id, amount)
-        }];
-        if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
-            return code;
+        if to_line {
+            let result = credit.credit_bill(
+                ledger,
+                clock.next,
+                id,
+                account_id,
+                r.budget_account_id,
+                amount,
+            );
+            clock.take(1);
+            if result != credit::CreditResult::Ok {
+                return from_credit(result);
+            }
+        } else {
+            let mut transfer = [Transfer {
+                user_data_64: u64::from(c.issued),
+                ..campaign_transfer(r, id, r.budget_account_id, account_id, amount)
+            }];
+            if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
+                return code;
+            }
         }
         let c = &mut self.campaigns[index as usize];
         c.issued += 1;

@@ -693,7 +693,7 @@ impl Promotions {
                 checkout_id,
                 amount,
             } => self.refund(ledger, credit, &mut clock, command, id, checkout_id, amount),
-            Command::GrabRedPacket { .. } => self.grab(ledger, &mut clock, command),
+            Command::GrabRedPacket { .. } => self.grab(ledger, credit, &mut clock, command),
             Command::AddPrize { .. } => self.add_prize(command),
             Command::DrawLottery { .. } => self.draw_lottery(ledger, &mut clock, command),
             Command::EarnCoins { .. } => self.earn_coins(ledger, &mut clock, command),

@@ -1087,3 +1087,37 @@ fn a_payment_is_one_redemption() {
 
 mod best;
 mod games;
+
+// Goal: a red packet grabbed onto a credit line is a bill credit: a repayment from the pool's
+// budget that lowers what the line owes; a managed account that is not a line is refused.
+#[test]
+fn red_packet_as_a_bill_credit() {
+    let mut w = World::new();
+    assert_eq!(w.run(checkout(1, 7, LINE, yuan(300), &[])), R::Ok);
+    assert_eq!(
+        w.run(Command::CaptureCheckout {
+            id: 2,
+            checkout_id: 1
+        }),
+        R::Ok
+    );
+    let owed = w.credit.line_view(&w.ledger, LINE).expect("line").balance;
+    assert_eq!(w.campaign(&red_packets(100, yuan(100), 10, 7)), R::Ok);
+    assert_eq!(w.run(fund(3, 100, yuan(100))), R::Ok);
+    let grab = |id: u128, user: u128, account_id: u128| Command::GrabRedPacket {
+        id,
+        campaign_id: 100,
+        user_id: user,
+        account_id,
+        user_segments: 0,
+    };
+    assert_eq!(w.run(grab(4, 7, 10_100)), R::AccountIsManaged, "a budget");
+    assert_eq!(w.run(grab(5, 7, LINE)), R::Ok);
+    let packet = w.promotions.grabbed(100, 7);
+    assert!(packet >= 1);
+    let line = w.credit.line_view(&w.ledger, LINE).expect("line");
+    assert_eq!(line.balance, owed - i128::from(packet));
+    assert_eq!(w.net(10_100), i128::from(yuan(100) - packet));
+    assert_eq!(w.run(grab(5, 7, LINE)), R::Exists);
+    w.restart();
+}
