@@ -482,7 +482,7 @@ impl Promotions {
                 c.spent += a.discount;
             }
         }
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 
@@ -618,7 +618,7 @@ impl Promotions {
                 usage.discount -= a.discount;
             }
         }
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 
@@ -715,7 +715,7 @@ impl Promotions {
         c.issued += 1;
         c.grabbed += amount;
         self.usage.entry((index, user_id)).or_default().grabbed = amount;
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 }

@@ -490,7 +490,7 @@ impl Promotions {
             position,
             prize: won.map_or(0, |k| u8::try_from(k + 1).expect("at most PRIZES_MAX")),
         });
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 
@@ -663,7 +663,7 @@ impl Promotions {
             });
             self.lot_queue.insert((index, expires_at, lot));
         }
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 

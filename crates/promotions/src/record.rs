@@ -393,6 +393,23 @@ impl Command {
         }
     }
 
+    /// A 64-bit fingerprint of the record (a fixed-key hash of its 256 bytes): what promotions
+    /// keeps of a command to tell a retry (`exists`) from another command under the same id
+    /// (`exists_with_different_fields`), instead of the whole command. Two different commands
+    /// share one with probability 2^-64.
+    #[must_use]
+    pub fn fingerprint(&self) -> u64 {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(Vec::with_capacity(RECORD_SIZE));
+        }
+        SCRATCH.with_borrow_mut(|bytes| {
+            bytes.clear();
+            self.encode(bytes);
+            fingerprint(bytes)
+        })
+    }
+
     /// Appends the 256-byte record.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
@@ -811,6 +828,24 @@ impl From<Truncated> for RecordError {
     fn from(t: Truncated) -> RecordError {
         RecordError::Invalid { offset: t.offset }
     }
+}
+
+/// A fixed-key 64-bit hash of record bytes (splitmix64 steps over 8-byte words): stable across
+/// machines and versions, so fingerprints in snapshots stay valid.
+#[must_use]
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let mut h = 0x6A09_E667_F3BC_C908_u64 ^ bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = mix(h ^ u64::from_le_bytes(word)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    }
+    mix(h)
 }
 
 /// The rest of a record must be zero.

@@ -5,7 +5,8 @@
 //! u64), coupons (count u32, in creation order), usage (count u32, sorted by campaign then
 //! user), checkouts (count u32, in creation order; each its 256-byte command record and its
 //! state) and ops (count u32, sorted by id; each the id and the command record without its
-//! trailing zeros, length-prefixed u16). Version 2 (`EFPROMO2`) adds to each usage entry the
+//! trailing zeros, length-prefixed u16). Version 2 (`EFPROMO2`) keeps of each op the id and
+//! its record's fingerprint u64 (`Command::fingerprint`) instead, adds to each usage entry the
 //! draws u32, check-in day u64 and coins u64, and after the ops: prizes (count u32, by campaign
 //! then prize order: campaign u32, kind u8, weight u32, stock u32, won u32, amount u64, coupon
 //! campaign u32), draws (count u32, in order: id u128, campaign u32, user u128, position u32,
@@ -155,16 +156,10 @@ impl Promotions {
         }
         let mut ops: Vec<_> = self.ops.iter().collect();
         ops.sort_unstable_by_key(|(id, _)| **id);
-        Writer(out).count(ops.len());
-        let mut bytes = Vec::with_capacity(RECORD_SIZE);
-        for (id, command) in ops {
-            bytes.clear();
-            command.encode(&mut bytes);
-            let len = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            Writer(out)
-                .u128(*id)
-                .u16(u16::try_from(len).expect("a record"))
-                .put(&bytes[..len]);
+        let mut w = Writer(out);
+        w.count(ops.len());
+        for (&id, &print) in ops {
+            w.u128(id).u64(print);
         }
         self.encode_games(out);
     }
@@ -490,25 +485,32 @@ impl Promotions {
             });
         }
         let mut last = None;
-        for _ in 0..count(&mut r, 18)? {
+        for _ in 0..count(&mut r, if v2 { 24 } else { 18 })? {
             let id = r.u128()?;
             if last.is_some_and(|last| last >= id) {
                 return Err(E::NotCanonical("ops not sorted"));
             }
             last = Some(id);
-            let len = usize::from(r.u16()?);
-            if len == 0 || len > RECORD_SIZE {
-                return Err(E::Invalid("op length"));
-            }
-            let mut bytes = [0u8; RECORD_SIZE];
-            for b in &mut bytes[..len] {
-                *b = r.u8()?;
-            }
-            if bytes[len - 1] == 0 {
-                return Err(E::NotCanonical("op trailing zero"));
-            }
-            let command = Command::from_bytes(&bytes).map_err(|_| E::Invalid("op record"))?;
-            p.ops.insert(id, command);
+            let print = if v2 {
+                r.u64()?
+            } else {
+                // Version 1 kept the command record without its trailing zeros.
+                let len = usize::from(r.u16()?);
+                if len == 0 || len > RECORD_SIZE {
+                    return Err(E::Invalid("op length"));
+                }
+                let mut bytes = [0u8; RECORD_SIZE];
+                for b in &mut bytes[..len] {
+                    *b = r.u8()?;
+                }
+                if bytes[len - 1] == 0 {
+                    return Err(E::NotCanonical("op trailing zero"));
+                }
+                Command::from_bytes(&bytes)
+                    .map_err(|_| E::Invalid("op record"))?
+                    .fingerprint()
+            };
+            p.ops.insert(id, print);
         }
         if v2 {
             p.decode_games(&mut r)?;

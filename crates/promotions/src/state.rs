@@ -173,9 +173,10 @@ impl Checkout {
     }
 }
 
-/// A command that posted under its own id (fund, capture, void, refund, grab): kept to answer
-/// retries with `exists` or `exists_with_different_fields`.
-pub(crate) type Op = Command;
+/// What is kept of a command that posted under its own id (fund, capture, void, refund, grab,
+/// draw, earning): its record's fingerprint, to answer retries with `exists` or
+/// `exists_with_different_fields` (8 bytes, not the 256-byte command).
+pub(crate) type Op = u64;
 
 /// Live campaign figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -754,8 +755,8 @@ impl Promotions {
         if let Some(code) = id_refusal(id) {
             return Some(code);
         }
-        if let Some(op) = self.ops.get(&id) {
-            return Some(if op == command {
+        if let Some(&op) = self.ops.get(&id) {
+            return Some(if op == command.fingerprint() {
                 R::Exists
             } else {
                 R::ExistsWithDifferentFields
@@ -866,7 +867,7 @@ impl Promotions {
             return code;
         }
         self.campaigns[index as usize].funded += amount;
-        self.ops.insert(id, *command);
+        self.ops.insert(id, command.fingerprint());
         R::Ok
     }
 
