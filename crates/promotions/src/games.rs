@@ -223,7 +223,7 @@ impl Promotions {
     pub fn coins(&self, campaign_id: u128, user_id: u128) -> u64 {
         self.campaign_index
             .get(&campaign_id)
-            .and_then(|&c| self.usage.get(&(c, user_id)))
+            .and_then(|&c| self.game_usage.get(&(c, user_id)))
             .map_or(0, |u| u.coins)
     }
 
@@ -267,7 +267,11 @@ impl Promotions {
             wide(day),
             i64::from(usage.coupons),
             i64::from(usage.redemptions),
-            i64::from(usage.draws),
+            i64::from(
+                self.game_usage
+                    .get(&(index, user_id))
+                    .map_or(0, |g| g.draws),
+            ),
         ];
         stored.rule.eval(&values)
     }
@@ -414,15 +418,14 @@ impl Promotions {
         if !self.rule_holds(index, user_id, now, &facts) {
             return R::RuleNotMet;
         }
-        let usage = self
-            .usage
-            .get(&(index, user_id))
-            .copied()
-            .unwrap_or_default();
         if r.stock != 0 && c.issued >= r.stock {
             return R::DrawsExhausted;
         }
-        if r.draws_per_user != 0 && usage.draws >= r.draws_per_user {
+        let draws = self
+            .game_usage
+            .get(&(index, user_id))
+            .map_or(0, |g| g.draws);
+        if r.draws_per_user != 0 && draws >= r.draws_per_user {
             return R::PerUserDrawLimit;
         }
         let prizes = self.prizes.get(&index).map_or(&[][..], Vec::as_slice);
@@ -480,7 +483,7 @@ impl Promotions {
         let c = &mut self.campaigns[index as usize];
         c.issued += 1;
         c.spent += paid;
-        self.usage.entry((index, user_id)).or_default().draws += 1;
+        self.game_usage.entry((index, user_id)).or_default().draws += 1;
         let draw = u32::try_from(self.draws.len()).expect("draws fit u32");
         self.draw_index.insert(id, draw);
         self.draws.push(Draw {
@@ -572,11 +575,12 @@ impl Promotions {
             return code;
         }
         let usage = self
-            .usage
+            .game_usage
             .get(&(index, user_id))
             .copied()
             .unwrap_or_default();
-        let day = business_day(now);
+        // Days since 1970 fit u32 for eleven million years.
+        let day = u32::try_from(business_day(now)).unwrap_or(u32::MAX - 1);
         let earned = if checkout_id == 0 {
             if r.coins_per_check_in == 0 {
                 return R::TaskNotOffered;
@@ -642,7 +646,7 @@ impl Promotions {
             return code;
         }
         self.campaigns[index as usize].spent += coins;
-        let usage = self.usage.entry((index, user_id)).or_default();
+        let usage = self.game_usage.entry((index, user_id)).or_default();
         usage.coins += coins;
         if checkout_id == 0 {
             usage.check_in_day = day + 1;

@@ -6,8 +6,9 @@
 //! user), checkouts (count u32, in creation order; each its 256-byte command record and its
 //! state) and ops (count u32, sorted by id; each the id and the command record without its
 //! trailing zeros, length-prefixed u16). Version 2 (`EFPROMO2`) keeps of each op the id and
-//! its record's fingerprint u64 (`Command::fingerprint`) instead, adds to each usage entry the
-//! draws u32, check-in day u64 and coins u64, and after the ops: prizes (count u32, by campaign
+//! its record's fingerprint u64 (`Command::fingerprint`) instead, and adds after the ops: game
+//! usage (count u32, sorted by campaign then user: campaign u32, user u128, draws u32, check-in
+//! day u32, coins u64), prizes (count u32, by campaign
 //! then prize order: campaign u32, kind u8, weight u32, stock u32, won u32, amount u64, coupon
 //! campaign u32), draws (count u32, in order: id u128, campaign u32, user u128, position u32,
 //! prize u8), coin lots (count u32, in order: id u128, campaign u32, account u128, amount u64,
@@ -33,7 +34,7 @@ use crate::record::{
 };
 use crate::state::{
     Applied, CampaignState, CampaignStatus, Checkout, CheckoutStatus, Coupon, CouponStatus,
-    NO_CHECKOUT, Promotions, Usage,
+    GameUsage, NO_CHECKOUT, Promotions, Usage,
 };
 
 const MAGIC: &[u8; 8] = b"EFPROMO2";
@@ -137,10 +138,7 @@ impl Promotions {
                 .u32(u.coupons)
                 .u32(u.redemptions)
                 .u64(u.discount)
-                .u64(u.grabbed)
-                .u32(u.draws)
-                .u64(u.check_in_day)
-                .u64(u.coins);
+                .u64(u.grabbed);
         }
         w.count(self.checkouts.len());
         for c in &self.checkouts {
@@ -177,6 +175,14 @@ impl Promotions {
                     .u64(p.amount)
                     .u32(p.coupon_campaign);
             }
+        }
+        w.count(self.game_usage.len());
+        for (&(campaign, user), g) in &self.game_usage {
+            w.u32(campaign)
+                .u128(user)
+                .u32(g.draws)
+                .u32(g.check_in_day)
+                .u64(g.coins);
         }
         w.count(self.draws.len());
         for d in &self.draws {
@@ -247,6 +253,20 @@ impl Promotions {
                 return Err(E::Invalid("too many prizes"));
             }
             prizes.push(prize);
+        }
+        let mut last = None;
+        for _ in 0..count(r, 36)? {
+            let key = (campaign_of(r.u32()?)?, r.u128()?);
+            if last.is_some_and(|last| last >= key) {
+                return Err(E::NotCanonical("game usage not sorted"));
+            }
+            last = Some(key);
+            let usage = GameUsage {
+                draws: r.u32()?,
+                check_in_day: r.u32()?,
+                coins: r.u64()?,
+            };
+            self.game_usage.insert(key, usage);
         }
         for _ in 0..count(r, 41)? {
             let d = Draw {
@@ -404,7 +424,7 @@ impl Promotions {
             });
         }
         let mut last = None;
-        for _ in 0..count(&mut r, if v2 { 64 } else { 44 })? {
+        for _ in 0..count(&mut r, 44)? {
             let key = (r.u32()?, r.u128()?);
             if last.is_some_and(|last| last >= key) {
                 return Err(E::NotCanonical("usage not sorted"));
@@ -413,18 +433,12 @@ impl Promotions {
             if key.0 as usize >= campaigns {
                 return Err(E::Invalid("usage campaign"));
             }
-            let mut usage = Usage {
+            let usage = Usage {
                 coupons: r.u32()?,
                 redemptions: r.u32()?,
                 discount: r.u64()?,
                 grabbed: r.u64()?,
-                ..Usage::default()
             };
-            if v2 {
-                usage.draws = r.u32()?;
-                usage.check_in_day = r.u64()?;
-                usage.coins = r.u64()?;
-            }
             p.usage.insert(key, usage);
         }
         for _ in 0..count(&mut r, RECORD_SIZE + 34 + 20 * COUPONS_MAX)? {
@@ -539,13 +553,7 @@ impl Promotions {
                 .checked_add(u.grabbed)
                 .ok_or(inconsistent("grabbed overflows", id))?;
             grabs[campaign as usize] += u64::from(u.grabbed > 0);
-            draws[campaign as usize] += u64::from(u.draws);
-            coins[campaign as usize] = coins[campaign as usize]
-                .checked_add(u.coins)
-                .ok_or(inconsistent("coins overflow", id))?;
-            if c.draws_per_user != 0 && u.draws > c.draws_per_user {
-                return Err(inconsistent("draws per user above limit", id));
-            }
+
             if c.coupons_per_user != 0 && u.coupons > c.coupons_per_user {
                 return Err(inconsistent("coupons per user above limit", id));
             }
@@ -554,6 +562,16 @@ impl Promotions {
             }
             if c.discount_per_user != 0 && u.discount > c.discount_per_user {
                 return Err(inconsistent("discount per user above limit", id));
+            }
+        }
+        for (&(campaign, _), g) in &self.game_usage {
+            let c = &self.campaigns[campaign as usize].record;
+            draws[campaign as usize] += u64::from(g.draws);
+            coins[campaign as usize] = coins[campaign as usize]
+                .checked_add(g.coins)
+                .ok_or(inconsistent("coins overflow", c.id))?;
+            if c.draws_per_user != 0 && g.draws > c.draws_per_user {
+                return Err(inconsistent("draws per user above limit", c.id));
             }
         }
         for (index, checkout) in self.checkouts.iter().enumerate() {
@@ -610,6 +628,7 @@ impl Promotions {
                 ));
             }
         }
+        self.check_games(&coins)?;
         for (i, c) in self.campaigns.iter().enumerate() {
             let r = &c.record;
             let id = r.id;
@@ -631,7 +650,6 @@ impl Promotions {
             {
                 return Err(inconsistent("campaign above its limits", id));
             }
-            self.check_games(i, c, coins[i])?;
             let out = [c.returned, c.reserved, c.spent, c.grabbed]
                 .iter()
                 .try_fold(0u64, |sum, &x| sum.checked_add(x));
@@ -643,63 +661,84 @@ impl Promotions {
     }
 
     /// Lotteries: draws, prizes won and cash paid agree; coins: earned less taken back is what
-    /// the campaign paid out.
-    fn check_games(&self, index: usize, c: &CampaignState, coins: u64) -> Result<(), E> {
-        let id = c.record.id;
-        let campaign = u32::try_from(index).expect("campaigns fit u32");
-        let prizes = self.prizes.get(&campaign).map_or(&[][..], Vec::as_slice);
-        if c.record.kind != CampaignKind::Lottery && !prizes.is_empty() {
-            return Err(inconsistent("prizes of a non-lottery", id));
+    /// the campaign paid out. One pass over draws and lots for all campaigns.
+    fn check_games(&self, coins: &[u64]) -> Result<(), E> {
+        #[derive(Clone, Default)]
+        struct Totals {
+            draws: u64,
+            positions_ok: bool,
+            won: Vec<u32>,
+            cash: Option<u64>,
+            taken: Option<u64>,
+            lots: usize,
+            lots_ok: bool,
         }
-        if c.record.kind == CampaignKind::Lottery {
-            let mut won = vec![0u32; prizes.len()];
-            let mut positions = 0u64;
-            let mut cash = 0u64;
-            for d in self.draws.iter().filter(|d| d.campaign == campaign) {
-                if u64::from(d.position) != positions {
-                    return Err(inconsistent("draw positions", id));
-                }
-                positions += 1;
-                if d.prize != 0 {
-                    let p = prizes[usize::from(d.prize) - 1];
-                    won[usize::from(d.prize) - 1] += 1;
-                    if p.kind == PrizeKind::Cash {
-                        cash = cash
-                            .checked_add(p.amount)
-                            .ok_or(inconsistent("cash overflows", id))?;
-                    }
-                }
-            }
-            let weights: u64 = prizes.iter().map(|p| u64::from(p.weight_ppm)).sum();
-            let prizes_ok = prizes.iter().zip(&won).all(|(p, &w)| {
-                p.won == w
-                    && p.won <= p.stock
-                    && p.weight_ppm > 0
-                    && (p.kind != PrizeKind::Coupon
-                        || self.campaigns[p.coupon_campaign as usize].record.kind
-                            == CampaignKind::Coupon)
-            });
-            if positions != u64::from(c.issued)
-                || !prizes_ok
-                || weights > u64::from(DRAW_RANGE)
-                || cash != c.spent
-            {
-                return Err(inconsistent("lottery draws and prizes", id));
-            }
-        } else if self.draws.iter().any(|d| d.campaign == campaign) {
-            return Err(inconsistent("draws of a non-lottery", id));
+        let n = self.campaigns.len();
+        let mut totals = vec![
+            Totals {
+                positions_ok: true,
+                cash: Some(0),
+                taken: Some(0),
+                lots_ok: true,
+                ..Totals::default()
+            };
+            n
+        ];
+        for (&campaign, prizes) in &self.prizes {
+            totals[campaign as usize].won = vec![0; prizes.len()];
         }
-        let lots = self.lots.iter().filter(|l| l.campaign == campaign);
-        let taken: u64 = lots.clone().map(|l| l.expired).sum();
-        let lots_ok = lots
-            .clone()
-            .all(|l| l.expired <= l.amount && (l.done || l.expired == 0));
-        if c.record.kind == CampaignKind::Coins {
-            if !lots_ok || coins.checked_sub(taken) != Some(c.spent) {
-                return Err(inconsistent("coins earned and paid", id));
+        for d in &self.draws {
+            let t = &mut totals[d.campaign as usize];
+            t.positions_ok &= u64::from(d.position) == t.draws;
+            t.draws += 1;
+            if d.prize != 0 {
+                let k = usize::from(d.prize) - 1;
+                t.won[k] += 1;
+                let p = self.prizes[&d.campaign][k];
+                if p.kind == PrizeKind::Cash {
+                    t.cash = t.cash.and_then(|cash| cash.checked_add(p.amount));
+                }
             }
-        } else if lots.count() > 0 || coins > 0 {
-            return Err(inconsistent("coins of a non-coin campaign", id));
+        }
+        for l in &self.lots {
+            let t = &mut totals[l.campaign as usize];
+            t.lots += 1;
+            t.lots_ok &= l.expired <= l.amount && (l.done || l.expired == 0);
+            t.taken = t.taken.and_then(|taken| taken.checked_add(l.expired));
+        }
+        for (i, (c, t)) in self.campaigns.iter().zip(&totals).enumerate() {
+            let id = c.record.id;
+            let campaign = u32::try_from(i).expect("campaigns fit u32");
+            let prizes = self.prizes.get(&campaign).map_or(&[][..], Vec::as_slice);
+            if c.record.kind == CampaignKind::Lottery {
+                let weights: u64 = prizes.iter().map(|p| u64::from(p.weight_ppm)).sum();
+                let prizes_ok = prizes.iter().zip(&t.won).all(|(p, &w)| {
+                    p.won == w
+                        && p.won <= p.stock
+                        && p.weight_ppm > 0
+                        && (p.kind != PrizeKind::Coupon
+                            || self.campaigns[p.coupon_campaign as usize].record.kind
+                                == CampaignKind::Coupon)
+                });
+                if !t.positions_ok
+                    || t.draws != u64::from(c.issued)
+                    || !prizes_ok
+                    || weights > u64::from(DRAW_RANGE)
+                    || t.cash != Some(c.spent)
+                {
+                    return Err(inconsistent("lottery draws and prizes", id));
+                }
+            } else if !prizes.is_empty() || t.draws > 0 {
+                return Err(inconsistent("prizes or draws of a non-lottery", id));
+            }
+            if c.record.kind == CampaignKind::Coins {
+                let paid = t.taken.and_then(|taken| coins[i].checked_sub(taken));
+                if !t.lots_ok || paid != Some(c.spent) {
+                    return Err(inconsistent("coins earned and paid", id));
+                }
+            } else if t.lots > 0 || coins[i] > 0 {
+                return Err(inconsistent("coins of a non-coin campaign", id));
+            }
         }
         Ok(())
     }

@@ -92,10 +92,16 @@ pub(crate) struct Usage {
     pub(crate) discount: u64,
     /// The red packet the user grabbed (0: none; packets are at least one fen).
     pub(crate) grabbed: u64,
+}
+
+/// What one user did in one lottery or coins campaign (kept apart from `Usage`, so that the
+/// millions of red-packet and coupon users carry none of it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct GameUsage {
     /// Lotteries: draws made.
     pub(crate) draws: u32,
     /// Coins: the business day of the last check-in, plus one (0: never).
-    pub(crate) check_in_day: u64,
+    pub(crate) check_in_day: u32,
     /// Coins: coins earned.
     pub(crate) coins: u64,
 }
@@ -224,6 +230,7 @@ pub struct Promotions {
     /// Coupons by (user, coupon index), for the best-coupons query.
     pub(crate) user_coupons: BTreeSet<(u128, u32)>,
     pub(crate) usage: IdMap<(u32, u128), Usage>,
+    pub(crate) game_usage: BTreeMap<(u32, u128), GameUsage>,
     pub(crate) checkouts: Vec<Checkout>,
     pub(crate) checkout_index: IdMap<u128, u32>,
     /// Live checkouts with a deadline, by (deadline, checkout index).
@@ -375,6 +382,7 @@ impl Promotions {
             coupon_index: id_map(hash_key),
             user_coupons: BTreeSet::new(),
             usage: id_map(hash_key),
+            game_usage: BTreeMap::new(),
             checkouts: Vec::new(),
             checkout_index: id_map(hash_key),
             expiry: BTreeSet::new(),
