@@ -1,6 +1,7 @@
-//! `elevenfold bench ledger`, `elevenfold bench credit` and `elevenfold bench promotions`: flags
-//! in, `bench::run` (or `bench::run_credit`, `bench::run_promotions`) out, a progress line on a
-//! terminal, and the report as text or one JSON object (`--json`).
+//! `elevenfold bench ledger`, `elevenfold bench credit`, `elevenfold bench promotions` and
+//! `elevenfold bench soak`: flags in, `bench::run` (or `bench::run_credit`,
+//! `bench::run_promotions`, `bench::run_soak`) out, a progress line on a terminal, and the report
+//! as text or one JSON object (`--json`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -69,6 +70,88 @@ enum Target {
     ///   tens of millions:           --entries 20000000 --proofs 100000
     #[command(verbatim_doc_comment)]
     Provenance(crate::provenance::BenchProvenanceArgs),
+    /// Soak: a mixed load at a fixed rate for --seconds, memory and latency per interval, and a
+    /// verdict on memory growth.
+    ///
+    /// A node and the binary listener are started here on a temporary directory (fsync before
+    /// every reply), or --addr names a running server (and --pid its process, for memory).
+    /// Setup creates --accounts users, --merchants merchants, --lines credit lines and the
+    /// red-packet pools and coupon campaign the run needs. Then every 10 ms the events due at
+    /// --rate per second leave (open loop): single-phase transfers, --pending-percent pending
+    /// transfers and as many posts or voids of answered ones, --credit-percent authorizations
+    /// and captures, --promotions-percent grabs, coupon claims, checkouts and captures.
+    /// Every --interval seconds one line: events, latency p50/p99/max of the calls answered,
+    /// RSS. At the end, the slope of RSS over the second half of the samples, per event and per
+    /// minute, and "verdict: bounded" or "verdict: growing" (more than 128 bytes retained per
+    /// event and more than 32 MiB in the second half). Exits 1 if growing, or if anything was
+    /// refused or a call failed. See docs/soak.md.
+    ///
+    /// Examples:
+    ///   the BENCHMARKS.md run:   --seconds 600 --json
+    ///   a quick look:            --seconds 60 --interval 5
+    ///   a running server:        --addr 127.0.0.1:3000 --pid 1234 --seed 2
+    #[command(verbatim_doc_comment)]
+    Soak(SoakArgs),
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// How long the load runs, in seconds (setup excluded).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: u64,
+    /// Offered events per second (transfers and commands alike), open loop.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rate: u64,
+    /// Seconds between samples (fractions allowed).
+    #[arg(long, default_value_t = 10.0)]
+    interval: f64,
+    /// Client connections the calls are spread over, round robin.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    clients: u64,
+    /// User accounts (transfers between them, red packets into them, checkouts paid by them).
+    #[arg(long, default_value_t = 10_000)]
+    accounts: u64,
+    /// Merchant accounts (credit purchases and checkouts go to them).
+    #[arg(long, default_value_t = 100)]
+    merchants: u64,
+    /// Credit lines the authorizations are drawn over.
+    #[arg(long, default_value_t = 1000)]
+    lines: u64,
+    /// Share of events that create a pending transfer, in percent; as many again post or void
+    /// one whose creation was answered.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=50))]
+    pending_percent: u8,
+    /// Share of events that are credit authorizations and their captures (half each); 0: no
+    /// credit program or lines.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=100))]
+    credit_percent: u8,
+    /// Share of events that are promotions commands: half red-packet grabs, a sixth each coupon
+    /// claims, checkouts carrying them and captures; 0: no campaigns.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=100))]
+    promotions_percent: u8,
+    /// Seed of the workload. Against --addr it also sets the ids (from seed * 2^64): give
+    /// each run on one server its own seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A running server's binary-protocol address (127.0.0.1:3000) instead of one started here.
+    #[arg(long)]
+    addr: Option<String>,
+    /// With --addr: the server's process id; its /proc/PID/status is sampled (without it, this
+    /// process's, which then holds only the bench).
+    #[arg(long, requires = "addr")]
+    pid: Option<u32>,
+    /// Data directory for the node (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// For a node started here: size the transfer id index for N transfers up front.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    transfers_reserve: u64,
+    /// Print one JSON object instead of text (the interval lines then go to stderr): seconds,
+    /// offered_rate, events, events_per_second, latency_ms_p50/p99/max (per call, from its
+    /// scheduled time), worst_interval_latency_ms_p99, refused, rss_bytes_first/last/max,
+    /// rss_slope_bytes_per_minute, bytes_per_event_retained, verdict, and the samples.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -303,7 +386,65 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Target::Credit(args) => run_credit(args),
         Target::Promotions(args) => run_promotions(args),
         Target::Provenance(args) => crate::provenance::run_bench(&args),
+        Target::Soak(args) => run_soak(args),
     }
+}
+
+fn run_soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
+    if !(args.interval.is_finite() && args.interval >= 0.01) {
+        anyhow::bail!("--interval must be at least 0.01 seconds");
+    }
+    let config = bench::SoakConfig {
+        duration: Duration::from_secs(args.seconds),
+        rate: args.rate,
+        interval: Duration::from_secs_f64(args.interval),
+        clients: usize::try_from(args.clients)?,
+        account_count: args.accounts,
+        merchant_count: args.merchants,
+        line_count: args.lines,
+        pending_percent: args.pending_percent,
+        credit_percent: args.credit_percent,
+        promotions_percent: args.promotions_percent,
+        seed: args.seed,
+        addr: args.addr,
+        pid: args.pid,
+        data_dir: args.data_dir,
+        transfers_reserve: args.transfers_reserve,
+    };
+    let progress = Progress::new();
+    let json = args.json;
+    let on_sample = |sample: &bench::SoakSample| {
+        // One line per interval: on stdout for text, on stderr beside the JSON.
+        progress.clear();
+        if json {
+            eprintln!("{}", sample.to_text());
+        } else {
+            println!("{}", sample.to_text());
+        }
+    };
+    let report = bench::run_soak(&config, &|share| progress.draw(share), &on_sample)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    progress.clear();
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_text());
+    }
+    if report.refused > 0 || report.call_errors > 0 {
+        eprintln!(
+            "error: {} event(s) refused (the first: {}), {} call(s) failed (the first: {})",
+            report.refused,
+            report.first_refusal.as_deref().unwrap_or("none"),
+            report.call_errors,
+            report.first_call_error.as_deref().unwrap_or("none")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if report.verdict == bench::Verdict::Growing {
+        eprintln!("error: memory is growing beyond the design's per-event state (docs/soak.md)");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_promotions(args: PromotionsArgs) -> anyhow::Result<ExitCode> {
@@ -479,6 +620,60 @@ mod tests {
     use clap::Parser;
 
     use crate::Cli;
+
+    // Goal: `bench soak` parses its documented flags; --pid needs --addr; shares are bounded.
+    #[test]
+    fn bench_soak_flags_parse() {
+        for line in [
+            &["elevenfold", "bench", "soak", "--json"][..],
+            &[
+                "elevenfold",
+                "bench",
+                "soak",
+                "--seconds",
+                "60",
+                "--rate",
+                "5000",
+                "--interval",
+                "0.5",
+                "--clients",
+                "2",
+                "--accounts",
+                "1000",
+                "--merchants",
+                "10",
+                "--lines",
+                "100",
+                "--pending-percent",
+                "20",
+                "--credit-percent",
+                "0",
+                "--promotions-percent",
+                "10",
+                "--transfers-reserve",
+                "2000000",
+            ],
+            &[
+                "elevenfold",
+                "bench",
+                "soak",
+                "--addr",
+                "127.0.0.1:3000",
+                "--pid",
+                "1234",
+                "--seed",
+                "2",
+            ],
+        ] {
+            Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        }
+        assert!(Cli::try_parse_from(["elevenfold", "bench", "soak", "--pid", "1"]).is_err());
+        assert!(
+            Cli::try_parse_from(["elevenfold", "bench", "soak", "--pending-percent", "51"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["elevenfold", "bench", "soak", "--rate", "0"]).is_err());
+    }
 
     // Goal: `bench promotions` parses its documented flags, and refuses an unknown payer.
     #[test]

@@ -268,6 +268,10 @@ pub struct CampaignCreateArgs {
     /// Lotteries: draws one user may make.
     #[arg(long, group = "fields")]
     pub draws_per_user: Option<u32>,
+    /// Lotteries: what one draw costs, in ledger units (coins on a coin ledger), paid from the
+    /// drawer's account into the budget.
+    #[arg(long, group = "fields")]
+    pub draw_cost: Option<u64>,
     /// Coins: coins (ledger units) for a daily check-in.
     #[arg(long, group = "fields")]
     pub coins_per_check_in: Option<u64>,
@@ -555,6 +559,7 @@ impl CampaignCreateArgs {
         put("pool_amount", dec64(self.pool));
         put("seed", dec64(self.seed));
         put("draws_per_user", number(self.draws_per_user));
+        put("draw_cost", dec64(self.draw_cost));
         put("coins_per_check_in", dec64(self.coins_per_check_in));
         put("coins_per_yuan", number(self.coins_per_yuan));
         put("coins_valid_for", number(self.coins_valid_for));

@@ -24,8 +24,8 @@ use crate::record::{CampaignKind, Command, DRAW_RANGE, PRIZES_MAX, PrizeKind, RU
 use crate::result::PromotionResult as R;
 use crate::rule::Rule;
 use crate::state::{
-    CampaignState, CampaignStatus, Clock, NS_PER_S, Promotions, TAG_EXPIRE, campaign_transfer,
-    derived_id, eligible,
+    CampaignState, CampaignStatus, Clock, NS_PER_S, Promotions, TAG_DRAW_COST, TAG_EXPIRE,
+    campaign_transfer, derived_id, eligible,
 };
 
 /// The facts a rule may name, in this order: the payment's `amount` (fen; 0 outside
@@ -429,10 +429,23 @@ impl Promotions {
             return R::PerUserDrawLimit;
         }
         let prizes = self.prizes.get(&index).map_or(&[][..], Vec::as_slice);
-        if (account_id != 0 || prizes.iter().any(|p| p.kind == PrizeKind::Cash))
-            && let Some(code) = self.payee_refusal(ledger, account_id, r.ledger)
-        {
+        let needs_account =
+            account_id != 0 || r.draw_cost > 0 || prizes.iter().any(|p| p.kind == PrizeKind::Cash);
+        if needs_account && let Some(code) = self.payee_refusal(ledger, account_id, r.ledger) {
             return code;
+        }
+        if r.draw_cost > 0 {
+            let (a, _) = ledger.lookup_account(account_id).expect("checked above");
+            let held = a
+                .credits_posted
+                .saturating_sub(a.debits_posted)
+                .saturating_sub(a.debits_pending);
+            if held < u128::from(r.draw_cost) {
+                return R::InsufficientFunds;
+            }
+            if c.funded.checked_add(r.draw_cost).is_none() {
+                return R::OverflowsBalance;
+            }
         }
         // The draw: a ticket in 0..DRAW_RANGE; prizes take consecutive slices by weight.
         let position = c.issued;
@@ -452,37 +465,56 @@ impl Promotions {
             let p = prizes[k];
             p.won < p.stock
                 && match p.kind {
-                    PrizeKind::Cash => budget_left(&c) >= p.amount,
+                    // The draw's cost reaches the budget first, in the same chain.
+                    PrizeKind::Cash => budget_left(&c) + r.draw_cost >= p.amount,
                     PrizeKind::Coupon => self
                         .issue_refusal(p.coupon_campaign, user_id, user_segments, now, false)
                         .is_none(),
                     PrizeKind::Slot => true,
                 }
         });
-        let mut paid = 0;
-        if let Some(k) = won {
-            let p = prizes[k];
-            match p.kind {
-                PrizeKind::Cash => {
-                    let mut transfer = [Transfer {
-                        user_data_64: u64::from(position),
-                        ..campaign_transfer(&r, id, r.budget_account_id, account_id, p.amount)
-                    }];
-                    if let Err((_, code)) = self.post_chain(ledger, clock, &mut transfer) {
-                        return code;
-                    }
-                    paid = p.amount;
-                }
-                PrizeKind::Coupon => {
-                    self.push_coupon(id, p.coupon_campaign, user_id, now, false);
-                }
-                PrizeKind::Slot => {}
+        // One linked chain: the cost into the budget, then a cash prize out of it.
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.clear();
+        if r.draw_cost > 0 {
+            chain.push(campaign_transfer(
+                &r,
+                derived_id(id, TAG_DRAW_COST),
+                account_id,
+                r.budget_account_id,
+                r.draw_cost,
+            ));
+        }
+        let won_prize = won.map(|k| prizes[k]);
+        let cash = won_prize
+            .filter(|p| p.kind == PrizeKind::Cash)
+            .map_or(0, |p| p.amount);
+        if cash > 0 {
+            chain.push(Transfer {
+                user_data_64: u64::from(position),
+                ..campaign_transfer(&r, id, r.budget_account_id, account_id, cash)
+            });
+        }
+        let posted = if chain.is_empty() {
+            Ok(())
+        } else {
+            self.post_chain(ledger, clock, &mut chain)
+        };
+        self.chain = chain;
+        if let Err((_, code)) = posted {
+            return code;
+        }
+        if let (Some(k), Some(p)) = (won, won_prize) {
+            if p.kind == PrizeKind::Coupon {
+                self.push_coupon(id, p.coupon_campaign, user_id, now, false);
             }
             self.prizes.get_mut(&index).expect("the lottery's prizes")[k].won += 1;
         }
+        let paid = cash;
         let c = &mut self.campaigns[index as usize];
         c.issued += 1;
         c.spent += paid;
+        c.funded += r.draw_cost;
         self.game_usage.entry((index, user_id)).or_default().draws += 1;
         let draw = u32::try_from(self.draws.len()).expect("draws fit u32");
         self.draw_index.insert(id, draw);

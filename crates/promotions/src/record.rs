@@ -178,6 +178,9 @@ pub struct Campaign {
     pub coins_valid_for: u32,
     /// Lotteries: draws one user may make (0: no limit).
     pub draws_per_user: u32,
+    /// Lotteries: what one draw costs, paid from the drawer's account into the budget before
+    /// the draw (0: free). On a coin ledger, coins exchanged for prizes.
+    pub draw_cost: u64,
 }
 
 impl Default for Campaign {
@@ -213,6 +216,7 @@ impl Default for Campaign {
             coins_per_yuan: 0,
             coins_valid_for: 0,
             draws_per_user: 0,
+            draw_cost: 0,
         }
     }
 }
@@ -369,6 +373,8 @@ impl Command {
             | Command::VoidCheckout { .. }
             | Command::RefundCheckout { .. } => COUPONS_MAX as u64 + 1,
             Command::ExpireCoins { .. } => EXPIRE_MAX as u64,
+            // Its cost and a cash prize.
+            Command::DrawLottery { .. } => 2,
             _ => 1,
         }
     }
@@ -749,7 +755,8 @@ impl Campaign {
         w.u64(self.coins_per_check_in)
             .u32(self.coins_per_yuan)
             .u32(self.coins_valid_for)
-            .u32(self.draws_per_user);
+            .u32(self.draws_per_user)
+            .u64(self.draw_cost);
         w.pad_to(start, RECORD_SIZE);
     }
 
@@ -799,6 +806,7 @@ impl Campaign {
         c.coins_per_yuan = r.u32()?;
         c.coins_valid_for = r.u32()?;
         c.draws_per_user = r.u32()?;
+        c.draw_cost = r.u64()?;
         finish(&r)?;
         Ok(c)
     }

@@ -38,6 +38,8 @@ pub(crate) const TAG_CLOSE: u32 = 0x50;
 pub(crate) const TAG_PAYER: u32 = 0x60;
 /// The return of an expired coin lot (based on its `earn_coins` id).
 pub(crate) const TAG_EXPIRE: u32 = 0x70;
+/// What a draw costs, paid into the lottery's budget (based on the draw's id).
+pub(crate) const TAG_DRAW_COST: u32 = 0x80;
 
 /// The id of a transfer promotions posts on its own for `base` (a command or campaign id) and
 /// `tag`: reserved (clients cannot use it) and in the upper half of the reserved range, so it
@@ -492,9 +494,12 @@ impl Promotions {
             match *command {
                 Command::FundCampaign { id, .. }
                 | Command::GrabRedPacket { id, .. }
-                | Command::DrawLottery { id, .. }
                 | Command::EarnCoins { id, .. } => {
                     out.push(plain(id));
+                }
+                Command::DrawLottery { id, .. } => {
+                    out.push(plain(id));
+                    out.push(plain(derived_id(id, TAG_DRAW_COST)));
                 }
                 Command::ExpireCoins { campaign_id } => {
                     if let Some(&c) = self.campaign_index.get(&campaign_id) {
@@ -605,7 +610,7 @@ impl Promotions {
             _ if coins || c.coins_valid_for != 0 => return R::ReservedField,
             _ => {}
         }
-        if c.kind != CampaignKind::Lottery && c.draws_per_user != 0 {
+        if c.kind != CampaignKind::Lottery && (c.draws_per_user != 0 || c.draw_cost != 0) {
             return R::ReservedField;
         }
         match ledger.lookup_account(c.sponsor_account_id) {

@@ -714,6 +714,7 @@ fn campaign_strategy() -> impl Strategy<Value = Campaign> {
             coins_per_yuan: c >> 9,
             coins_valid_for: c >> 10,
             draws_per_user: c >> 11,
+            draw_cost: a >> 9,
         })
 }
 
@@ -1006,6 +1007,7 @@ fn record_offsets_match_the_docs() {
         coins_per_yuan: 13,
         coins_valid_for: 14,
         draws_per_user: 15,
+        draw_cost: 16,
         ..Campaign::default()
     };
     let mut b = Vec::new();
@@ -1016,8 +1018,11 @@ fn record_offsets_match_the_docs() {
     assert_eq!(&b[152..156], &[0x03, 0x02, 0x05, 0x04]);
     assert_eq!((b[156], b[157], b[158], b[159], b[167]), (2, 1, 2, 6, 9));
     assert_eq!(&b[175..177], &[0x08, 0x07]);
-    assert_eq!((b[177], b[185], b[189], b[193]), (12, 13, 14, 15));
-    assert!(b[197..].iter().all(|&x| x == 0));
+    assert_eq!(
+        (b[177], b[185], b[189], b[193], b[197]),
+        (12, 13, 14, 15, 16)
+    );
+    assert!(b[205..].iter().all(|&x| x == 0));
     let mut b = Vec::new();
     checkout(0x11, 0x22, 0x33, 0x44, &[0x55]).encode(&mut b);
     assert_eq!((b[0], b[1], b[17], b[33], b[49]), (5, 0x11, 0x22, 0x33, 10));

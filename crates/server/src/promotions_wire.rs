@@ -250,6 +250,9 @@ pub struct CampaignInput {
     pub coins_valid_for: u32,
     /// Lotteries: draws one user may make.
     pub draws_per_user: u32,
+    /// Lotteries: what one draw costs, paid from the drawer's account into the budget (0:
+    /// free; on a coin ledger, coins exchanged for prizes).
+    pub draw_cost: Dec64,
 }
 
 impl CampaignInput {
@@ -286,6 +289,7 @@ impl CampaignInput {
             coins_per_yuan: self.coins_per_yuan,
             coins_valid_for: self.coins_valid_for,
             draws_per_user: self.draws_per_user,
+            draw_cost: self.draw_cost.0,
         }
     }
 
@@ -322,6 +326,7 @@ impl CampaignInput {
             coins_per_yuan: c.coins_per_yuan,
             coins_valid_for: c.coins_valid_for,
             draws_per_user: c.draws_per_user,
+            draw_cost: Dec64(c.draw_cost),
         }
     }
 }

@@ -412,3 +412,67 @@ fn campaign_rules_gate_coupons() {
     assert_eq!(w.run(claim(70, 2)), R::RuleNotMet);
     assert_eq!(w.run(claim(70, 4)), R::Ok);
 }
+
+// Goal: coins exchanged for prizes: a lottery on the coin ledger whose draw costs coins and
+// whose one prize (a coupon) always wins is an exchange; the cost reaches the budget in the same
+// chain, and a user without the coins is refused with nothing moved.
+#[test]
+fn coins_exchanged_for_a_coupon() {
+    let mut w = coin_world();
+    assert_eq!(w.campaign(&bank_coupon(100)), R::Ok);
+    let exchange = Campaign {
+        id: 500,
+        kind: CampaignKind::Lottery,
+        sponsor_account_id: COIN_ISSUER,
+        budget_account_id: 10_500,
+        ledger: COIN_LEDGER,
+        code: 9,
+        starts_at: START,
+        draw_cost: 500,
+        ..Campaign::default()
+    };
+    assert_eq!(w.campaign(&exchange), R::Ok);
+    assert_eq!(
+        w.run(Command::AddPrize {
+            campaign_id: 500,
+            prize: 1,
+            kind: PrizeKind::Coupon,
+            weight_ppm: DRAW_RANGE,
+            stock: 10,
+            amount: 0,
+            coupon_campaign_id: 100,
+        }),
+        R::Ok
+    );
+    // 1,500 coins from a purchase task.
+    assert_eq!(w.run(checkout(30, 1, WALLET, yuan(300), &[])), R::Ok);
+    assert_eq!(
+        w.run(Command::CaptureCheckout {
+            id: 31,
+            checkout_id: 30
+        }),
+        R::Ok
+    );
+    assert_eq!(w.run(earn(22, 1, 30)), R::Ok);
+    let swap = |id: u128| Command::DrawLottery {
+        id,
+        campaign_id: 500,
+        user_id: 1,
+        account_id: COIN_ACCOUNT + 1,
+        user_segments: 0,
+    };
+    for id in [40, 41, 42] {
+        assert_eq!(w.run(swap(id)), R::Ok);
+        assert_eq!(w.promotions.coupon(id).expect("a coupon").campaign_id, 100);
+    }
+    assert_eq!(w.net(COIN_ACCOUNT + 1), 0);
+    assert_eq!(w.run(swap(43)), R::InsufficientFunds);
+    assert!(w.promotions.coupon(43).is_none());
+    assert_eq!(
+        w.net(10_500),
+        1_500,
+        "the costs are in the exchange's budget"
+    );
+    assert_eq!(w.promotions.campaign(500).expect("campaign").funded, 1_500);
+    w.restart();
+}
