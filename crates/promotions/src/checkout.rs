@@ -17,7 +17,7 @@ use crate::result::PromotionResult as R;
 use crate::state::{
     Applied, CampaignStatus, Checkout, CheckoutStatus, Clock, CouponStatus, NO_CHECKOUT, NS_PER_S,
     Promotions, TAG_CAPTURE, TAG_HOLD, TAG_PAYER, TAG_REFUND, TAG_VOID, budget_free,
-    campaign_transfer, derived_id, eligible, from_credit, id_refusal, pending_transfer, resolve,
+    campaign_transfer, derived_id, from_credit, id_refusal, pending_transfer, resolve,
 };
 
 /// The coupons a checkout will apply, worked out before anything changes.
@@ -644,25 +644,22 @@ impl Promotions {
         if let Some(code) = self.op_refusal(ledger, id, command) {
             return code;
         }
-        let index = match self.live_campaign(campaign_id, CampaignKind::RedPacket) {
+        let facts = Facts {
+            segments: user_segments,
+            ..Facts::default()
+        };
+        let index = match self.campaign_refusal(
+            campaign_id,
+            CampaignKind::RedPacket,
+            user_id,
+            clock.next,
+            &facts,
+        ) {
             Ok(index) => index,
             Err(code) => return code,
         };
         let c = self.campaigns[index as usize];
         let r = &c.record;
-        if let Some(code) = Self::window_refusal(r, clock.next) {
-            return code;
-        }
-        if !eligible(r, user_segments) {
-            return R::UserNotEligible;
-        }
-        let facts = Facts {
-            segments: user_segments,
-            ..Facts::default()
-        };
-        if !self.rule_holds(index, user_id, clock.next, &facts) {
-            return R::RuleNotMet;
-        }
         if self
             .usage
             .get(&(index, user_id))

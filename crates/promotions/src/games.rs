@@ -238,6 +238,31 @@ impl Promotions {
     // ---------------------------------------------------------------------------------------
     // Rules.
 
+    /// The checks a user's command on a campaign makes after its id, in order: the campaign
+    /// (found, of `kind`, neither closed nor paused), its window, the user's segments
+    /// (`facts.segments`) and the campaign's rule. The campaign's index, or the refusal.
+    pub(crate) fn campaign_refusal(
+        &self,
+        campaign_id: u128,
+        kind: CampaignKind,
+        user_id: u128,
+        now: u64,
+        facts: &Facts,
+    ) -> Result<u32, R> {
+        let index = self.live_campaign(campaign_id, kind)?;
+        let record = &self.campaigns[index as usize].record;
+        if let Some(code) = Self::window_refusal(record, now) {
+            return Err(code);
+        }
+        if !eligible(record, facts.segments) {
+            return Err(R::UserNotEligible);
+        }
+        if !self.rule_holds(index, user_id, now, facts) {
+            return Err(R::RuleNotMet);
+        }
+        Ok(index)
+    }
+
     /// Whether campaign `index`'s rule (if any) holds for these facts.
     pub(crate) fn rule_holds(&self, index: u32, user_id: u128, now: u64, facts: &Facts) -> bool {
         let Some(stored) = self.rules.get(&index) else {
@@ -398,26 +423,18 @@ impl Promotions {
         if self.coupon_index.contains_key(&id) {
             return R::IdAlreadyUsed;
         }
-        let index = match self.live_campaign(campaign_id, CampaignKind::Lottery) {
-            Ok(index) => index,
-            Err(code) => return code,
-        };
         let now = clock.next;
-        let c = self.campaigns[index as usize];
-        let r = c.record;
-        if let Some(code) = Self::window_refusal(&r, now) {
-            return code;
-        }
-        if !eligible(&r, user_segments) {
-            return R::UserNotEligible;
-        }
         let facts = Facts {
             segments: user_segments,
             ..Facts::default()
         };
-        if !self.rule_holds(index, user_id, now, &facts) {
-            return R::RuleNotMet;
-        }
+        let index =
+            match self.campaign_refusal(campaign_id, CampaignKind::Lottery, user_id, now, &facts) {
+                Ok(index) => index,
+                Err(code) => return code,
+            };
+        let c = self.campaigns[index as usize];
+        let r = c.record;
         if r.stock != 0 && c.issued >= r.stock {
             return R::DrawsExhausted;
         }
@@ -563,19 +580,7 @@ impl Promotions {
         if let Some(code) = self.op_refusal(ledger, id, command) {
             return code;
         }
-        let index = match self.live_campaign(campaign_id, CampaignKind::Coins) {
-            Ok(index) => index,
-            Err(code) => return code,
-        };
         let now = clock.next;
-        let c = self.campaigns[index as usize];
-        let r = c.record;
-        if let Some(code) = Self::window_refusal(&r, now) {
-            return code;
-        }
-        if !eligible(&r, user_segments) {
-            return R::UserNotEligible;
-        }
         let checkout = self.checkout_index.get(&checkout_id).copied();
         let mut facts = Facts {
             segments: user_segments,
@@ -600,9 +605,13 @@ impl Promotions {
                 segments: user_segments,
             };
         }
-        if !self.rule_holds(index, user_id, now, &facts) {
-            return R::RuleNotMet;
-        }
+        let index =
+            match self.campaign_refusal(campaign_id, CampaignKind::Coins, user_id, now, &facts) {
+                Ok(index) => index,
+                Err(code) => return code,
+            };
+        let c = self.campaigns[index as usize];
+        let r = c.record;
         if let Some(code) = self.payee_refusal(ledger, account_id, r.ledger) {
             return code;
         }
