@@ -328,8 +328,8 @@ impl CreditReport {
 // ---------------------------------------------------------------------------------------------
 // The plan: every account, program and command as a pure function of (config, index).
 
-const LEDGER: u32 = 156;
-const CODE: u16 = 1;
+pub(crate) const LEDGER: u32 = 156;
+pub(crate) const CODE: u16 = 1;
 /// Authorization amounts are uniform in 1..=AMOUNT_MAX fen.
 const AMOUNT_MAX: u64 = 10_000;
 const AUTHORIZATION_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;

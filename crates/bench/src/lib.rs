@@ -2,7 +2,9 @@
 //! (`credit.rs`, `elevenfold bench credit`: authorizations and a day-close), and for promotions
 //! (`promotions.rs`, `elevenfold bench promotions`: red-packet grabs and purchases carrying
 //! two coupons), and for the provenance log (`provenance.rs`, `elevenfold bench provenance`:
-//! durable batched appends, proof latency, verifications).
+//! durable batched appends, proof latency, verifications), and a soak (`soak.rs`,
+//! `elevenfold bench soak`: a mixed load at a fixed rate for minutes, memory and latency
+//! sampled per interval, and a verdict on memory growth).
 //!
 //! Modes, from the inside out:
 //! - `state-machine`: batches applied to a `StateMachine` on one core; no log, no fsync;
@@ -24,6 +26,7 @@ mod credit;
 mod http;
 mod promotions;
 mod provenance;
+mod soak;
 mod tcp;
 mod workload;
 
@@ -40,6 +43,10 @@ pub use promotions::{
     PromotionsReport, run as run_promotions,
 };
 pub use provenance::{ProvenanceBenchConfig, ProvenanceReport, run as run_provenance};
+pub use soak::{
+    DESIGN_FACTOR, GROWTH_NOISE_BYTES, MemoryFit, SoakConfig, SoakReport, SoakSample, Verdict,
+    design_bytes_per_event, fit_memory, run as run_soak, verdict,
+};
 pub use workload::Workload;
 
 /// Which layer to measure.

@@ -365,14 +365,14 @@ const AMOUNT_MIN: u64 = 10_000;
 const AMOUNT_MAX: u64 = 100_000;
 const CHECKOUT_TIMEOUT_SECONDS: u32 = 15 * 60;
 /// The merchants' category (grocery) and the bank's card: issuer and BIN range.
-const CATEGORY: u32 = 5411;
+pub(crate) const CATEGORY: u32 = 5411;
 const BANK_ISSUER: u32 = 102;
 const BIN_LOW: u32 = 622_200;
 const BIN_HIGH: u32 = 622_299;
 /// Users' segment: card holders of the bank (the bank coupon's eligibility).
 const SEGMENT: u32 = 1;
 /// 满100减10: the platform's coupon, applied first.
-const PLATFORM_OFFER: Offer = Offer::Threshold {
+pub(crate) const PLATFORM_OFFER: Offer = Offer::Threshold {
     min_spend: 10_000,
     amount: 1_000,
 };

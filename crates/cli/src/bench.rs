@@ -82,9 +82,10 @@ enum Target {
     /// and captures, --promotions-percent grabs, coupon claims, checkouts and captures.
     /// Every --interval seconds one line: events, latency p50/p99/max of the calls answered,
     /// RSS. At the end, the slope of RSS over the second half of the samples, per event and per
-    /// minute, and "verdict: bounded" or "verdict: growing" (more than 128 bytes retained per
-    /// event and more than 32 MiB in the second half). Exits 1 if growing, or if anything was
-    /// refused or a call failed. See docs/soak.md.
+    /// minute, and "verdict: bounded" or "verdict: growing" (more than twice the state the
+    /// design keeps per event of the mix, about 61 bytes for the default one, and more than 32
+    /// MiB in the second half). Exits 1 if growing, or if anything was refused or a call
+    /// failed. See docs/soak.md.
     ///
     /// Examples:
     ///   the BENCHMARKS.md run:   --seconds 600 --json
