@@ -412,14 +412,19 @@ pub fn credit_snapshots_agree(node: &StateMachine, replica: &StateMachine) -> Re
     Ok(())
 }
 
-/// The coupons, checkouts and red-packet grabs a batch names: after a batch, those and every
-/// campaign are compared (a full check compares everything).
+/// The coupons, checkouts, red-packet grabs, draws and coin earners a batch names: after a
+/// batch, those and every campaign (with its prizes, rule and coin lots due) are compared (a
+/// full check compares everything).
 #[derive(Debug, Default)]
 pub struct Touched {
     pub coupons: BTreeSet<u128>,
     pub checkouts: BTreeSet<u128>,
     /// (campaign id, user id).
     pub grabs: BTreeSet<(u128, u128)>,
+    /// Draw ids (a draw that wins a coupon prize also names a coupon).
+    pub draws: BTreeSet<u128>,
+    /// (coins campaign id, user id).
+    pub coins: BTreeSet<(u128, u128)>,
 }
 
 impl Touched {
@@ -452,11 +457,20 @@ impl Touched {
                     } => {
                         touched.grabs.insert((campaign_id, user_id));
                     }
+                    C::DrawLottery { id, .. } => {
+                        touched.draws.insert(id);
+                        touched.coupons.insert(id);
+                    }
+                    C::EarnCoins {
+                        campaign_id,
+                        user_id,
+                        ..
+                    } => {
+                        touched.coins.insert((campaign_id, user_id));
+                    }
                     C::FundCampaign { .. }
                     | C::SetCampaignStatus { .. }
                     | C::AddPrize { .. }
-                    | C::DrawLottery { .. }
-                    | C::EarnCoins { .. }
                     | C::ExpireCoins { .. }
                     | C::SetCampaignRule { .. } => {}
                 }
@@ -467,8 +481,9 @@ impl Touched {
 }
 
 /// The promotions state equals the auditor's, as the node's views show it: every campaign's
-/// figures, and every coupon, checkout and red packet grabbed (or, given `touched`, those a
-/// batch named; a coupon or checkout the model does not have must be missing from the node).
+/// figures, prizes, rule and coin lots due, and every coupon, checkout, red packet grabbed,
+/// draw and user's coins (or, given `touched`, those a batch named; a coupon, checkout or draw
+/// the model does not have must be missing from the node).
 pub fn promotions_agree(
     state: &StateMachine,
     auditor: &Auditor,
@@ -478,6 +493,11 @@ pub fn promotions_agree(
     let node = state.promotions();
     let model = &auditor.promotions;
     if let Some(touched) = touched {
+        for id in &touched.draws {
+            if !model.draw_index.contains_key(id) && node.draw(*id).is_some() {
+                return Err(format!("draw {id}: in the node, not in the auditor"));
+            }
+        }
         for id in &touched.coupons {
             if *id != 0 && !model.coupon_index.contains_key(id) && node.coupon(*id).is_some() {
                 return Err(format!("coupon {id}: in the node, not in the auditor"));
@@ -517,6 +537,7 @@ pub fn promotions_agree(
             ));
         }
     }
+    games_agree(node, auditor, touched)?;
     let coupons = model
         .coupons
         .iter()
@@ -575,6 +596,153 @@ pub fn promotions_agree(
     Ok(())
 }
 
+/// Lotteries, coins and rules: every campaign's prizes, rule and coin lots due at the batch's
+/// time, and every draw and user's coins earned (or, given `touched`, those a batch named).
+fn games_agree(
+    node: &promotions::Promotions,
+    auditor: &Auditor,
+    touched: Option<&Touched>,
+) -> Result<(), String> {
+    use promotions::{DrawView, PrizeView};
+    let model = &auditor.promotions;
+    for (index, c) in model.campaigns.iter().enumerate() {
+        let id = c.record.id;
+        let expected: Vec<PrizeView> = model
+            .prizes_of(index)
+            .iter()
+            .enumerate()
+            .map(|(k, p)| PrizeView {
+                prize: u8::try_from(k + 1).expect("at most 16 prizes"),
+                kind: p.kind,
+                weight_ppm: p.weight_ppm,
+                stock: p.stock,
+                won: p.won,
+                amount: p.amount,
+                coupon_campaign_id: p
+                    .coupon_campaign
+                    .map_or(0, |k| model.campaigns[k].record.id),
+            })
+            .collect();
+        let prizes = node.prizes(id);
+        if prizes != expected {
+            return Err(format!(
+                "prizes of campaign {id}: node {prizes:?}, auditor {expected:?}"
+            ));
+        }
+        let rule = node.rule(id);
+        let expected = model.rules.get(&index).map(|r| r.text.as_str());
+        if rule != expected {
+            return Err(format!(
+                "rule of campaign {id}: node {rule:?}, auditor {expected:?}"
+            ));
+        }
+        let due = node.coin_lots_due(id, auditor.timestamp);
+        let expected = model.lots_due(index, auditor.timestamp);
+        if due != expected {
+            return Err(format!(
+                "coin lots of campaign {id} due at {}: node {due}, auditor {expected}",
+                auditor.timestamp
+            ));
+        }
+    }
+    let draws = model
+        .draws
+        .iter()
+        .filter(|d| touched.is_none_or(|t| t.draws.contains(&d.id)));
+    for d in draws {
+        let prize = (d.prize != 0).then(|| model.prizes_of(d.campaign)[usize::from(d.prize) - 1]);
+        let expected = DrawView {
+            id: d.id,
+            campaign_id: model.campaigns[d.campaign].record.id,
+            user_id: d.user_id,
+            position: d.position,
+            prize: d.prize,
+            kind: prize.map(|p| p.kind),
+            amount: prize.map_or(0, |p| p.amount),
+        };
+        let view = node.draw(d.id);
+        if view != Some(expected) {
+            return Err(format!(
+                "draw {}: node {view:?}, auditor {expected:?}",
+                d.id
+            ));
+        }
+    }
+    for (&(campaign, user), usage) in &model.usage {
+        let id = model.campaigns[campaign].record.id;
+        if touched.is_some_and(|t| !t.coins.contains(&(id, user))) {
+            continue;
+        }
+        let coins = node.coins(id, user);
+        if coins != usage.coins {
+            return Err(format!(
+                "coins of user {user} in campaign {id}: node {coins}, auditor {}",
+                usage.coins
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The model's own lottery and coins invariants (`docs/promotions.md`, "Invariants"): a
+/// lottery's draws have positions 0, 1, 2, ..., no prize is won above its stock and the cash
+/// won is what the campaign spent; a coins campaign spent the coins earned less those expiry
+/// took back.
+fn games_invariants(auditor: &Auditor) -> Result<(), String> {
+    use promotions::{CampaignKind, PrizeKind};
+    let model = &auditor.promotions;
+    for (index, c) in model.campaigns.iter().enumerate() {
+        let id = c.record.id;
+        match c.record.kind {
+            CampaignKind::Lottery => {
+                let positions: Vec<u32> = model
+                    .draws
+                    .iter()
+                    .filter(|d| d.campaign == index)
+                    .map(|d| d.position)
+                    .collect();
+                let prizes = model.prizes_of(index);
+                let cash: u64 = prizes
+                    .iter()
+                    .filter(|p| p.kind == PrizeKind::Cash)
+                    .map(|p| u64::from(p.won) * p.amount)
+                    .sum();
+                let ok = positions.iter().copied().eq(0..c.issued)
+                    && prizes.iter().all(|p| p.won <= p.stock)
+                    && cash == c.spent;
+                if !ok {
+                    return Err(format!(
+                        "lottery {id} (auditor): draws at {positions:?}, prizes {prizes:?},                          spent {}",
+                        c.spent
+                    ));
+                }
+            }
+            CampaignKind::Coins => {
+                let earned: u64 = model
+                    .usage
+                    .iter()
+                    .filter(|((campaign, _), _)| *campaign == index)
+                    .map(|(_, u)| u.coins)
+                    .sum();
+                let taken: u64 = model
+                    .lots
+                    .iter()
+                    .filter(|l| l.campaign == index)
+                    .map(|l| l.taken)
+                    .sum();
+                if earned.checked_sub(taken) != Some(c.spent) {
+                    return Err(format!(
+                        "coins campaign {id} (auditor): earned {earned}, taken back {taken},                          spent {}",
+                        c.spent
+                    ));
+                }
+            }
+            CampaignKind::Coupon | CampaignKind::RedPacket => {}
+        }
+    }
+    Ok(())
+}
+
 /// The promotions invariants: the engine's own checks (`Promotions::check_records`, and
 /// `check_ledger` against the ledger, not caught up: the ledger may not have expired a hold
 /// whose checkout promotions let go), and the model's: a budget account holds exactly what its
@@ -604,6 +772,7 @@ pub fn promotions_invariants(state: &StateMachine, auditor: &Auditor) -> Result<
             ));
         }
     }
+    games_invariants(auditor)?;
     let promotions = state.promotions();
     promotions
         .check_records()

@@ -57,7 +57,8 @@ pub fn summary(report: &Report) -> String {
          (from snapshot {}, tail cuts {}) refusals={} open_retries={} flips={} \
          in_doubt(found {} lost {}) checks={} transfers={} cold_floor_max={} \
          credit(days={} lines={} written_off={} generated={}) \
-         promotions(campaigns={} coupons={} checkouts={} on_lines={} captured={} refunded={} grabs={})",
+         promotions(campaigns={} coupons={} checkouts={} on_lines={} captured={} refunded={} grabs={} \
+         draws={} won={} earnings={} coins={} lots_taken={})",
         report.batches_acknowledged,
         report.events_acknowledged,
         report.pulses,
@@ -90,5 +91,10 @@ pub fn summary(report: &Report) -> String {
         report.promotions_captured,
         report.promotions_refunded,
         report.promotions_grabs,
+        report.promotions_draws,
+        report.promotions_draws_won,
+        report.promotions_earnings,
+        report.promotions_coins,
+        report.promotions_lots_taken,
     )
 }

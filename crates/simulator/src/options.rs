@@ -110,6 +110,16 @@ pub struct Options {
     pub promotions_line_percent: u32,
     /// Share of promotions commands that are red-packet grabs.
     pub grab_percent: u32,
+    /// Share of promotions commands that are lottery, coins and rule commands (`add_prize`,
+    /// `draw_lottery`, `earn_coins`, `expire_coins`, `set_campaign_rule`), and half of it the
+    /// share of promotions requests that are client transfers spending coins. 0: none, and no
+    /// lottery or coins campaigns, accounts or clock shift (the run is what it was before they
+    /// came in).
+    pub games_percent: u32,
+    /// With games: engine time starts so that a business day (UTC+8) ends about this far into
+    /// the run (percent of its expected length), so check-ins and rules see two days. 0: the
+    /// usual start.
+    pub midnight_percent: u32,
 }
 
 impl Options {
@@ -192,6 +202,8 @@ impl Options {
             promotions_percent: 0,
             promotions_line_percent: 0,
             grab_percent: 0,
+            games_percent: 0,
+            midnight_percent: 0,
         };
         // Drawn last, so the options above stay what they were before credit came in.
         if prng.percent(80) {
@@ -210,6 +222,11 @@ impl Options {
             options.promotions_percent = u32::try_from(prng.range(10, 40)).expect("small");
             options.promotions_line_percent = u32::try_from(prng.range(0, 60)).expect("small");
             options.grab_percent = u32::try_from(prng.range(5, 30)).expect("small");
+            // Drawn last again: a seed's earlier options stay what they were.
+            if prng.percent(80) {
+                options.games_percent = u32::try_from(prng.range(5, 30)).expect("small");
+                options.midnight_percent = u32::try_from(prng.range(5, 95)).expect("small");
+            }
         }
         options
     }
@@ -228,7 +245,7 @@ impl fmt::Display for Options {
              faults(crash={}‰ torn={}% armed_crash={}‰ sync_failure={}‰ restart={}‰ \
              flip_at_restart={}% flip_records={}‰) \
              credit(requests={}% lines_max={} day_close={}% chunk_max={} write_off_days={}) \
-             promotions(requests={}% on_lines={}% grabs={}%)",
+             promotions(requests={}% on_lines={}% grabs={}% games={}% midnight={}%)",
             self.seed,
             self.steps,
             self.accounts_max,
@@ -268,6 +285,8 @@ impl fmt::Display for Options {
             self.promotions_percent,
             self.promotions_line_percent,
             self.grab_percent,
+            self.games_percent,
+            self.midnight_percent,
         )
     }
 }

@@ -83,6 +83,13 @@ pub struct Report {
     pub promotions_captured: u64,
     pub promotions_refunded: u64,
     pub promotions_grabs: u64,
+    /// Lotteries and coins at the end: draws made (of them winning a prize), coins earned (in
+    /// how many earnings), coin lots expiry took something back from.
+    pub promotions_draws: u64,
+    pub promotions_draws_won: u64,
+    pub promotions_earnings: u64,
+    pub promotions_coins: u64,
+    pub promotions_lots_taken: u64,
     /// Acknowledged results by operation and code name: what the workload exercised.
     pub results: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -126,7 +133,7 @@ pub fn run(options: &Options, trace: bool) -> Result<Report, String> {
         wal_segment_size_max: options.wal_segment_size_max,
         ..Config::new(data_dir)
     };
-    let clock_ns = 1_700_000_000 * NS_PER_S + prng.below(NS_PER_S);
+    let clock_ns = start_ns(options) + prng.below(NS_PER_S);
     let mut simulation = Simulation {
         options,
         replica: StateMachine::new(prng.next_u64()),
@@ -151,6 +158,19 @@ pub fn run(options: &Options, trace: bool) -> Result<Report, String> {
         .run()
         .map_err(|message| format!("step {}: {message}", simulation.step))?;
     Ok(simulation.report)
+}
+
+/// Where engine time starts (before a random fraction of a second): 2023-11-14 22:13:20 UTC,
+/// or, with `midnight_percent`, so that the business day (UTC+8) ends that far into the run's
+/// expected length (each step advances the clock by half its maximum step on average).
+fn start_ns(options: &Options) -> u64 {
+    /// 2023-11-15 16:00:00 UTC: midnight in China.
+    const MIDNIGHT_S: u64 = 1_700_064_000;
+    if options.midnight_percent == 0 {
+        return 1_700_000_000 * NS_PER_S;
+    }
+    let expected = options.steps * (options.clock_step_ns_max / 2);
+    MIDNIGHT_S * NS_PER_S - expected / 100 * u64::from(options.midnight_percent)
 }
 
 impl Simulation<'_> {
@@ -209,6 +229,17 @@ impl Simulation<'_> {
             .filter(|c| c.record.kind == promotions::CampaignKind::RedPacket)
             .map(|c| u64::from(c.issued))
             .sum();
+        self.report.promotions_draws = promotions.draws.len() as u64;
+        self.report.promotions_draws_won =
+            promotions.draws.iter().filter(|d| d.prize != 0).count() as u64;
+        self.report.promotions_earnings = promotions
+            .ops
+            .values()
+            .filter(|c| matches!(c, promotions::Command::EarnCoins { .. }))
+            .count() as u64;
+        self.report.promotions_coins = promotions.usage.values().map(|u| u.coins).sum();
+        self.report.promotions_lots_taken =
+            promotions.lots.iter().filter(|l| l.taken > 0).count() as u64;
         Ok(())
     }
 

@@ -613,3 +613,432 @@ fn known_bug_a_payment_is_one_redemption() {
     });
     known_bug_check(KnownBug::RedemptionsCountCoupons, documented);
 }
+
+// Goal: the rule texts the workload sends mean what the model says: every template compiles in
+// the engine and, over random facts and times, the engine's evaluation equals the model's
+// native one; every text the workload sends as not compiling is refused by both.
+#[test]
+fn rule_templates_mean_what_the_model_says() {
+    use promotions::rule::Rule;
+    use promotions::{CampaignKind, RULE_VARIABLES};
+    use stdx::Prng;
+
+    use crate::auditor::promotions_model::{Condition, ModelUsage, RuleFacts};
+    use crate::workload::promotions_workload::{INVALID_RULES, rule_template};
+
+    let mut prng = Prng::new(11);
+    let kinds = [
+        CampaignKind::Coupon,
+        CampaignKind::RedPacket,
+        CampaignKind::Lottery,
+        CampaignKind::Coins,
+    ];
+    for round in 0..2_000 {
+        let text = rule_template(&mut prng, kinds[round % kinds.len()]);
+        let rule = Rule::compile(&text, &RULE_VARIABLES)
+            .unwrap_or_else(|e| panic!("{text:?} does not compile: {e}"));
+        let condition = Condition::parse(&text).unwrap_or_else(|| panic!("{text:?} unparsed"));
+        for _ in 0..20 {
+            let facts = RuleFacts {
+                amount: prng.range(0, 5_000),
+                merchant: *prng.pick(&[6010, 6011, 7, (1 << 70) | 6010]),
+                category: *prng.pick(&[0, 5, 7]),
+                issuer: *prng.pick(&[0, 88, 99]),
+                bin: *prng.pick(&[0, 622_000, 622_500, 622_999, 400_123]),
+                segments: u32::try_from(prng.below(5)).expect("small"),
+            };
+            let usage = ModelUsage {
+                coupons: u32::try_from(prng.below(4)).expect("small"),
+                redemptions: u32::try_from(prng.below(4)).expect("small"),
+                draws: u32::try_from(prng.below(5)).expect("small"),
+                ..ModelUsage::default()
+            };
+            // Any time over two weeks around the simulator's start.
+            let now = 1_699_500_000_000_000_000 + prng.below(14 * 86_400) * 1_000_000_000;
+            let local = now / 1_000_000_000 + 8 * 3_600;
+            let day = i64::try_from(local / 86_400).expect("days");
+            let merchant = i64::try_from(facts.merchant & u128::from(i64::MAX.unsigned_abs()))
+                .expect("63 bits");
+            let values = [
+                i64::try_from(facts.amount).expect("small"),
+                merchant,
+                i64::from(facts.category),
+                i64::from(facts.issuer),
+                i64::from(facts.bin),
+                i64::from(facts.segments),
+                i64::try_from(local % 86_400 / 3_600).expect("an hour"),
+                (day + 3) % 7,
+                day,
+                i64::from(usage.coupons),
+                i64::from(usage.redemptions),
+                i64::from(usage.draws),
+            ];
+            assert_eq!(
+                rule.eval(&values),
+                condition.holds(&facts, &usage, now),
+                "{text:?} with {facts:?} {usage:?} at {now}"
+            );
+        }
+    }
+    for text in INVALID_RULES {
+        assert!(
+            Rule::compile(text, &RULE_VARIABLES).is_err(),
+            "{text:?} compiles"
+        );
+        assert!(
+            Condition::parse(text).is_none(),
+            "{text:?} parses in the model"
+        );
+    }
+}
+
+// Goal: the lottery and coins checkers can fail: a node and an auditor fed the same batches
+// (prizes, draws with a cost and a rule, check-ins, a purchase's coins, a coin spend, an
+// expiry) agree, and disagree once the auditor (standing in for a node that lost a command)
+// sees one more draw.
+#[test]
+fn games_checkers_catch_a_disagreement() {
+    use engine::{Batch, Reply, Request, StateMachine};
+    use ledger::{Account, AccountFlags, CreateAccountResult, CreateTransferResult, Transfer};
+    use promotions::{
+        Campaign, CampaignKind, Command, Offer, PrizeKind, PromotionResult, RULE_TEXT_MAX,
+    };
+
+    use crate::auditor::Auditor;
+    use crate::checkers;
+
+    let account = |id, ledger, flags| Account {
+        id,
+        ledger,
+        code: 1,
+        flags: AccountFlags(flags),
+        ..Account::default()
+    };
+    let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+    let transfer = |id, from, to, amount, ledger| Transfer {
+        id,
+        debit_account_id: from,
+        credit_account_id: to,
+        amount,
+        ledger,
+        code: 1,
+        ..Transfer::default()
+    };
+    let coupons = Campaign {
+        id: 70,
+        kind: CampaignKind::Coupon,
+        sponsor_account_id: 1,
+        budget_account_id: 71,
+        ledger: 1,
+        code: 5,
+        offer: Offer::Threshold {
+            min_spend: 1_000,
+            amount: 300,
+        },
+        ..Campaign::default()
+    };
+    let lottery = Campaign {
+        id: 80,
+        kind: CampaignKind::Lottery,
+        budget_account_id: 81,
+        offer: Offer::FreeOrder { cap: 0 },
+        seed: 7,
+        draws_per_user: 3,
+        draw_cost: 20,
+        ..coupons
+    };
+    let coins = Campaign {
+        id: 90,
+        kind: CampaignKind::Coins,
+        sponsor_account_id: 10,
+        budget_account_id: 91,
+        ledger: 8,
+        code: 6,
+        coins_per_check_in: 10,
+        coins_per_yuan: 5,
+        coins_valid_for: 1,
+        ..Campaign::default()
+    };
+    let prize = |prize, kind, weight_ppm, amount, coupon_campaign_id| Command::AddPrize {
+        campaign_id: 80,
+        prize,
+        kind,
+        weight_ppm,
+        stock: 2,
+        amount,
+        coupon_campaign_id,
+    };
+    let mut rule = [0u8; RULE_TEXT_MAX];
+    rule[..14].copy_from_slice(b"user_draws < 3");
+    let draw = |id| Command::DrawLottery {
+        id,
+        campaign_id: 80,
+        user_id: 9,
+        account_id: 3,
+        user_segments: 0,
+    };
+    let earn = |id, checkout_id| Command::EarnCoins {
+        id,
+        campaign_id: 90,
+        user_id: 9,
+        account_id: 11,
+        checkout_id,
+        user_segments: 0,
+    };
+    let requests = [
+        Request::CreateAccounts(vec![
+            account(1, 1, 0),
+            account(2, 1, 0),
+            account(3, 1, limited),
+            account(10, 8, 0),
+            account(11, 8, limited),
+            account(12, 8, 0),
+        ]),
+        Request::CreateTransfers(vec![transfer(1, 1, 3, 5_000, 1)]),
+        Request::CreateCampaigns(vec![coupons, lottery, coins]),
+        Request::Promotions(vec![
+            Command::FundCampaign {
+                id: 300,
+                campaign_id: 80,
+                amount: 1_000,
+            },
+            Command::FundCampaign {
+                id: 301,
+                campaign_id: 90,
+                amount: 1_000,
+            },
+            prize(1, PrizeKind::Cash, 500_000, 100, 0),
+            prize(2, PrizeKind::Coupon, 300_000, 0, 70),
+            prize(3, PrizeKind::Slot, 100_000, 0, 0),
+            Command::SetCampaignRule {
+                campaign_id: 80,
+                len: 14,
+                text: rule,
+            },
+            draw(400),
+            draw(401),
+            draw(402),
+            earn(500, 0),
+        ]),
+        Request::Promotions(vec![
+            Command::Checkout {
+                id: 200,
+                user_id: 9,
+                payer_id: 3,
+                merchant_account_id: 2,
+                amount: 1_500,
+                timeout: 0,
+                code: 1,
+                card_issuer: 0,
+                card_bin: 0,
+                category: 0,
+                coupons: [0; 4],
+            },
+            Command::CaptureCheckout {
+                id: 201,
+                checkout_id: 200,
+            },
+            earn(501, 200),
+        ]),
+        Request::CreateTransfers(vec![transfer(2, 11, 12, 5, 8)]),
+        Request::Promotions(vec![Command::ExpireCoins { campaign_id: 90 }]),
+        // Only the auditor sees it (as if the node lost it): over the rule's three draws, so
+        // it is refused without a trace, then one more draw by another user.
+        Request::Promotions(vec![
+            draw(403),
+            Command::DrawLottery {
+                id: 404,
+                campaign_id: 80,
+                user_id: 10,
+                account_id: 0,
+                user_segments: 0,
+            },
+        ]),
+    ];
+    let mut timestamp = 1_700_000_000_000_000_000;
+    let batches: Vec<Batch> = requests
+        .into_iter()
+        .map(|request| {
+            // Two seconds apart: the coins earned expire before the expiry.
+            timestamp += request.timestamp_count() + 2_000_000_000;
+            Batch {
+                timestamp,
+                requests: vec![request],
+            }
+        })
+        .collect();
+    let mut state = StateMachine::new(7);
+    let mut replica = StateMachine::new(8);
+    let mut auditor = Auditor::new();
+    let last = batches.len() - 1;
+    for (index, batch) in batches[..last].iter().enumerate() {
+        let op = index as u64 + 1;
+        let replies = state.apply(op, batch);
+        assert_eq!(replies, auditor.apply(op, batch));
+        replica.apply(op, batch);
+        let ok = replies.iter().all(|reply| match reply {
+            Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
+            Reply::CreateTransfers(codes) => codes.iter().all(|c| *c == CreateTransferResult::Ok),
+            Reply::CreateCampaigns(codes) | Reply::Promotions(codes) => {
+                codes.iter().all(|c| *c == PromotionResult::Ok)
+            }
+            _ => false,
+        });
+        assert!(ok, "{replies:?}");
+        checkers::promotions_agree(&state, &auditor, None).unwrap();
+        checkers::promotions_invariants(&state, &auditor).unwrap();
+    }
+    checkers::accounts_agree(&state, &auditor).unwrap();
+    checkers::promotions_snapshots_agree(&state, &replica).unwrap();
+    let model = &auditor.promotions;
+    assert_eq!(model.draws.len(), 3);
+    let lots: Vec<(u64, u64, bool)> = model
+        .lots
+        .iter()
+        .map(|l| (l.amount, l.taken, l.done))
+        .collect();
+    // A check-in of 10 (5 of them spent, 5 taken back) and 75 coins for 1,500 fen, all taken.
+    assert_eq!(lots, vec![(10, 5, true), (75, 75, true)]);
+
+    let replies = auditor.apply(last as u64 + 1, &batches[last]);
+    assert_eq!(
+        replies,
+        vec![Reply::Promotions(vec![
+            PromotionResult::RuleNotMet,
+            PromotionResult::AccountNotFound
+        ])]
+    );
+    let mut more = batches[last].clone();
+    more.requests = vec![Request::Promotions(vec![Command::DrawLottery {
+        id: 405,
+        campaign_id: 80,
+        user_id: 10,
+        account_id: 3,
+        user_segments: 0,
+    }])];
+    more.timestamp += 10;
+    assert_eq!(
+        auditor.apply(last as u64 + 2, &more),
+        vec![Reply::Promotions(vec![PromotionResult::Ok])]
+    );
+    replica.apply(last as u64 + 1, &batches[last]);
+    replica.apply(last as u64 + 2, &more);
+    assert!(checkers::promotions_agree(&state, &auditor, None).is_err());
+    assert!(checkers::promotions_snapshots_agree(&state, &replica).is_err());
+}
+
+// Goal (docs/promotions.md, "Reward coins"): `expire_coins` takes back at most 16 due lots,
+// soonest first, the rest at the next; the node and the model agree lot by lot (the runs seldom
+// have more than a dozen due at once). Twenty users check in, a few spend, and expiry runs
+// twice.
+#[test]
+fn coin_expiry_takes_sixteen_lots_at_a_time() {
+    use engine::{Batch, Reply, Request, StateMachine};
+    use ledger::{Account, AccountFlags, Transfer};
+    use promotions::{Campaign, CampaignKind, Command, PromotionResult};
+
+    use crate::auditor::Auditor;
+    use crate::checkers;
+
+    let account = |id, flags| Account {
+        id,
+        ledger: 8,
+        code: 1,
+        flags: AccountFlags(flags),
+        ..Account::default()
+    };
+    let limited = AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS;
+    let coins = Campaign {
+        id: 90,
+        kind: CampaignKind::Coins,
+        sponsor_account_id: 10,
+        budget_account_id: 91,
+        ledger: 8,
+        code: 6,
+        coins_per_check_in: 10,
+        coins_valid_for: 1,
+        ..Campaign::default()
+    };
+    // Users 1..=20 check in, into coin accounts 11..=14 (five lots each; 12 is also where
+    // coins are spent).
+    let earn = |user: u128| Command::EarnCoins {
+        id: 500 + user,
+        campaign_id: 90,
+        user_id: user,
+        account_id: 11 + user % 4,
+        checkout_id: 0,
+        user_segments: 0,
+    };
+    let spend = |id, from, amount| Transfer {
+        id,
+        debit_account_id: from,
+        credit_account_id: 12,
+        amount,
+        ledger: 8,
+        code: 1,
+        ..Transfer::default()
+    };
+    let requests = [
+        Request::CreateAccounts(vec![
+            account(10, 0),
+            account(11, limited),
+            account(12, 0),
+            account(13, limited),
+            account(14, limited),
+        ]),
+        Request::CreateCampaigns(vec![coins]),
+        Request::Promotions(
+            std::iter::once(Command::FundCampaign {
+                id: 300,
+                campaign_id: 90,
+                amount: 1_000,
+            })
+            .chain((1..=10).map(earn))
+            .collect(),
+        ),
+        Request::Promotions((11..=20).map(earn).collect()),
+        Request::CreateTransfers(vec![spend(1, 11, 15), spend(2, 13, 50)]),
+        Request::Promotions(vec![Command::ExpireCoins { campaign_id: 90 }]),
+        Request::Promotions(vec![Command::ExpireCoins { campaign_id: 90 }]),
+    ];
+    let mut timestamp = 1_700_000_000_000_000_000;
+    let mut state = StateMachine::new(7);
+    let mut auditor = Auditor::new();
+    for (index, request) in requests.into_iter().enumerate() {
+        timestamp += request.timestamp_count() + 2_000_000_000;
+        let batch = Batch {
+            timestamp,
+            requests: vec![request],
+        };
+        let op = index as u64 + 1;
+        let replies = state.apply(op, &batch);
+        assert_eq!(replies, auditor.apply(op, &batch), "op {op}");
+        if let Reply::Promotions(codes) = &replies[0] {
+            assert!(codes.iter().all(|c| *c == PromotionResult::Ok), "{codes:?}");
+        }
+        checkers::accounts_agree(&state, &auditor).unwrap();
+        checkers::promotions_agree(&state, &auditor, None).unwrap();
+        checkers::promotions_invariants(&state, &auditor).unwrap();
+        let done = auditor.promotions.lots.iter().filter(|l| l.done).count();
+        match op {
+            6 => assert_eq!(done, 16, "the first expiry takes 16 lots"),
+            7 => assert_eq!(done, 20, "the second the other 4"),
+            _ => {}
+        }
+    }
+    // Each account got 50 coins in five lots. Account 11 spent 15, charged to its two
+    // soonest lots: 35 come back; 13 spent all 50: nothing does; 12 and 14 spent nothing.
+    let taken = |account: u128| -> u64 {
+        auditor
+            .promotions
+            .lots
+            .iter()
+            .filter(|l| l.account_id == account)
+            .map(|l| l.taken)
+            .sum()
+    };
+    assert_eq!(
+        (taken(11), taken(12), taken(13), taken(14)),
+        (35, 50, 0, 50)
+    );
+}

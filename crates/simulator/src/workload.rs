@@ -10,7 +10,7 @@
 //! (`workload/promotions_workload.rs`) `Options::promotions_percent` of the rest.
 
 mod credit_workload;
-mod promotions_workload;
+pub(crate) mod promotions_workload;
 
 use engine::Request;
 use ledger::{
@@ -68,7 +68,11 @@ impl Workload {
     /// The requests of the next batch (at least one, none empty).
     pub fn batch(&mut self, prng: &mut Prng, options: &Options, auditor: &Auditor) -> Vec<Request> {
         let managed = |id: &u128| auditor.accounts[id].account.flags.managed();
-        let (managed_ids, account_ids) = auditor.accounts.keys().partition(|id| managed(id));
+        let (managed_ids, account_ids) = auditor
+            .accounts
+            .keys()
+            .filter(|id| !promotions_workload::QUIET_ACCOUNTS.contains(id))
+            .partition(|id| managed(id));
         // Open pending transfers include checkouts' payer holds (reserved ids: a client's post or
         // void of one answers `pending_id_must_not_be_reserved`).
         let (open_managed, open_pending) = auditor

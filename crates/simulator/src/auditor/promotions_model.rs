@@ -1,13 +1,18 @@
 //! The auditor's model of the promotions engine: campaigns and their budgets, coupons issued and
 //! claimed, payments carrying coupons (checkouts) by an ordinary account or on a credit line,
-//! their captures, voids, expiries and refunds, and red-packet grabs, written from
-//! `docs/promotions.md` and the order in which the engine checks (coupon by coupon in the order
-//! listed, then stacking, then the discounts in priority order, then the payment).
+//! their captures, voids, expiries and refunds, red-packet grabs, lotteries (prizes, draws with
+//! their cost and prizes), reward coins (check-ins, purchases, lots and their expiry) and
+//! campaign rules, written from `docs/promotions.md` and the order in which the engine checks
+//! (coupon by coupon in the order listed, then stacking, then the discounts in priority order,
+//! then the payment).
 //!
 //! It shares no code with `promotions`: only its record types (`Campaign`, `Command`, `Offer`,
-//! `CampaignKind`, `StatusChange`, `COUPONS_MAX`), its status enums (those of its views) and its
-//! result codes. The ids of the transfers promotions posts on its own (`derived_id`) and the
-//! double-average amounts are written out here from their documented formulas. Every money
+//! `CampaignKind`, `PrizeKind`, `StatusChange` and the record limits `COUPONS_MAX`,
+//! `EXPIRE_MAX`, `PRIZES_MAX`, `DRAW_RANGE`), its status enums (those of its views) and its
+//! result codes. The ids of the transfers promotions posts on its own (`derived_id`), the
+//! double-average amounts and a draw's ticket are written out here from their documented
+//! formulas; rules are the workload's templates, recognised and evaluated natively
+//! ([`Condition`]), not compiled by `promotions::rule`. Every money
 //! movement goes through the auditor's own ledger model as one linked chain, with the ledger's
 //! timestamps (one per transfer, from the command's first), and a credit line pays through the
 //! auditor's credit model with the coupon holds linked before its own transfer.
@@ -20,14 +25,14 @@
 //! document is silent (the ledger's refusals of promotions' transfers, mapped to promotions'
 //! codes, directly or through credit's) it follows the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use credit::CreditResult;
 use ledger::{Account, AccountFlags, CreateAccountResult, CreateTransferResult, Transfer};
 use ledger::{RESERVED_ID_MIN, TransferFlags};
 use promotions::{
     COUPONS_MAX, Campaign, CampaignKind, CampaignStatus, CheckoutStatus, Command, CouponStatus,
-    Offer, PromotionResult as R, StatusChange,
+    DRAW_RANGE, EXPIRE_MAX, Offer, PRIZES_MAX, PrizeKind, PromotionResult as R, StatusChange,
 };
 use stdx::Prng;
 
@@ -42,6 +47,13 @@ const TAG_REFUND: u32 = 0x40;
 const TAG_CLOSE: u32 = 0x50;
 /// The payer's hold of a checkout paid by an ordinary account.
 const TAG_PAYER: u32 = 0x60;
+/// The return of an expired coin lot (based on its `earn_coins` id).
+const TAG_EXPIRE: u32 = 0x70;
+/// What a draw costs, paid into the lottery's budget (based on the draw's id).
+const TAG_DRAW_COST: u32 = 0x80;
+/// China Standard Time (UTC+8): the platform's business day, and the clock rules see.
+const UTC_OFFSET_S: u64 = 8 * 3600;
+const SECONDS_PER_DAY: u64 = 86_400;
 
 /// The id of a transfer promotions posts on its own for `base` (a command or campaign id) and
 /// `tag`: a reserved id in the upper half of the reserved range, from a SplitMix64-style mix
@@ -165,6 +177,181 @@ pub struct ModelUsage {
     pub discount: u64,
     /// The packet grabbed (0: none).
     pub grabbed: u64,
+    /// Lotteries: draws made.
+    pub draws: u32,
+    /// Coins: the business day of the last check-in (`None`: never).
+    pub checked_in: Option<u64>,
+    /// Coins: coins earned (expiry does not lower it).
+    pub coins: u64,
+}
+
+/// A lottery prize and how many were won.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelPrize {
+    pub kind: PrizeKind,
+    pub weight_ppm: u32,
+    pub stock: u32,
+    pub won: u32,
+    pub amount: u64,
+    /// Coupon prizes: the index of the coupon campaign.
+    pub coupon_campaign: Option<usize>,
+}
+
+/// One draw of a lottery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelDraw {
+    pub id: u128,
+    /// Index of the lottery.
+    pub campaign: usize,
+    pub user_id: u128,
+    pub position: u32,
+    /// The prize number won (0: nothing).
+    pub prize: u8,
+}
+
+/// Coins one earning paid, valid until `expires_at` (earnings that never expire have no lot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelLot {
+    /// The `earn_coins` id.
+    pub id: u128,
+    pub campaign: usize,
+    pub account_id: u128,
+    pub amount: u64,
+    pub expires_at: u64,
+    /// What expiry took back, once it is done.
+    pub taken: u64,
+    pub done: bool,
+}
+
+/// What expiry knows of a coin account: spending charged to expired lots, coins taken back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelCoinAccount {
+    pub consumed: u128,
+    pub expired: u128,
+}
+
+/// What a campaign's rule says, for the texts the workload sends (`docs/promotions.md`, "Rules
+/// as data"), evaluated here natively. Any other text is taken not to compile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// `amount >= N`
+    AmountAtLeast(i64),
+    /// `amount >= N && merchant == M`
+    AmountAtLeastAt(i64, i64),
+    /// `hour < H`
+    HourBelow(i64),
+    /// `segments == S`
+    SegmentsAre(i64),
+    /// `user_draws < K`
+    DrawsBelow(i64),
+    /// `user_coupons < K`
+    CouponsBelow(i64),
+    /// `user_redemptions < K`
+    RedemptionsBelow(i64),
+    /// `weekday in [A, B, ...]`
+    WeekdayIn(Vec<i64>),
+    /// `day % 2 == P`
+    DayParity(i64),
+    /// `bin in LO..=HI || issuer == I`
+    BinOrIssuer(i64, i64, i64),
+    /// `!(category == C)`
+    CategoryNot(i64),
+}
+
+impl Condition {
+    /// The condition a rule text states, if it is one of the templates (exactly as written
+    /// there: single spaces, decimal literals with `_` allowed after the first digit).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Condition> {
+        fn int(text: &str) -> Option<i64> {
+            let first = text.chars().next()?;
+            if !first.is_ascii_digit() || !text.chars().all(|c| c.is_ascii_digit() || c == '_') {
+                return None;
+            }
+            text.replace('_', "").parse().ok()
+        }
+        if let Some(rest) = text.strip_prefix("amount >= ") {
+            return match rest.split_once(" && merchant == ") {
+                Some((n, m)) => Some(Condition::AmountAtLeastAt(int(n)?, int(m)?)),
+                None => Some(Condition::AmountAtLeast(int(rest)?)),
+            };
+        }
+        if let Some(rest) = text.strip_prefix("weekday in [") {
+            let items = rest.strip_suffix(']')?;
+            let days: Option<Vec<i64>> = items.split(", ").map(int).collect();
+            let days = days?;
+            return (!days.is_empty() && days.len() <= 16).then_some(Condition::WeekdayIn(days));
+        }
+        if let Some(rest) = text.strip_prefix("bin in ") {
+            let (range, issuer) = rest.split_once(" || issuer == ")?;
+            let (low, high) = range.split_once("..=")?;
+            return Some(Condition::BinOrIssuer(int(low)?, int(high)?, int(issuer)?));
+        }
+        if let Some(rest) = text.strip_prefix("!(category == ") {
+            return Some(Condition::CategoryNot(int(rest.strip_suffix(')')?)?));
+        }
+        type Make = fn(i64) -> Condition;
+        let simple: [(&str, Make); 6] = [
+            ("hour < ", Condition::HourBelow),
+            ("segments == ", Condition::SegmentsAre),
+            ("user_draws < ", Condition::DrawsBelow),
+            ("user_coupons < ", Condition::CouponsBelow),
+            ("user_redemptions < ", Condition::RedemptionsBelow),
+            ("day % 2 == ", Condition::DayParity),
+        ];
+        simple.iter().find_map(|(prefix, make)| {
+            let n = int(text.strip_prefix(prefix)?)?;
+            Some(make(n))
+        })
+    }
+
+    /// Whether it holds for these facts, at engine time `now` (China time), for a user who did
+    /// `usage` in the campaign so far.
+    pub(crate) fn holds(&self, facts: &RuleFacts, usage: &ModelUsage, now: u64) -> bool {
+        let local = now / NS_PER_S + UTC_OFFSET_S;
+        let day = i64::try_from(local / SECONDS_PER_DAY).expect("days fit");
+        let hour = i64::try_from(local % SECONDS_PER_DAY / 3600).expect("an hour");
+        // 1970-01-01 was a Thursday; Monday is 0.
+        let weekday = (day + 3) % 7;
+        let amount = i64::try_from(facts.amount).unwrap_or(i64::MAX);
+        // The merchant's low 63 bits.
+        let merchant = i64::try_from(facts.merchant % (1 << 63)).expect("63 bits");
+        match self {
+            Condition::AmountAtLeast(n) => amount >= *n,
+            Condition::AmountAtLeastAt(n, m) => amount >= *n && merchant == *m,
+            Condition::HourBelow(h) => hour < *h,
+            Condition::SegmentsAre(s) => i64::from(facts.segments) == *s,
+            Condition::DrawsBelow(k) => i64::from(usage.draws) < *k,
+            Condition::CouponsBelow(k) => i64::from(usage.coupons) < *k,
+            Condition::RedemptionsBelow(k) => i64::from(usage.redemptions) < *k,
+            Condition::WeekdayIn(days) => days.contains(&weekday),
+            Condition::DayParity(p) => day % 2 == *p,
+            Condition::BinOrIssuer(low, high, issuer) => {
+                let bin = i64::from(facts.bin);
+                (*low <= bin && bin <= *high) || i64::from(facts.issuer) == *issuer
+            }
+            Condition::CategoryNot(c) => i64::from(facts.category) != *c,
+        }
+    }
+}
+
+/// A campaign's rule: its text (as the view shows it) and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRule {
+    pub text: String,
+    pub condition: Condition,
+}
+
+/// What a command tells a rule (`docs/promotions.md`: the payment's amount, merchant,
+/// category, card issuer and BIN, and the user's segments; zero where the command has none).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RuleFacts {
+    pub(crate) amount: u64,
+    pub(crate) merchant: u128,
+    pub(crate) category: u32,
+    pub(crate) issuer: u32,
+    pub(crate) bin: u32,
+    pub(crate) segments: u32,
 }
 
 /// The promotions engine's state, as the model keeps it.
@@ -178,8 +365,20 @@ pub struct PromotionsModel {
     pub checkout_index: BTreeMap<u128, usize>,
     /// By (campaign index, user id).
     pub usage: BTreeMap<(usize, u128), ModelUsage>,
-    /// Commands that posted under their own id (fund, capture, void, refund, grab).
+    /// Commands that posted under their own id (fund, capture, void, refund, grab, draw,
+    /// earn).
     pub ops: BTreeMap<u128, Command>,
+    /// Lotteries' prizes, by campaign index, in order.
+    pub prizes: BTreeMap<usize, Vec<ModelPrize>>,
+    pub draws: Vec<ModelDraw>,
+    pub draw_index: BTreeMap<u128, usize>,
+    /// Coin lots, in the order they were earned.
+    pub lots: Vec<ModelLot>,
+    pub coin_accounts: BTreeMap<u128, ModelCoinAccount>,
+    /// (coins campaign index, checkout index): purchases that earned coins.
+    pub coins_earned: BTreeSet<(usize, usize)>,
+    /// Campaigns' rules, by campaign index.
+    pub rules: BTreeMap<usize, ModelRule>,
 }
 
 impl PromotionsModel {
@@ -191,6 +390,94 @@ impl PromotionsModel {
     #[must_use]
     pub fn checkout(&self, id: u128) -> Option<&ModelCheckout> {
         self.checkout_index.get(&id).map(|&i| &self.checkouts[i])
+    }
+
+    /// A lottery's prizes (empty for any other campaign).
+    #[must_use]
+    pub fn prizes_of(&self, campaign: usize) -> &[ModelPrize] {
+        self.prizes.get(&campaign).map_or(&[], Vec::as_slice)
+    }
+
+    /// Coin lots of campaign `campaign` past their validity at `now`, not taken back yet.
+    #[must_use]
+    pub fn lots_due(&self, campaign: usize, now: u64) -> usize {
+        self.lots
+            .iter()
+            .filter(|l| l.campaign == campaign && !l.done && l.expires_at <= now)
+            .count()
+    }
+
+    /// Whether campaign `campaign`'s rule, if it has one, holds.
+    fn rule_holds(&self, campaign: usize, user_id: u128, now: u64, facts: &RuleFacts) -> bool {
+        self.rules.get(&campaign).is_none_or(|rule| {
+            rule.condition
+                .holds(facts, &self.usage(campaign, user_id), now)
+        })
+    }
+
+    /// Why coupon campaign `campaign` cannot give a coupon to `user_id` now: its status, its
+    /// window (an operator or a lottery may issue before it opens, a user claims while it
+    /// runs), segments, stock, the per-user limit, and for a claim its rule.
+    fn issue_refusal(
+        &self,
+        campaign: usize,
+        user_id: u128,
+        user_segments: u32,
+        now: u64,
+        claimed: bool,
+    ) -> Option<R> {
+        let c = &self.campaigns[campaign];
+        let r = &c.record;
+        match c.status {
+            CampaignStatus::Closed => return Some(R::CampaignClosed),
+            CampaignStatus::Paused => return Some(R::CampaignPaused),
+            CampaignStatus::Active => {}
+        }
+        match window_refusal(r, now) {
+            Some(R::CampaignNotStarted) if !claimed => {}
+            Some(code) => return Some(code),
+            None => {}
+        }
+        if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
+            return Some(R::UserNotEligible);
+        }
+        if r.stock != 0 && c.issued >= r.stock {
+            return Some(R::StockExhausted);
+        }
+        let usage = self.usage(campaign, user_id);
+        if r.coupons_per_user != 0 && usage.coupons >= r.coupons_per_user {
+            return Some(R::PerUserCouponLimit);
+        }
+        let facts = RuleFacts {
+            segments: user_segments,
+            ..RuleFacts::default()
+        };
+        if claimed && !self.rule_holds(campaign, user_id, now, &facts) {
+            return Some(R::RuleNotMet);
+        }
+        None
+    }
+
+    /// Gives coupon `id` of campaign `campaign` to `user_id` (`issue_refusal` said yes).
+    fn push_coupon(&mut self, id: u128, campaign: usize, user_id: u128, now: u64, claimed: bool) {
+        let r = self.campaigns[campaign].record;
+        let expires_at = if r.coupon_valid_for == 0 {
+            0
+        } else {
+            now.saturating_add(u64::from(r.coupon_valid_for) * NS_PER_S)
+        };
+        self.campaigns[campaign].issued += 1;
+        self.usage.entry((campaign, user_id)).or_default().coupons += 1;
+        self.coupon_index.insert(id, self.coupons.len());
+        self.coupons.push(ModelCoupon {
+            id,
+            campaign,
+            user_id,
+            claimed,
+            expires_at,
+            status: CouponStatus::Available,
+            checkout: None,
+        });
     }
 
     fn usage(&self, campaign: usize, user_id: u128) -> ModelUsage {
@@ -318,6 +605,10 @@ pub(super) fn ticks_of(command: &Command) -> u64 {
         | Command::CaptureCheckout { .. }
         | Command::VoidCheckout { .. }
         | Command::RefundCheckout { .. } => COUPONS_MAX as u64 + 1,
+        // One per lot it may take back.
+        Command::ExpireCoins { .. } => EXPIRE_MAX as u64,
+        // A draw's cost and its cash prize.
+        Command::DrawLottery { .. } => 2,
         _ => 1,
     }
 }
@@ -513,7 +804,7 @@ impl Auditor {
             return R::OfferInvalid;
         }
         if (c.kind != CampaignKind::Coins && (coins || c.coins_valid_for != 0))
-            || (c.kind != CampaignKind::Lottery && c.draws_per_user != 0)
+            || (c.kind != CampaignKind::Lottery && (c.draws_per_user != 0 || c.draw_cost != 0))
         {
             return R::ReservedField;
         }
@@ -599,13 +890,15 @@ impl Auditor {
                 amount,
             } => self.refund_checkout(first, command, id, checkout_id, amount),
             Command::GrabRedPacket { .. } => self.grab(first, command),
-            Command::AddPrize { .. }
-            | Command::DrawLottery { .. }
-            | Command::EarnCoins { .. }
-            | Command::ExpireCoins { .. }
-            | Command::SetCampaignRule { .. } => {
-                unreachable!("the workload sends no lotteries, coins or rules yet")
-            }
+            Command::AddPrize { .. } => self.promotions.add_prize(command),
+            Command::DrawLottery { .. } => self.draw_lottery(first, command),
+            Command::EarnCoins { .. } => self.earn_coins(first, command),
+            Command::ExpireCoins { campaign_id } => self.expire_coins(first, campaign_id),
+            Command::SetCampaignRule {
+                campaign_id,
+                len,
+                text,
+            } => self.promotions.set_rule(campaign_id, len, &text),
         }
     }
 
@@ -757,41 +1050,14 @@ impl Auditor {
             Ok(index) => index,
             Err(code) => return code,
         };
-        let c = self.promotions.campaigns[index];
-        let r = &c.record;
-        match window_refusal(r, now) {
-            Some(R::CampaignNotStarted) if !claimed => {}
-            Some(code) => return code,
-            None => {}
+        if let Some(code) =
+            self.promotions
+                .issue_refusal(index, user_id, user_segments, now, claimed)
+        {
+            return code;
         }
-        if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
-            return R::UserNotEligible;
-        }
-        if r.stock != 0 && c.issued >= r.stock {
-            return R::StockExhausted;
-        }
-        let usage = self.promotions.usage(index, user_id);
-        if r.coupons_per_user != 0 && usage.coupons >= r.coupons_per_user {
-            return R::PerUserCouponLimit;
-        }
-        let expires_at = if r.coupon_valid_for == 0 {
-            0
-        } else {
-            now.saturating_add(u64::from(r.coupon_valid_for) * NS_PER_S)
-        };
-        let p = &mut self.promotions;
-        p.campaigns[index].issued += 1;
-        p.usage.entry((index, user_id)).or_default().coupons += 1;
-        p.coupon_index.insert(id, p.coupons.len());
-        p.coupons.push(ModelCoupon {
-            id,
-            campaign: index,
-            user_id,
-            claimed,
-            expires_at,
-            status: CouponStatus::Available,
-            checkout: None,
-        });
+        self.promotions
+            .push_coupon(id, index, user_id, now, claimed);
         R::Ok
     }
 
@@ -856,6 +1122,18 @@ impl Auditor {
                 || (r.bin_low <= card_bin && card_bin <= r.bin_high);
             if !issuer_ok || !bin_ok {
                 return Err(R::InstrumentNotEligible);
+            }
+            // The campaign's rule sees the payment (and no segments: a payment states none).
+            let facts = RuleFacts {
+                amount,
+                merchant: merchant_account_id,
+                category,
+                issuer: card_issuer,
+                bin: card_bin,
+                segments: 0,
+            };
+            if !p.rule_holds(coupon.campaign, user_id, now, &facts) {
+                return Err(R::RuleNotMet);
             }
             indexes.push(index);
         }
@@ -1341,6 +1619,13 @@ impl Auditor {
         if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
             return R::UserNotEligible;
         }
+        let facts = RuleFacts {
+            segments: user_segments,
+            ..RuleFacts::default()
+        };
+        if !self.promotions.rule_holds(index, user_id, first, &facts) {
+            return R::RuleNotMet;
+        }
         if self.promotions.usage(index, user_id).grabbed > 0 {
             return R::AlreadyGrabbed;
         }
@@ -1375,6 +1660,516 @@ impl Auditor {
         c.grabbed += amount;
         p.usage.entry((index, user_id)).or_default().grabbed = amount;
         p.ops.insert(id, *command);
+        R::Ok
+    }
+}
+
+/// The ticket of draw `position` of a lottery with `seed` (`docs/promotions.md`, "Lotteries"):
+/// uniform in `0..DRAW_RANGE`, from the generator seeded by `seed ^ (position + 1) ·
+/// 0x9E3779B97F4A7C15`.
+#[must_use]
+pub fn ticket(seed: u64, position: u32) -> u64 {
+    let mut prng = Prng::new(seed ^ (u64::from(position) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    prng.range(0, u64::from(DRAW_RANGE) - 1)
+}
+
+impl ModelCampaign {
+    /// What the budget can still give: what it holds less what live payments reserve.
+    #[must_use]
+    pub fn budget_left(&self) -> u64 {
+        self.held() - self.reserved
+    }
+}
+
+impl PromotionsModel {
+    /// `add_prize`: prize number `prize` (1, 2, ... in order) of a lottery, before its first
+    /// draw; a retry of a prize already added answers `exists` (or, with other fields,
+    /// `exists_with_different_fields`), even after the draws began.
+    fn add_prize(&mut self, command: &Command) -> R {
+        let Command::AddPrize {
+            campaign_id,
+            prize,
+            kind,
+            weight_ppm,
+            stock,
+            amount,
+            coupon_campaign_id,
+        } = *command
+        else {
+            unreachable!("add_prize takes prizes")
+        };
+        let Some(&index) = self.campaign_index.get(&campaign_id) else {
+            return R::CampaignNotFound;
+        };
+        let c = self.campaigns[index];
+        if c.record.kind != CampaignKind::Lottery {
+            return R::CampaignKindMismatch;
+        }
+        if c.status == CampaignStatus::Closed {
+            return R::CampaignClosed;
+        }
+        // A coupon prize names a coupon campaign; the others name none.
+        let coupon_campaign = match kind {
+            PrizeKind::Coupon => match self.campaign_index.get(&coupon_campaign_id) {
+                Some(&k) if self.campaigns[k].record.kind == CampaignKind::Coupon => Some(k),
+                _ => return R::PrizeInvalid,
+            },
+            PrizeKind::Cash | PrizeKind::Slot if coupon_campaign_id != 0 => {
+                return R::PrizeInvalid;
+            }
+            PrizeKind::Cash | PrizeKind::Slot => None,
+        };
+        let candidate = ModelPrize {
+            kind,
+            weight_ppm,
+            stock,
+            won: 0,
+            amount,
+            coupon_campaign,
+        };
+        let prizes = self.prizes_of(index);
+        if prize >= 1
+            && let Some(existing) = prizes.get(usize::from(prize) - 1)
+        {
+            return if (ModelPrize {
+                won: 0,
+                ..*existing
+            }) == candidate
+            {
+                R::Exists
+            } else {
+                R::ExistsWithDifferentFields
+            };
+        }
+        if c.issued > 0 {
+            return R::LotteryStarted;
+        }
+        let weights: u64 = prizes.iter().map(|p| u64::from(p.weight_ppm)).sum();
+        let fields_fit = match kind {
+            PrizeKind::Cash => amount > 0,
+            PrizeKind::Coupon | PrizeKind::Slot => amount == 0,
+        };
+        if usize::from(prize) != prizes.len() + 1
+            || prizes.len() >= PRIZES_MAX
+            || weight_ppm == 0
+            || stock == 0
+            || !fields_fit
+            || weights + u64::from(weight_ppm) > u64::from(DRAW_RANGE)
+        {
+            return R::PrizeInvalid;
+        }
+        self.prizes.entry(index).or_default().push(candidate);
+        R::Ok
+    }
+
+    /// `set_campaign_rule`: an empty text clears the rule; a text that does not compile (here:
+    /// that is none of the templates) answers `rule_invalid` and changes nothing.
+    fn set_rule(&mut self, campaign_id: u128, len: u8, text: &[u8]) -> R {
+        let Some(&index) = self.campaign_index.get(&campaign_id) else {
+            return R::CampaignNotFound;
+        };
+        if self.campaigns[index].status == CampaignStatus::Closed {
+            return R::CampaignClosed;
+        }
+        if len == 0 {
+            self.rules.remove(&index);
+            return R::Ok;
+        }
+        let rule = std::str::from_utf8(&text[..usize::from(len)])
+            .ok()
+            .and_then(|text| {
+                Condition::parse(text).map(|condition| ModelRule {
+                    text: text.to_string(),
+                    condition,
+                })
+            });
+        match rule {
+            Some(rule) => {
+                self.rules.insert(index, rule);
+                R::Ok
+            }
+            None => R::RuleInvalid,
+        }
+    }
+}
+
+impl Auditor {
+    /// Why money cannot be paid into `account_id` on `ledger`.
+    fn payee_refusal(&self, account_id: u128, ledger: u32) -> Option<R> {
+        match self.accounts.get(&account_id) {
+            None => Some(R::AccountNotFound),
+            Some(a) if a.account.flags.managed() => Some(R::AccountIsManaged),
+            Some(a) if a.account.ledger != ledger => Some(R::LedgerMismatch),
+            Some(a) if a.account.flags.closed() => Some(R::AccountClosed),
+            Some(_) => None,
+        }
+    }
+
+    /// `draw_lottery`: the ticket of the draw's position lands in a prize's slice of the
+    /// range, or in none; a prize that can no longer be given (stock won out, the budget short
+    /// of its cash, the coupon campaign refusing this user) wins nothing.
+    fn draw_lottery(&mut self, first: u64, command: &Command) -> R {
+        let Command::DrawLottery {
+            id,
+            campaign_id,
+            user_id,
+            account_id,
+            user_segments,
+        } = *command
+        else {
+            unreachable!("draw_lottery takes draws")
+        };
+        if let Some(code) = self.op_refusal(id, command) {
+            return code;
+        }
+        // A coupon prize takes the draw's id.
+        if self.promotions.coupon_index.contains_key(&id) {
+            return R::IdAlreadyUsed;
+        }
+        let index = match self.live_campaign(campaign_id, CampaignKind::Lottery) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let c = self.promotions.campaigns[index];
+        let r = c.record;
+        if let Some(code) = window_refusal(&r, first) {
+            return code;
+        }
+        if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
+            return R::UserNotEligible;
+        }
+        let facts = RuleFacts {
+            segments: user_segments,
+            ..RuleFacts::default()
+        };
+        if !self.promotions.rule_holds(index, user_id, first, &facts) {
+            return R::RuleNotMet;
+        }
+        if r.stock != 0 && c.issued >= r.stock {
+            return R::DrawsExhausted;
+        }
+        let usage = self.promotions.usage(index, user_id);
+        if r.draws_per_user != 0 && usage.draws >= r.draws_per_user {
+            return R::PerUserDrawLimit;
+        }
+        let prizes = self.promotions.prizes_of(index).to_vec();
+        // A cash prize is paid into the account, a draw's cost comes out of it.
+        let cash = prizes.iter().any(|p| p.kind == PrizeKind::Cash);
+        if (account_id != 0 || cash || r.draw_cost > 0)
+            && let Some(code) = self.payee_refusal(account_id, r.ledger)
+        {
+            return code;
+        }
+        if r.draw_cost > 0 {
+            let a = self.accounts[&account_id].account;
+            let held = a
+                .credits_posted
+                .saturating_sub(a.debits_posted)
+                .saturating_sub(a.debits_pending);
+            if held < u128::from(r.draw_cost) {
+                return R::InsufficientFunds;
+            }
+            if c.funded.checked_add(r.draw_cost).is_none() {
+                return R::OverflowsBalance;
+            }
+        }
+        let position = c.issued;
+        let ticket = ticket(r.seed, position);
+        // Prizes take consecutive slices of the range by weight.
+        let mut edge = 0;
+        let landed = prizes.iter().position(|p| {
+            edge += u64::from(p.weight_ppm);
+            ticket < edge
+        });
+        let won = landed.filter(|&k| {
+            let p = prizes[k];
+            p.won < p.stock
+                && match p.kind {
+                    // The draw's cost reaches the budget first, in the same chain.
+                    PrizeKind::Cash => c.budget_left() + r.draw_cost >= p.amount,
+                    PrizeKind::Coupon => {
+                        let coupon_campaign = p.coupon_campaign.expect("a coupon campaign");
+                        self.promotions
+                            .issue_refusal(coupon_campaign, user_id, user_segments, first, false)
+                            .is_none()
+                    }
+                    PrizeKind::Slot => true,
+                }
+        });
+        // One linked chain: the cost into the budget (`derived_id(draw, 0x80)`), then a cash
+        // prize out of it (the draw's id).
+        let mut chain = Vec::new();
+        if r.draw_cost > 0 {
+            chain.push(campaign_transfer(
+                &r,
+                derived_id(id, TAG_DRAW_COST),
+                account_id,
+                r.budget_account_id,
+                r.draw_cost,
+            ));
+        }
+        let paid = won
+            .map(|k| prizes[k])
+            .filter(|p| p.kind == PrizeKind::Cash)
+            .map_or(0, |p| p.amount);
+        if paid > 0 {
+            chain.push(Transfer {
+                user_data_64: u64::from(position),
+                ..campaign_transfer(&r, id, r.budget_account_id, account_id, paid)
+            });
+        }
+        if !chain.is_empty()
+            && let Err((_, code)) = self.promotions_post(first, &chain)
+        {
+            return code;
+        }
+        if let Some(k) = won {
+            let p = prizes[k];
+            if p.kind == PrizeKind::Coupon {
+                let coupon_campaign = p.coupon_campaign.expect("a coupon campaign");
+                self.promotions
+                    .push_coupon(id, coupon_campaign, user_id, first, false);
+            }
+            self.promotions.prizes.get_mut(&index).expect("prizes")[k].won += 1;
+        }
+        let p = &mut self.promotions;
+        p.campaigns[index].issued += 1;
+        p.campaigns[index].spent += paid;
+        p.campaigns[index].funded += r.draw_cost;
+        p.usage.entry((index, user_id)).or_default().draws += 1;
+        p.draw_index.insert(id, p.draws.len());
+        p.draws.push(ModelDraw {
+            id,
+            campaign: index,
+            user_id,
+            position,
+            prize: won.map_or(0, |k| u8::try_from(k + 1).expect("at most 16 prizes")),
+        });
+        p.ops.insert(id, *command);
+        R::Ok
+    }
+
+    /// `earn_coins`: the daily check-in (`checkout_id` 0) or a captured purchase of the user,
+    /// paid from the budget into the user's coin account, cut to the per-user cap; a lot that
+    /// expires `coins_valid_for` seconds later.
+    fn earn_coins(&mut self, first: u64, command: &Command) -> R {
+        let Command::EarnCoins {
+            id,
+            campaign_id,
+            user_id,
+            account_id,
+            checkout_id,
+            user_segments,
+        } = *command
+        else {
+            unreachable!("earn_coins takes earnings")
+        };
+        if let Some(code) = self.op_refusal(id, command) {
+            return code;
+        }
+        let index = match self.live_campaign(campaign_id, CampaignKind::Coins) {
+            Ok(index) => index,
+            Err(code) => return code,
+        };
+        let c = self.promotions.campaigns[index];
+        let r = c.record;
+        if let Some(code) = window_refusal(&r, first) {
+            return code;
+        }
+        if r.eligible_segments != 0 && r.eligible_segments & user_segments == 0 {
+            return R::UserNotEligible;
+        }
+        // The rule sees the purchase named, whoever made it and whatever became of it.
+        let checkout = self.promotions.checkout_index.get(&checkout_id).copied();
+        let facts = checkout.map_or(
+            RuleFacts {
+                segments: user_segments,
+                ..RuleFacts::default()
+            },
+            |k| {
+                let Command::Checkout {
+                    amount,
+                    merchant_account_id,
+                    category,
+                    card_issuer,
+                    card_bin,
+                    ..
+                } = self.promotions.checkouts[k].command
+                else {
+                    unreachable!("a checkout's command")
+                };
+                RuleFacts {
+                    amount,
+                    merchant: merchant_account_id,
+                    category,
+                    issuer: card_issuer,
+                    bin: card_bin,
+                    segments: user_segments,
+                }
+            },
+        );
+        if !self.promotions.rule_holds(index, user_id, first, &facts) {
+            return R::RuleNotMet;
+        }
+        if let Some(code) = self.payee_refusal(account_id, r.ledger) {
+            return code;
+        }
+        let usage = self.promotions.usage(index, user_id);
+        let day = (first / NS_PER_S + UTC_OFFSET_S) / SECONDS_PER_DAY;
+        let earned = if checkout_id == 0 {
+            if r.coins_per_check_in == 0 {
+                return R::TaskNotOffered;
+            }
+            if usage.checked_in == Some(day) {
+                return R::AlreadyCheckedIn;
+            }
+            r.coins_per_check_in
+        } else {
+            if r.coins_per_yuan == 0 {
+                return R::TaskNotOffered;
+            }
+            let Some(k) = checkout else {
+                return R::CheckoutNotFound;
+            };
+            let purchase = &self.promotions.checkouts[k];
+            if purchase.user_id != user_id {
+                return R::CheckoutNotOwned;
+            }
+            if purchase.status != CheckoutStatus::Captured {
+                return R::CheckoutNotCaptured;
+            }
+            if self.promotions.coins_earned.contains(&(index, k)) {
+                return R::CoinsAlreadyEarned;
+            }
+            // Per yuan (100 fen) of what it cost after refunds, floored.
+            let net = u128::from(purchase.amount - purchase.refunded());
+            u64::try_from(net * u128::from(r.coins_per_yuan) / 100).unwrap_or(u64::MAX)
+        };
+        let cap_left = if r.discount_per_user == 0 {
+            u64::MAX
+        } else {
+            r.discount_per_user.saturating_sub(usage.coins)
+        };
+        if cap_left == 0 {
+            return R::PerUserAmountLimit;
+        }
+        let coins = earned.min(cap_left);
+        if coins == 0 {
+            return R::AmountMustNotBeZero;
+        }
+        if c.budget_left() < coins {
+            return R::BudgetExhausted;
+        }
+        let expires_at = if r.coins_valid_for == 0 {
+            None
+        } else {
+            match first.checked_add(u64::from(r.coins_valid_for) * NS_PER_S) {
+                Some(at) => Some(at),
+                None => return R::OverflowsBalance,
+            }
+        };
+        let transfer = campaign_transfer(&r, id, r.budget_account_id, account_id, coins);
+        if let Err((_, code)) = self.promotions_post(first, &[transfer]) {
+            return code;
+        }
+        let p = &mut self.promotions;
+        p.campaigns[index].spent += coins;
+        let usage = p.usage.entry((index, user_id)).or_default();
+        usage.coins += coins;
+        if checkout_id == 0 {
+            usage.checked_in = Some(day);
+        } else {
+            p.coins_earned
+                .insert((index, checkout.expect("a purchase task")));
+        }
+        if let Some(expires_at) = expires_at {
+            p.lots.push(ModelLot {
+                id,
+                campaign: index,
+                account_id,
+                amount: coins,
+                expires_at,
+                taken: 0,
+                done: false,
+            });
+        }
+        p.ops.insert(id, *command);
+        R::Ok
+    }
+
+    /// `expire_coins`: for up to `EXPIRE_MAX` lots of the campaign due by now, soonest first,
+    /// takes back what is left of each: the coins that left the account (its debits, posted
+    /// and pending, less what expiry took) are charged to lots as they expire, and never more
+    /// than the account holds is taken; back to the budget, or to the sponsor once the campaign
+    /// is closed. A closed account gives nothing back.
+    fn expire_coins(&mut self, first: u64, campaign_id: u128) -> R {
+        let Some(&index) = self.promotions.campaign_index.get(&campaign_id) else {
+            return R::CampaignNotFound;
+        };
+        let r = self.promotions.campaigns[index].record;
+        if r.kind != CampaignKind::Coins {
+            return R::CampaignKindMismatch;
+        }
+        let mut due: Vec<usize> = (0..self.promotions.lots.len())
+            .filter(|&k| {
+                let lot = &self.promotions.lots[k];
+                lot.campaign == index && !lot.done && lot.expires_at <= first
+            })
+            .collect();
+        due.sort_by_key(|&k| (self.promotions.lots[k].expires_at, k));
+        due.truncate(EXPIRE_MAX);
+        let mut next = first;
+        for k in due {
+            let lot = self.promotions.lots[k];
+            let known = self
+                .promotions
+                .coin_accounts
+                .get(&lot.account_id)
+                .copied()
+                .unwrap_or_default();
+            let (left, consumed) = match self.accounts.get(&lot.account_id) {
+                Some(a) if !a.account.flags.closed() => {
+                    let a = a.account;
+                    let out = a.debits_posted + a.debits_pending;
+                    // Spending not charged to a lot yet is charged to this one first.
+                    let spent = out
+                        .saturating_sub(known.expired)
+                        .saturating_sub(known.consumed);
+                    let consumed = spent.min(u128::from(lot.amount));
+                    let held = a.credits_posted.saturating_sub(out);
+                    let left = (u128::from(lot.amount) - consumed).min(held);
+                    (u64::try_from(left).expect("at most the lot"), consumed)
+                }
+                _ => (0, 0),
+            };
+            let closed = self.promotions.campaigns[index].status == CampaignStatus::Closed;
+            let to = if closed {
+                r.sponsor_account_id
+            } else {
+                r.budget_account_id
+            };
+            let mut taken = 0;
+            if left > 0 {
+                let transfer =
+                    campaign_transfer(&r, derived_id(lot.id, TAG_EXPIRE), lot.account_id, to, left);
+                // A refusal the checks above did not foresee takes nothing back.
+                if self.promotions_post(next, &[transfer]).is_ok() {
+                    taken = left;
+                }
+                next += 1;
+            }
+            let p = &mut self.promotions;
+            let account = p.coin_accounts.entry(lot.account_id).or_default();
+            account.consumed += consumed;
+            account.expired += u128::from(taken);
+            let c = &mut p.campaigns[index];
+            c.spent -= taken;
+            if closed {
+                c.returned += taken;
+            }
+            p.lots[k].taken = taken;
+            p.lots[k].done = true;
+        }
         R::Ok
     }
 }

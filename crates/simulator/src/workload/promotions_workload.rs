@@ -12,12 +12,21 @@
 //! red-packet pools of a few packets grabbed, grabbed again and grabbed empty, pause, resume and
 //! close, retries of earlier commands (exact, or with one field changed) and commands with one
 //! planted defect.
+//!
+//! In seeds with `Options::games_percent`, lotteries and reward coins too: two lotteries (cash
+//! in fen into wallets, or in coins into coin accounts; coupon prizes of the coupon campaigns;
+//! slots) whose prizes are added in order, retried, out of order, over-weight or pointing at the
+//! wrong campaign, and drawn until stocks and per-user limits bite; two coins campaigns on a coin
+//! ledger whose users check in (again the same business day, and after midnight: the clock
+//! starts before one) and earn for purchases (captured or not, theirs or not), whose coins
+//! clients spend and expiry takes back a few seconds later; and campaign rules from a handful of
+//! templates, texts that do not compile, and the empty text.
 
 use engine::Request;
-use ledger::{Account, AccountFlags, PendingStatus, RESERVED_ID_MIN, Transfer};
+use ledger::{Account, AccountFlags, PendingStatus, RESERVED_ID_MIN, Transfer, TransferFlags};
 use promotions::{
     COUPONS_MAX, Campaign, CampaignKind, CampaignStatus, CheckoutStatus, Command, CouponStatus,
-    Offer, StatusChange,
+    Offer, PrizeKind, RULE_TEXT_MAX, StatusChange,
 };
 
 use super::remember;
@@ -56,6 +65,37 @@ const USERS: u64 = 6;
 const ISSUER: u32 = 88;
 const BIN_LOW: u32 = 622_000;
 const BIN_HIGH: u32 = 622_999;
+/// The coin ledger (apart from the ledger workload's 1..=3), its sponsor (no limit), the
+/// account spent coins go to, and users' coin accounts: user `u` earns into
+/// `COIN_ACCOUNTS[(u - 1) % 5]`; all but the last with `debits_must_not_exceed_credits`.
+const COIN_LEDGER: u32 = 8;
+const COIN_SPONSOR: u128 = 6040;
+const COIN_SINK: u128 = 6041;
+const COIN_ACCOUNTS: [u128; 5] = [6050, 6051, 6052, 6053, 6054];
+/// Coin accounts the ledger workload's client transfers leave alone, so that what expiry takes
+/// back depends on the coin spends here (the last coin account, the sponsor and the sink it
+/// uses like any other account, closing them now and then).
+pub const QUIET_ACCOUNTS: [u128; 4] = [6050, 6051, 6052, 6053];
+/// Rule texts that do not compile (`rule_invalid`): an end too soon, an upper-case letter, an
+/// int rule, an unknown name, a literal over i64, a chained comparison, whitespace only, a lone
+/// `&`, an empty list, an open parenthesis, a list of 17, bool against int, a dangling `||`,
+/// `!` of an int.
+pub(crate) const INVALID_RULES: [&str; 14] = [
+    "amount >=",
+    "Amount >= 1",
+    "amount + 1",
+    "coins > 3",
+    "hour < 99_999_999_999_999_999_999",
+    "1 < 2 < 3",
+    "   ",
+    "amount >= 10 & hour < 3",
+    "weekday in []",
+    "(hour < 3",
+    "hour in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]",
+    "segments == true",
+    "hour <= 3 ||",
+    "!amount",
+];
 
 /// What the promotions workload remembers between batches.
 pub struct PromotionsWorkload {
@@ -69,6 +109,20 @@ pub struct PromotionsWorkload {
     commands_sent: Vec<Command>,
     /// Checkout ids sent (answered or not).
     checkouts: Vec<u128>,
+    /// The prizes planned for each lottery, in order.
+    prize_plans: Vec<(u128, Vec<PlannedPrize>)>,
+    /// Expiry runs seldom (coin lots pile up, past the most one `expire_coins` takes).
+    expire_seldom: bool,
+}
+
+/// A prize a lottery is meant to get (`add_prize`).
+#[derive(Clone, Copy, Debug)]
+struct PlannedPrize {
+    kind: PrizeKind,
+    weight_ppm: u32,
+    stock: u32,
+    amount: u64,
+    coupon_campaign_id: u128,
 }
 
 /// The promotions state the current request is drawn against.
@@ -84,6 +138,8 @@ struct View {
     checkouts: Vec<u128>,
     /// (checkout id, refundable).
     captured: Vec<(u128, u64)>,
+    /// Every checkout: (id, user id, status).
+    owned: Vec<(u128, u128, CheckoutStatus)>,
     lines: Vec<u128>,
     budgets: Vec<u128>,
     ops: Vec<u128>,
@@ -99,6 +155,10 @@ fn wallet(user: u128) -> u128 {
     WALLETS[usize::try_from((user + 4) % 5).expect("small")]
 }
 
+fn coin_account(user: u128) -> u128 {
+    COIN_ACCOUNTS[usize::try_from((user + 4) % 5).expect("small")]
+}
+
 impl PromotionsWorkload {
     #[must_use]
     pub fn new() -> PromotionsWorkload {
@@ -111,6 +171,8 @@ impl PromotionsWorkload {
             campaigns_sent: Vec::new(),
             commands_sent: Vec::new(),
             checkouts: Vec::new(),
+            prize_plans: Vec::new(),
+            expire_seldom: false,
         }
     }
 
@@ -123,7 +185,8 @@ impl PromotionsWorkload {
         auditor: &Auditor,
         event_count: usize,
     ) -> Request {
-        let missing: Vec<Account> = accounts()
+        let games = options.games_percent > 0;
+        let missing: Vec<Account> = accounts(games)
             .into_iter()
             .filter(|a| !auditor.accounts.contains_key(&a.id))
             .collect();
@@ -132,6 +195,9 @@ impl PromotionsWorkload {
         }
         if self.campaigns.is_empty() {
             self.campaigns = draw_campaigns(prng, options, auditor.timestamp);
+            if games {
+                self.draw_games(prng, options, auditor.timestamp);
+            }
         }
         let model = &auditor.promotions;
         let uncreated: Vec<Campaign> = self
@@ -151,6 +217,9 @@ impl PromotionsWorkload {
             .any(|id| auditor.accounts[id].account.credits_posted < 2_000);
         if prng.percent(if poor { 15 } else { 4 }) {
             return Request::CreateTransfers(self.top_ups(prng));
+        }
+        if games && prng.percent(options.games_percent / 2) {
+            return Request::CreateTransfers(self.coin_spends(prng, auditor));
         }
         let view = view(auditor);
         let commands = (0..event_count.min(8))
@@ -201,7 +270,14 @@ impl PromotionsWorkload {
             budget_account_id: self.defect_next + 100,
             ..*prng.pick(&self.campaigns)
         };
-        match prng.below(15) {
+        let games: Vec<Campaign> = self
+            .campaigns
+            .iter()
+            .filter(|c| matches!(c.kind, CampaignKind::Lottery | CampaignKind::Coins))
+            .copied()
+            .collect();
+        let cases = if games.is_empty() { 15 } else { 21 };
+        match prng.below(cases) {
             0 => c.id = 0,
             1 => c.id = u128::MAX,
             2 => c.id = RESERVED_ID_MIN + 1,
@@ -257,6 +333,56 @@ impl PromotionsWorkload {
             11 => c.sponsor_account_id = BUDGET_BASE + 1,
             12 => c.sponsor_account_id = OTHER_LEDGER,
             13 => c.budget_account_id = *prng.pick(&[0, MERCHANTS[0], PLATFORM]),
+            15..21 => {
+                let base = *prng.pick(&games);
+                c = Campaign {
+                    id: c.id,
+                    budget_account_id: c.budget_account_id,
+                    ..base
+                };
+                let coins = base.kind == CampaignKind::Coins;
+                match prng.below(6) {
+                    // A coins campaign with neither task (`offer_invalid`).
+                    0 => {
+                        c.kind = CampaignKind::Coins;
+                        (c.coins_per_check_in, c.coins_per_yuan) = (0, 0);
+                        c.draws_per_user = 0;
+                    }
+                    // A pool on a lottery or a coins campaign (`reserved_field`).
+                    1 => c.pool_amount = prng.range(1, 100),
+                    // Draws per user or a draw's cost on a non-lottery (`reserved_field`).
+                    2 if coins && prng.percent(50) => c.draws_per_user = 2,
+                    2 if coins => c.draw_cost = 10,
+                    2 => {
+                        c.kind = CampaignKind::Coupon;
+                        c.offer = Offer::FreeOrder { cap: 100 };
+                        (c.seed, c.draws_per_user, c.draw_cost) = (0, 0, 0);
+                        if prng.percent(50) {
+                            c.draws_per_user = 1;
+                        } else {
+                            c.draw_cost = 1;
+                        }
+                    }
+                    // Coin fields on a lottery (`reserved_field`).
+                    3 if coins => {
+                        c.kind = CampaignKind::Lottery;
+                        c.coins_per_yuan = c.coins_per_yuan.max(1);
+                    }
+                    3 => c.coins_valid_for = 5,
+                    // A sponsor on another ledger than the campaign's.
+                    4 => {
+                        c.sponsor_account_id = if c.ledger == COIN_LEDGER {
+                            PLATFORM
+                        } else {
+                            COIN_SPONSOR
+                        };
+                    }
+                    _ => {
+                        c.starts_at = c.starts_at.max(1);
+                        c.ends_at = c.starts_at;
+                    }
+                }
+            }
             _ => {
                 // A retry of a real campaign with one field changed.
                 c = *prng.pick(&self.campaigns);
@@ -300,7 +426,9 @@ impl PromotionsWorkload {
         if prng.percent(options.duplicate_percent) && !self.commands_sent.is_empty() {
             return self.retry(prng);
         }
-        let command = if prng.percent(options.grab_percent) {
+        let command = if options.games_percent > 0 && prng.percent(options.games_percent) {
+            self.game_command(prng, options, auditor, view)
+        } else if prng.percent(options.grab_percent) {
             self.grab(prng, options, view)
         } else {
             match prng.below(100) {
@@ -409,6 +537,51 @@ impl PromotionsWorkload {
                     account_id: account_id.wrapping_add(1),
                     user_segments,
                 },
+                Command::DrawLottery {
+                    id,
+                    campaign_id,
+                    user_id,
+                    account_id,
+                    user_segments,
+                } => Command::DrawLottery {
+                    id,
+                    campaign_id,
+                    user_id: user_id.wrapping_add(1),
+                    account_id,
+                    user_segments,
+                },
+                Command::EarnCoins {
+                    id,
+                    campaign_id,
+                    user_id,
+                    account_id,
+                    checkout_id,
+                    user_segments,
+                } => Command::EarnCoins {
+                    id,
+                    campaign_id,
+                    user_id: user_id.wrapping_add(1),
+                    account_id,
+                    checkout_id,
+                    user_segments,
+                },
+                Command::AddPrize {
+                    campaign_id,
+                    prize,
+                    kind,
+                    weight_ppm,
+                    stock,
+                    amount,
+                    coupon_campaign_id,
+                } => Command::AddPrize {
+                    campaign_id,
+                    prize,
+                    kind,
+                    weight_ppm: weight_ppm.wrapping_add(1),
+                    stock,
+                    amount,
+                    coupon_campaign_id,
+                },
                 other => other,
             };
         }
@@ -473,7 +646,9 @@ impl PromotionsWorkload {
             })
             .map(|c| c.id)
             .collect();
-        let kind = if prng.percent(60) {
+        let kind = if options.games_percent > 0 && prng.percent(30) {
+            *prng.pick(&[CampaignKind::Lottery, CampaignKind::Coins])
+        } else if prng.percent(60) {
             CampaignKind::Coupon
         } else {
             CampaignKind::RedPacket
@@ -800,6 +975,11 @@ fn view(auditor: &Auditor) -> View {
             .filter(|c| c.status == CheckoutStatus::Captured)
             .map(|c| (c.id, c.amount - c.refunded()))
             .collect(),
+        owned: model
+            .checkouts
+            .iter()
+            .map(|c| (c.id, c.user_id, c.status))
+            .collect(),
         lines: auditor.credit.lines.iter().map(|l| l.id).collect(),
         budgets: model
             .campaigns
@@ -810,8 +990,8 @@ fn view(auditor: &Auditor) -> View {
     }
 }
 
-/// The accounts promotions needs, created first.
-fn accounts() -> Vec<Account> {
+/// The accounts promotions needs, created first (with games, the coin ledger's too).
+fn accounts(games: bool) -> Vec<Account> {
     let account = |id, ledger, flags| Account {
         id,
         ledger,
@@ -829,6 +1009,14 @@ fn accounts() -> Vec<Account> {
     accounts.extend(MERCHANTS.iter().map(|&id| account(id, LEDGER, 0)));
     accounts.extend(WALLETS.iter().map(|&id| account(id, LEDGER, limited)));
     accounts.push(account(OTHER_LEDGER, LEDGER + 1, 0));
+    if games {
+        accounts.push(account(COIN_SPONSOR, COIN_LEDGER, 0));
+        accounts.push(account(COIN_SINK, COIN_LEDGER, 0));
+        accounts.extend(COIN_ACCOUNTS.iter().map(|&id| {
+            let flags = if id == COIN_ACCOUNTS[4] { 0 } else { limited };
+            account(id, COIN_LEDGER, flags)
+        }));
+    }
     accounts
 }
 
@@ -836,20 +1024,8 @@ fn accounts() -> Vec<Account> {
 /// a merchant's free order, a short-lived one whose coupons expire soon after issue) and two
 /// red-packet pools, with windows around engine time `now` that open and close during the run.
 fn draw_campaigns(prng: &mut Prng, options: &Options, now: u64) -> Vec<Campaign> {
-    // Engine time moves about this much per step.
-    let step = (options.clock_step_ns_max / 2).max(1);
-    let window = |prng: &mut Prng| {
-        let starts_at = match prng.below(10) {
-            0..5 => 0,
-            5..8 => now + prng.range(1, 20) * step,
-            _ => now + prng.range(20, 80) * step,
-        };
-        let ends_at = match prng.below(10) {
-            0..5 => 0,
-            _ => starts_at.max(now) + prng.range(30, 300) * step,
-        };
-        (starts_at, ends_at)
-    };
+    let step = step_ns(options);
+    let window = |prng: &mut Prng| window_at(prng, now, step);
     let small = |prng: &mut Prng, max: u64| {
         if prng.percent(40) {
             0
@@ -954,4 +1130,590 @@ fn draw_campaigns(prng: &mut Prng, options: &Options, now: u64) -> Vec<Campaign>
         campaigns.push(c);
     }
     campaigns
+}
+
+/// Engine time moves about this much per step.
+fn step_ns(options: &Options) -> u64 {
+    (options.clock_step_ns_max / 2).max(1)
+}
+
+/// A campaign's window around engine time `now`: open from the start, or opening a few or many
+/// steps later; open-ended, or ending tens to hundreds of steps later.
+fn window_at(prng: &mut Prng, now: u64, step: u64) -> (u64, u64) {
+    let starts_at = match prng.below(10) {
+        0..5 => 0,
+        5..8 => now + prng.range(1, 20) * step,
+        _ => now + prng.range(20, 80) * step,
+    };
+    let ends_at = match prng.below(10) {
+        0..5 => 0,
+        _ => starts_at.max(now) + prng.range(30, 300) * step,
+    };
+    (starts_at, ends_at)
+}
+
+/// A lottery's prizes: 2-6, by weights that leave some of the range to win nothing (or, now
+/// and then, none), with small stocks; cash of up to `cash_max` (0: no cash prizes), coupons of
+/// `coupon_campaigns`, slots.
+fn plan_prizes(prng: &mut Prng, cash_max: u64, coupon_campaigns: &[u128]) -> Vec<PlannedPrize> {
+    let count = prng.range(2, 6);
+    let mut left = 1_000_000u64;
+    let mut prizes = Vec::new();
+    for k in 0..count {
+        let weight = if k + 1 == count && prng.percent(15) {
+            left
+        } else {
+            prng.range(left.min(50_000), left.min(300_000))
+        };
+        left -= weight;
+        let kind = match prng.below(3) {
+            0 if cash_max > 0 => PrizeKind::Cash,
+            0 | 1 => PrizeKind::Coupon,
+            _ => PrizeKind::Slot,
+        };
+        prizes.push(PlannedPrize {
+            kind,
+            weight_ppm: u32::try_from(weight).expect("at most a million"),
+            stock: u32::try_from(prng.range(1, 4)).expect("small"),
+            amount: if kind == PrizeKind::Cash {
+                prng.range(1, cash_max)
+            } else {
+                0
+            },
+            coupon_campaign_id: if kind == PrizeKind::Coupon {
+                *prng.pick(coupon_campaigns)
+            } else {
+                0
+            },
+        });
+        if left == 0 {
+            break;
+        }
+    }
+    prizes
+}
+
+/// An integer literal as a rule writes it, now and then with `_` separators.
+fn literal(prng: &mut Prng, n: u64) -> String {
+    let digits = n.to_string();
+    if n < 1_000 || prng.percent(50) {
+        return digits;
+    }
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rule from the templates the model knows, suited to a campaign of `kind` (`docs/
+/// promotions.md`, "Rules as data"): the payment's amount, merchant, card and category for
+/// coupons; segments and what the user did for the others; the China clock for all.
+pub(crate) fn rule_template(prng: &mut Prng, kind: CampaignKind) -> String {
+    let weekdays = |prng: &mut Prng| {
+        let mut days: Vec<u64> = (0..7).filter(|_| prng.percent(45)).collect();
+        if days.is_empty() {
+            days.push(prng.below(7));
+        }
+        let days: Vec<String> = days.iter().map(u64::to_string).collect();
+        format!("weekday in [{}]", days.join(", "))
+    };
+    let common = |prng: &mut Prng| match prng.below(4) {
+        0 => format!("hour < {}", prng.range(1, 24)),
+        1 => weekdays(prng),
+        2 => format!("day % 2 == {}", prng.below(2)),
+        _ => format!("segments == {}", prng.below(4)),
+    };
+    match kind {
+        CampaignKind::Coupon => match prng.below(9) {
+            0 => {
+                let n = prng.range(100, 3_000);
+                format!("amount >= {}", literal(prng, n))
+            }
+            1 => {
+                let n = prng.range(100, 2_000);
+                let merchant = prng.pick(&MERCHANTS).to_string();
+                format!("amount >= {} && merchant == {merchant}", literal(prng, n))
+            }
+            2 => {
+                let high = u64::from(BIN_LOW) + prng.range(0, 900);
+                format!(
+                    "bin in {}..={} || issuer == {}",
+                    literal(prng, u64::from(BIN_LOW)),
+                    literal(prng, high),
+                    *prng.pick(&[ISSUER, 99])
+                )
+            }
+            3 => format!("!(category == {})", *prng.pick(&[5, 7])),
+            4 => format!("user_coupons < {}", prng.range(1, 3)),
+            5 => format!("user_redemptions < {}", prng.range(1, 3)),
+            // The longest text there is: 192 bytes, a literal padded with separators.
+            6 => format!("amount >= 1{}", "_".repeat(RULE_TEXT_MAX - 11)),
+            _ => common(prng),
+        },
+        CampaignKind::Coins => match prng.below(5) {
+            // False for check-ins (their amount is 0).
+            0 => format!("amount >= {}", prng.range(100, 3_000)),
+            1 => format!("!(category == {})", *prng.pick(&[5, 7])),
+            _ => common(prng),
+        },
+        CampaignKind::Lottery | CampaignKind::RedPacket => match prng.below(4) {
+            0 => format!("user_draws < {}", prng.range(1, 4)),
+            _ => common(prng),
+        },
+    }
+}
+
+impl PromotionsWorkload {
+    /// Two lotteries (one paying fen into wallets, one coins into coin accounts) with their
+    /// planned prizes, and two coins campaigns on the coin ledger whose coins expire a few
+    /// seconds after they are earned (or, in the second now and then, never).
+    fn draw_games(&mut self, prng: &mut Prng, options: &Options, now: u64) {
+        let step = step_ns(options);
+        self.expire_seldom = prng.percent(30);
+        // A few seconds, in steps: lots expire within the run.
+        let valid_for = |prng: &mut Prng| {
+            let s = (step * prng.range(5, 40) / 1_000_000_000).clamp(1, 20);
+            u32::try_from(s).expect("small")
+        };
+        let coupon_campaigns: Vec<u128> = self
+            .campaigns
+            .iter()
+            .filter(|c| c.kind == CampaignKind::Coupon)
+            .map(|c| c.id)
+            .collect();
+        for index in 6..10u32 {
+            let (mut starts_at, ends_at) = window_at(prng, now, step);
+            // Open from the start more often than the coupons: the games have fewer commands.
+            if prng.percent(40) {
+                starts_at = 0;
+            }
+            let mut c = Campaign {
+                id: CAMPAIGN_BASE + 1 + u128::from(index),
+                kind: CampaignKind::Lottery,
+                sponsor_account_id: COIN_SPONSOR,
+                budget_account_id: BUDGET_BASE + 1 + u128::from(index),
+                ledger: COIN_LEDGER,
+                code: 20 + u16::try_from(index).expect("small"),
+                starts_at,
+                ends_at,
+                eligible_segments: if prng.percent(25) { 0b11 } else { 0 },
+                ..Campaign::default()
+            };
+            match index {
+                6 | 7 => {
+                    if index == 6 {
+                        (c.sponsor_account_id, c.ledger) = (PLATFORM, LEDGER);
+                    }
+                    c.seed = prng.next_u64();
+                    c.stock = if prng.percent(40) {
+                        0
+                    } else {
+                        u32::try_from(prng.range(5, 40)).expect("small")
+                    };
+                    c.draws_per_user = if prng.percent(40) {
+                        0
+                    } else {
+                        u32::try_from(prng.range(1, 4)).expect("small")
+                    };
+                    let cash_max = match index {
+                        6 => 400,
+                        _ if prng.percent(30) => 0,
+                        _ => 80,
+                    };
+                    let mut plan = plan_prizes(prng, cash_max, &coupon_campaigns);
+                    // A draw that costs something: fen from a wallet, or coins exchanged for
+                    // prizes (now and then a plain exchange: one sure coupon).
+                    c.draw_cost = match index {
+                        6 if prng.percent(20) => prng.range(10, 100),
+                        7 if prng.percent(50) => prng.range(5, 60),
+                        _ => 0,
+                    };
+                    if index == 7 && c.draw_cost > 0 && prng.percent(25) {
+                        plan = vec![PlannedPrize {
+                            kind: PrizeKind::Coupon,
+                            weight_ppm: 1_000_000,
+                            stock: u32::try_from(prng.range(2, 8)).expect("small"),
+                            amount: 0,
+                            coupon_campaign_id: *prng.pick(&coupon_campaigns),
+                        }];
+                    }
+                    self.prize_plans.push((c.id, plan));
+                }
+                8 => {
+                    c.kind = CampaignKind::Coins;
+                    c.coins_per_check_in = if prng.percent(75) {
+                        prng.range(5, 50)
+                    } else {
+                        0
+                    };
+                    c.coins_per_yuan = if c.coins_per_check_in == 0 || prng.percent(60) {
+                        u32::try_from(prng.range(1, 20)).expect("small")
+                    } else {
+                        0
+                    };
+                    c.coins_valid_for = valid_for(prng);
+                    c.discount_per_user = if prng.percent(40) {
+                        prng.range(10, 100)
+                    } else {
+                        0
+                    };
+                }
+                _ => {
+                    c.kind = CampaignKind::Coins;
+                    c.coins_per_check_in = prng.range(1, 30);
+                    c.coins_per_yuan = if prng.percent(50) {
+                        u32::try_from(prng.range(1, 10)).expect("small")
+                    } else {
+                        0
+                    };
+                    c.coins_valid_for = if prng.percent(30) { 0 } else { valid_for(prng) };
+                }
+            }
+            self.campaigns.push(c);
+        }
+    }
+
+    /// Clients spend coins: from a coin account to the sink (or another coin account), some of
+    /// what it holds, all of it, one coin more, or a little; two in five pending (expiring,
+    /// or open until a client resolves it).
+    fn coin_spends(&mut self, prng: &mut Prng, auditor: &Auditor) -> Vec<Transfer> {
+        let count = prng.range(1, 3);
+        (0..count)
+            .map(|_| {
+                self.top_up_next += 1;
+                let from = *prng.pick(&COIN_ACCOUNTS);
+                let a = auditor.accounts[&from].account;
+                let held = a
+                    .credits_posted
+                    .saturating_sub(a.debits_posted + a.debits_pending);
+                let held = u64::try_from(held).unwrap_or(u64::MAX);
+                let to = if prng.percent(85) {
+                    COIN_SINK
+                } else {
+                    *prng.pick(&COIN_ACCOUNTS)
+                };
+                let amount = match prng.below(10) {
+                    0..6 => prng.range(1, held.max(1)),
+                    6..8 => held.max(1),
+                    8 => held.saturating_add(1),
+                    _ => prng.range(1, 30),
+                };
+                let pending = prng.percent(40);
+                Transfer {
+                    id: self.top_up_next,
+                    debit_account_id: from,
+                    credit_account_id: to,
+                    amount: u128::from(amount),
+                    ledger: COIN_LEDGER,
+                    code: 1,
+                    flags: TransferFlags(if pending { TransferFlags::PENDING } else { 0 }),
+                    timeout: if pending && prng.percent(60) {
+                        u32::try_from(prng.range(1, 4)).expect("small")
+                    } else {
+                        0
+                    },
+                    ..Transfer::default()
+                }
+            })
+            .collect()
+    }
+
+    fn game_command(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        match prng.below(100) {
+            0..10 => self.fund_game(prng, options, view),
+            10..20 => {
+                let lottery = self.campaign_id(prng, view, CampaignKind::Lottery);
+                self.add_prize(prng, auditor, lottery)
+            }
+            20..46 => {
+                // A lottery gets its planned prizes before its first draw, mostly.
+                let lottery = self.campaign_id(prng, view, CampaignKind::Lottery);
+                let model = &auditor.promotions;
+                let unready = model.campaign(lottery).is_some_and(|c| c.issued == 0)
+                    && self.prize_plans.iter().any(|(id, plan)| {
+                        *id == lottery
+                            && model
+                                .campaign_index
+                                .get(id)
+                                .is_some_and(|&index| model.prizes_of(index).len() < plan.len())
+                    });
+                if unready && prng.percent(95) {
+                    self.add_prize(prng, auditor, lottery)
+                } else {
+                    self.draw(prng, options, view, lottery)
+                }
+            }
+            46..76 => self.earn(prng, options, auditor, view),
+            76..88 if self.expire_seldom && prng.percent(90) => {
+                self.earn(prng, options, auditor, view)
+            }
+            76..88 => Command::ExpireCoins {
+                campaign_id: self.campaign_id(prng, view, CampaignKind::Coins),
+            },
+            _ => self.rule(prng, view),
+        }
+    }
+
+    /// Money (or coins) into a lottery's or a coins campaign's budget.
+    fn fund_game(&mut self, prng: &mut Prng, options: &Options, view: &View) -> Command {
+        let kind = *prng.pick(&[CampaignKind::Lottery, CampaignKind::Coins]);
+        Command::FundCampaign {
+            id: self.money_id(prng, options, view),
+            campaign_id: self.campaign_id(prng, view, kind),
+            amount: prng.range(1_000, 8_000),
+        }
+    }
+
+    /// A lottery's next planned prize mostly; sometimes one added already (exactly, or with
+    /// its stock changed), a number out of order, a weight over the million, no weight or no
+    /// stock, an amount its kind does not take, a coupon prize of a campaign that gives no
+    /// coupons, or another prize naming a coupon campaign. After the plan, tiny slots.
+    fn add_prize(&self, prng: &mut Prng, auditor: &Auditor, campaign_id: u128) -> Command {
+        let model = &auditor.promotions;
+        let added = model
+            .campaign_index
+            .get(&campaign_id)
+            .map_or(&[][..], |&index| model.prizes_of(index));
+        let plan: Vec<PlannedPrize> = self
+            .prize_plans
+            .iter()
+            .find(|(id, _)| *id == campaign_id)
+            .map(|(_, plan)| plan.clone())
+            .unwrap_or_default();
+        let mut prize = plan.get(added.len()).copied().unwrap_or(PlannedPrize {
+            kind: PrizeKind::Slot,
+            weight_ppm: u32::try_from(prng.range(1, 2_000)).expect("small"),
+            stock: 1,
+            amount: 0,
+            coupon_campaign_id: 0,
+        });
+        let mut number = u8::try_from(added.len() + 1).unwrap_or(u8::MAX);
+        match prng.below(100) {
+            0..60 => {}
+            60..70 if !plan.is_empty() => {
+                let k = prng.index(plan.len());
+                prize = plan[k];
+                number = u8::try_from(k + 1).expect("a few");
+                if prng.percent(30) {
+                    prize.stock += 1;
+                }
+            }
+            60..76 => number = *prng.pick(&[0, number.saturating_add(1), 17, u8::MAX]),
+            76..82 => {
+                let weights: u64 = added.iter().map(|p| u64::from(p.weight_ppm)).sum();
+                prize.weight_ppm = u32::try_from(1_000_001 - weights.min(1_000_000))
+                    .expect("at most a million and one");
+            }
+            82..86 if prng.percent(50) => prize.weight_ppm = 0,
+            82..86 => prize.stock = 0,
+            86..90 => {
+                prize.amount = if prize.kind == PrizeKind::Cash {
+                    0
+                } else {
+                    prng.range(1, 100)
+                };
+            }
+            90..95 => {
+                prize.kind = PrizeKind::Coupon;
+                prize.amount = 0;
+                prize.coupon_campaign_id = *prng.pick(&[
+                    CAMPAIGN_BASE + 5,
+                    CAMPAIGN_BASE + 7,
+                    CAMPAIGN_BASE + 9,
+                    CAMPAIGN_BASE + 99,
+                    0,
+                ]);
+            }
+            _ => {
+                if prize.kind == PrizeKind::Coupon {
+                    prize.kind = PrizeKind::Slot;
+                }
+                prize.coupon_campaign_id = CAMPAIGN_BASE + 1;
+            }
+        }
+        Command::AddPrize {
+            campaign_id,
+            prize: number,
+            kind: prize.kind,
+            weight_ppm: prize.weight_ppm,
+            stock: prize.stock,
+            amount: prize.amount,
+            coupon_campaign_id: prize.coupon_campaign_id,
+        }
+    }
+
+    /// A draw by a user, into the account on the lottery's ledger (a wallet or a coin account),
+    /// or none (users 7 and 8 have none; a lottery without cash prizes takes none); sometimes
+    /// a missing, managed or other-ledger account, or the id of a coupon.
+    fn draw(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        view: &View,
+        campaign_id: u128,
+    ) -> Command {
+        let coins = self
+            .campaigns
+            .iter()
+            .any(|c| c.id == campaign_id && c.ledger == COIN_LEDGER);
+        let user_id = u128::from(prng.range(1, USERS + 2));
+        let (own, other) = if coins {
+            (coin_account(user_id), wallet(user_id))
+        } else {
+            (wallet(user_id), coin_account(user_id))
+        };
+        let account_id = if user_id > u128::from(USERS) && prng.percent(80) {
+            0
+        } else {
+            match prng.below(40) {
+                0..3 => 0,
+                3 => MISSING,
+                4 if !view.budgets.is_empty() => *prng.pick(&view.budgets),
+                5 => other,
+                _ => own,
+            }
+        };
+        let id = if prng.percent(2) && !view.coupons.is_empty() {
+            prng.pick(&view.coupons).0
+        } else {
+            self.money_id(prng, options, view)
+        };
+        Command::DrawLottery {
+            id,
+            campaign_id,
+            user_id,
+            account_id,
+            user_segments: *prng.pick(&[0b1, 0b10, 0b11, 0b10, 0]),
+        }
+    }
+
+    /// Coins for a task the campaign offers, mostly: the daily check-in, or a purchase: the
+    /// user's captured one (mostly one that earned nothing here yet), the user's not captured,
+    /// another user's, an unknown one; mostly into the user's coin account, sometimes none, a
+    /// missing, managed or other-ledger one, the sink's or the sponsor's (whose lots expiry
+    /// cannot move once the campaign is closed: it would pay the sponsor from itself).
+    fn earn(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        let campaign_id = self.campaign_id(prng, view, CampaignKind::Coins);
+        // Where expiry runs seldom, three times the users check in, so lots pile up.
+        let users = if self.expire_seldom { 3 * USERS } else { USERS };
+        let user_id = u128::from(prng.range(1, users));
+        let account_id = match prng.below(40) {
+            0 => 0,
+            1 => MISSING,
+            2 if !view.budgets.is_empty() => *prng.pick(&view.budgets),
+            3 => wallet(user_id),
+            4 => *prng.pick(&[COIN_SINK, COIN_SPONSOR]),
+            _ => coin_account(user_id),
+        };
+        let mine: Vec<(u128, CheckoutStatus)> = view
+            .owned
+            .iter()
+            .filter(|c| c.1 == user_id)
+            .map(|c| (c.0, c.2))
+            .collect();
+        // The user's captured purchases, mostly those that earned nothing here yet.
+        let model = &auditor.promotions;
+        let earned = |checkout: u128| {
+            let campaign = model.campaign_index.get(&campaign_id);
+            let checkout = model.checkout_index.get(&checkout);
+            campaign
+                .zip(checkout)
+                .is_some_and(|(&c, &k)| model.coins_earned.contains(&(c, k)))
+        };
+        let fresh = prng.percent(75);
+        let mut captured: Vec<u128> = mine
+            .iter()
+            .filter(|c| c.1 == CheckoutStatus::Captured && !(fresh && earned(c.0)))
+            .map(|c| c.0)
+            .collect();
+        if captured.is_empty() {
+            captured = mine
+                .iter()
+                .filter(|c| c.1 == CheckoutStatus::Captured)
+                .map(|c| c.0)
+                .collect();
+        }
+        // Mostly a task the campaign offers.
+        let (check_in, purchase) = self
+            .campaigns
+            .iter()
+            .find(|c| c.id == campaign_id)
+            .map_or((true, true), |c| {
+                (c.coins_per_check_in != 0, c.coins_per_yuan != 0)
+            });
+        let check_ins = match (check_in, purchase) {
+            (true, false) => 85,
+            (false, true) => 15,
+            _ => 45,
+        };
+        let checkout_id = match prng.below(100) {
+            roll if roll < check_ins => 0,
+            roll if roll < check_ins + (100 - check_ins) * 6 / 10 && !captured.is_empty() => {
+                *prng.pick(&captured)
+            }
+            roll if roll < check_ins + (100 - check_ins) * 8 / 10 && !mine.is_empty() => {
+                prng.pick(&mine).0
+            }
+            roll if roll < 95 && !view.owned.is_empty() => prng.pick(&view.owned).0,
+            _ => self.id_next + 1_000,
+        };
+        Command::EarnCoins {
+            id: self.money_id(prng, options, view),
+            campaign_id,
+            user_id,
+            account_id,
+            checkout_id,
+            user_segments: *prng.pick(&[0b1, 0b10, 0b11, 0b100, 0]),
+        }
+    }
+
+    /// A rule for a campaign of the seed (now and then an unknown one): a template, the empty
+    /// text (it clears the rule), or a text that does not compile (one not UTF-8 among them).
+    fn rule(&mut self, prng: &mut Prng, view: &View) -> Command {
+        // Mostly the lotteries' and coins campaigns', so coupons and red packets keep going.
+        let games: Vec<&Campaign> = self
+            .campaigns
+            .iter()
+            .filter(|c| matches!(c.kind, CampaignKind::Lottery | CampaignKind::Coins))
+            .collect();
+        let (campaign_id, kind) = if prng.percent(3) || view.campaigns.is_empty() {
+            (CAMPAIGN_BASE + 99, CampaignKind::Coupon)
+        } else {
+            let c = if prng.percent(65) {
+                prng.pick(&games)
+            } else {
+                prng.pick(&self.campaigns)
+            };
+            (c.id, c.kind)
+        };
+        let mut text = [0u8; RULE_TEXT_MAX];
+        let bytes: Vec<u8> = match prng.below(100) {
+            0..40 => Vec::new(),
+            40..50 => prng.pick(&INVALID_RULES).as_bytes().to_vec(),
+            50..52 => vec![b'h', 0xFF, b'<', b'1'],
+            _ => rule_template(prng, kind).into_bytes(),
+        };
+        text[..bytes.len()].copy_from_slice(&bytes);
+        Command::SetCampaignRule {
+            campaign_id,
+            len: u8::try_from(bytes.len()).expect("at most 192 bytes"),
+            text,
+        }
+    }
 }
