@@ -934,42 +934,15 @@ fn run_tcp(
     plan: Plan,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<CreditReport, String> {
-    let (_temp, dir) = crate::data_dir_or_temporary(config.data_dir.as_ref())?;
-    let node = match config.addr {
-        Some(_) => None,
-        None => {
-            let node_config = node::Config {
-                transfers_reserve: config.transfers_reserve,
-                ..node::Config::new(&dir)
-            };
-            Some(node::Node::open(node_config).map_err(|e| e.to_string())?.0)
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("elevenfold-bench")
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server = crate::tcp::BenchServer::open(
+        config.addr.as_ref(),
+        config.data_dir.as_ref(),
+        config.transfers_reserve,
+    )?;
     let plan = Arc::new(plan);
-    let result = runtime.block_on(async {
-        let local = match &node {
-            Some(node) => Some(crate::tcp::start_server(node).await?),
-            None => None,
-        };
-        let addr = match (&config.addr, &local) {
-            (Some(addr), _) => addr.clone(),
-            (None, Some(local)) => local.0.clone(),
-            (None, None) => return Err("no server address".to_string()),
-        };
-        let result = measure(config, &plan, node.as_ref(), &addr, progress).await;
-        if let Some((_, local)) = local {
-            let _ = local.stop.send(());
-            let _ = local.serving.await;
-        }
-        result
-    });
-    drop(runtime);
-    let result = match (&node, result) {
+    let result = server
+        .drive(async |addr| measure(config, &plan, server.node.as_ref(), &addr, progress).await);
+    let result = match (&server.node, result) {
         (Some(node), Ok(mut report)) => match node.read(|state| inspect(&plan, state)) {
             Ok(outcome) => {
                 report.statements_issued = Some(outcome.statements_issued);
@@ -983,9 +956,7 @@ fn run_tcp(
         },
         (_, result) => result,
     };
-    if let Some(node) = node {
-        node.shutdown();
-    }
+    server.shutdown();
     result
 }
 

@@ -1237,41 +1237,13 @@ pub fn run(
             "cannot read the memory of process {pid} (/proc/{pid}/status)"
         ));
     }
-    let (_temp, dir) = crate::data_dir_or_temporary(config.data_dir.as_ref())?;
-    let node = match config.addr {
-        Some(_) => None,
-        None => {
-            let node_config = node::Config {
-                transfers_reserve: config.transfers_reserve,
-                ..node::Config::new(&dir)
-            };
-            Some(node::Node::open(node_config).map_err(|e| e.to_string())?.0)
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("elevenfold-bench")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let result = runtime.block_on(async {
-        let local = match &node {
-            Some(node) => Some(crate::tcp::start_server(node).await?),
-            None => None,
-        };
-        let addr = match (&config.addr, &local) {
-            (Some(addr), _) => addr.clone(),
-            (None, Some(local)) => local.0.clone(),
-            (None, None) => return Err("no server address".to_string()),
-        };
-        let result = soak(config, &plan, &addr, progress, on_sample).await;
-        if let Some((_, local)) = local {
-            let _ = local.stop.send(());
-            let _ = local.serving.await;
-        }
-        result
-    });
-    drop(runtime);
-    let result = match (&node, result) {
+    let server = crate::tcp::BenchServer::open(
+        config.addr.as_ref(),
+        config.data_dir.as_ref(),
+        config.transfers_reserve,
+    )?;
+    let result = server.drive(async |addr| soak(config, &plan, &addr, progress, on_sample).await);
+    let result = match (&server.node, result) {
         (Some(node), Ok(mut report)) => node
             .read(|state| {
                 state.ledger().check_conservation();
@@ -1288,9 +1260,7 @@ pub fn run(
             }),
         (_, result) => result,
     };
-    if let Some(node) = node {
-        node.shutdown();
-    }
+    server.shutdown();
     result
 }
 

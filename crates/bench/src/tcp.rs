@@ -50,6 +50,77 @@ pub(crate) struct LocalServer {
     pub(crate) serving: tokio::task::JoinHandle<()>,
 }
 
+/// A benchmark's server: a durable node opened here on `data_dir` (a temporary directory by
+/// default), or none when the bench targets a running server at `addr`.
+pub(crate) struct BenchServer {
+    pub(crate) node: Option<node::Node>,
+    addr: Option<String>,
+    /// Removed when the server is shut down, after the node.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl BenchServer {
+    pub(crate) fn open(
+        addr: Option<&String>,
+        data_dir: Option<&std::path::PathBuf>,
+        transfers_reserve: u64,
+    ) -> Result<BenchServer, String> {
+        let (temp, dir) = crate::data_dir_or_temporary(data_dir)?;
+        let node = match addr {
+            Some(_) => None,
+            None => {
+                let config = node::Config {
+                    transfers_reserve,
+                    ..node::Config::new(&dir)
+                };
+                Some(node::Node::open(config).map_err(|e| e.to_string())?.0)
+            }
+        };
+        Ok(BenchServer {
+            node,
+            addr: addr.cloned(),
+            _temp: temp,
+        })
+    }
+
+    /// Runs `drive` with the server's binary-protocol address on a fresh runtime: the given
+    /// address, or a listener started here on the node and stopped once `drive` is done.
+    pub(crate) fn drive<T>(
+        &self,
+        drive: impl AsyncFnOnce(String) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("elevenfold-bench")
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let local = match &self.node {
+                Some(node) => Some(start_server(node).await?),
+                None => None,
+            };
+            let addr = match (&self.addr, &local) {
+                (Some(addr), _) => addr.clone(),
+                (None, Some(local)) => local.0.clone(),
+                (None, None) => return Err("no server address".to_string()),
+            };
+            let result = drive(addr).await;
+            if let Some((_, local)) = local {
+                let _ = local.stop.send(());
+                let _ = local.serving.await;
+            }
+            result
+        })
+    }
+
+    /// Shuts the node down (if this bench opened one), then removes a temporary directory.
+    pub(crate) fn shutdown(self) {
+        if let Some(node) = self.node {
+            node.shutdown();
+        }
+    }
+}
+
 pub(crate) fn run(
     config: &Config,
     workload: &Workload,
