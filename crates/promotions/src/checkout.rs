@@ -90,14 +90,7 @@ impl Promotions {
             {
                 return Err(R::InstrumentNotEligible);
             }
-            let facts = Facts {
-                amount,
-                merchant: merchant_account_id,
-                category,
-                issuer: card_issuer,
-                bin: card_bin,
-                segments: 0,
-            };
+            let facts = Facts::of_checkout(command, 0);
             if !self.rule_holds(coupon.campaign, user_id, now, &facts) {
                 return Err(R::RuleNotMet);
             }

@@ -69,6 +69,33 @@ pub(crate) struct Facts {
     pub(crate) segments: u32,
 }
 
+impl Facts {
+    /// The facts of a payment (a checkout command) for a user with `segments`.
+    pub(crate) fn of_checkout(command: &Command, segments: u32) -> Facts {
+        match *command {
+            Command::Checkout {
+                amount,
+                merchant_account_id,
+                category,
+                card_issuer,
+                card_bin,
+                ..
+            } => Facts {
+                amount,
+                merchant: merchant_account_id,
+                category,
+                issuer: card_issuer,
+                bin: card_bin,
+                segments,
+            },
+            _ => Facts {
+                segments,
+                ..Facts::default()
+            },
+        }
+    }
+}
+
 /// A prize of a lottery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prize {
@@ -274,7 +301,7 @@ impl Promotions {
             .copied()
             .unwrap_or_default();
         let local = now / NS_PER_S + UTC_OFFSET_SECONDS;
-        let day = local / SECONDS_PER_DAY;
+        let day = business_day(now);
         let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let values = [
             wide(facts.amount),
@@ -582,29 +609,13 @@ impl Promotions {
         }
         let now = clock.next;
         let checkout = self.checkout_index.get(&checkout_id).copied();
-        let mut facts = Facts {
-            segments: user_segments,
-            ..Facts::default()
-        };
-        if let Some(k) = checkout
-            && let Command::Checkout {
-                amount,
-                merchant_account_id,
-                category,
-                card_issuer,
-                card_bin,
-                ..
-            } = self.checkouts[k as usize].command
-        {
-            facts = Facts {
-                amount,
-                merchant: merchant_account_id,
-                category,
-                issuer: card_issuer,
-                bin: card_bin,
+        let facts = checkout.map_or(
+            Facts {
                 segments: user_segments,
-            };
-        }
+                ..Facts::default()
+            },
+            |k| Facts::of_checkout(&self.checkouts[k as usize].command, user_segments),
+        );
         let index =
             match self.campaign_refusal(campaign_id, CampaignKind::Coins, user_id, now, &facts) {
                 Ok(index) => index,

@@ -12,6 +12,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use engine::Request;
+use promotions::Promotions;
 
 use crate::api::{App, JsonBody, check_event_count, decimal_id, execute, json_response, path_id};
 use crate::credit_api::query_u64;
@@ -83,6 +84,29 @@ pub(crate) async fn promotion_commands(
     execute(&app, Request::Promotions(commands)).await
 }
 
+/// A per-user figure of a campaign (`/campaigns/{id}/.../{user_id}`): the two ids parsed, and
+/// `view(promotions, campaign, user)` read from applied state; 404 for an unknown campaign.
+fn campaign_user_view(
+    app: &App,
+    path: Result<Path<(String, String)>, PathRejection>,
+    view: impl Fn(&Promotions, u128, u128) -> u64,
+) -> Result<(u128, u128, u64), Problem> {
+    let Path((campaign, user)) =
+        path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
+    let campaign_id = decimal_id(&campaign)?;
+    let user_id = decimal_id(&user)?;
+    let figure = app
+        .node
+        .read(|sm| {
+            let promotions = sm.promotions();
+            promotions
+                .campaign(campaign_id)
+                .map(|_| view(promotions, campaign_id, user_id))
+        })
+        .ok_or_else(|| campaign_not_found(campaign_id))?;
+    Ok((campaign_id, user_id, figure))
+}
+
 fn campaign_not_found(id: u128) -> Problem {
     Problem::new(
         ProblemCode::CampaignNotFound,
@@ -139,19 +163,7 @@ pub(crate) async fn get_grab(
     State(app): State<App>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, Problem> {
-    let Path((campaign, user)) =
-        path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
-    let campaign_id = decimal_id(&campaign)?;
-    let user_id = decimal_id(&user)?;
-    let amount = app
-        .node
-        .read(|sm| {
-            let promotions = sm.promotions();
-            promotions
-                .campaign(campaign_id)
-                .map(|_| promotions.grabbed(campaign_id, user_id))
-        })
-        .ok_or_else(|| campaign_not_found(campaign_id))?;
+    let (campaign_id, user_id, amount) = campaign_user_view(&app, path, Promotions::grabbed)?;
     Ok(json_response(&GrabOutput {
         campaign_id: Dec128(campaign_id),
         user_id: Dec128(user_id),
@@ -267,19 +279,7 @@ pub(crate) async fn get_coins(
     State(app): State<App>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, Problem> {
-    let Path((campaign, user)) =
-        path.map_err(|rejection| Problem::new(ProblemCode::InvalidValue, rejection.body_text()))?;
-    let campaign_id = decimal_id(&campaign)?;
-    let user_id = decimal_id(&user)?;
-    let coins = app
-        .node
-        .read(|sm| {
-            let promotions = sm.promotions();
-            promotions
-                .campaign(campaign_id)
-                .map(|_| promotions.coins(campaign_id, user_id))
-        })
-        .ok_or_else(|| campaign_not_found(campaign_id))?;
+    let (campaign_id, user_id, coins) = campaign_user_view(&app, path, Promotions::coins)?;
     Ok(json_response(&CoinsOutput {
         campaign_id: Dec128(campaign_id),
         user_id: Dec128(user_id),
