@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::{Batch, REQUEST_EVENTS_MAX, Reply, Request, StateMachine};
+use engine::{REQUEST_EVENTS_MAX, Reply, Request, StateMachine};
 use storage::OsVfs;
 
 pub use node_core::NodeCore;
@@ -390,10 +390,20 @@ enum Work {
 }
 
 impl Writer {
+    /// Under load the writer pipelines: each batch is logged and synced on a helper thread
+    /// while the batch before it is applied (`NodeCore::commit_overlapped`); when no request
+    /// waits, the pending batch is applied at once (`NodeCore::flush`), so a lone request waits
+    /// for its own fsync and apply, never for a next batch.
     fn run(mut self) {
         loop {
-            let work = self.next_work();
-            let (queued, requests) = match work {
+            if self.core.has_pending() && !self.work_waiting() {
+                let flushed = self.core.flush();
+                if self.stop_on_error(flushed) {
+                    break;
+                }
+                continue;
+            }
+            let (queued, requests) = match self.next_work() {
                 Work::Stop => break,
                 Work::Pulse => (Vec::new(), Vec::new()),
                 Work::Batch(queued) => {
@@ -407,36 +417,64 @@ impl Writer {
                 }
             };
             let batch = self.core.stamp(wall_clock_ns(), requests);
-            let committed = self.core.commit(&batch, |results| {
-                record_metrics(&batch, &results);
+            let operations: Vec<(&'static str, u64)> = batch
+                .requests
+                .iter()
+                .map(|r| (r.operation_name(), r.event_count() as u64))
+                .collect();
+            let on_durable: node_core::OnDurable = Box::new(move |results: Vec<Reply>| {
+                record_metrics(&operations, &results);
                 for (reply, result) in queued.into_iter().zip(results) {
                     // A caller that stopped waiting is fine: its request is durable regardless.
                     let _ = reply.send(Ok(result));
                 }
             });
-            self.shared
-                .next_expiry
-                .store(self.core.next_expiry().unwrap_or(0), Ordering::Relaxed);
-            if let Err(reason) = committed {
-                tracing::error!(reason = %reason, "storage failed; the node stops writing");
-                *self
-                    .shared
-                    .failed
-                    .lock()
-                    .expect("failure lock is never poisoned") = Some(reason.clone());
-                self.shared.ready.store(false, Ordering::Relaxed);
-                let mut queue = self
-                    .shared
-                    .queue
-                    .lock()
-                    .expect("queue lock is never poisoned");
-                queue.shutdown = true;
-                for item in queue.items.drain(..) {
-                    let _ = item.reply.send(Err(NodeError::Failed(reason.clone())));
-                }
+            let committed = self.core.commit_overlapped(batch, on_durable);
+            if self.stop_on_error(committed) {
                 break;
             }
         }
+        // Stop: the pending batch, if any, is durable; apply it and answer its callers.
+        let flushed = self.core.flush();
+        self.stop_on_error(flushed);
+    }
+
+    /// Whether a request (or shutdown) is waiting, without blocking.
+    fn work_waiting(&self) -> bool {
+        let queue = self
+            .shared
+            .queue
+            .lock()
+            .expect("queue lock is never poisoned");
+        !queue.items.is_empty() || queue.shutdown
+    }
+
+    /// Publishes the next expiry; on a storage error, stops the node and fails every queued
+    /// request. Returns whether the writer must stop.
+    fn stop_on_error(&mut self, result: Result<(), String>) -> bool {
+        self.shared
+            .next_expiry
+            .store(self.core.next_expiry().unwrap_or(0), Ordering::Relaxed);
+        let Err(reason) = result else {
+            return false;
+        };
+        tracing::error!(reason = %reason, "storage failed; the node stops writing");
+        *self
+            .shared
+            .failed
+            .lock()
+            .expect("failure lock is never poisoned") = Some(reason.clone());
+        self.shared.ready.store(false, Ordering::Relaxed);
+        let mut queue = self
+            .shared
+            .queue
+            .lock()
+            .expect("queue lock is never poisoned");
+        queue.shutdown = true;
+        for item in queue.items.drain(..) {
+            let _ = item.reply.send(Err(NodeError::Failed(reason.clone())));
+        }
+        true
     }
 
     /// Waits for requests (or a due expiry, or shutdown) and takes up to a batch of them.
@@ -483,11 +521,12 @@ impl Writer {
     }
 }
 
-fn record_metrics(batch: &Batch, replies: &[Reply]) {
+/// `operations`: each request's operation name and event count.
+fn record_metrics(operations: &[(&'static str, u64)], replies: &[Reply]) {
     metrics::counter!("elevenfold_batches_total").increment(1);
-    for request in &batch.requests {
-        metrics::counter!("elevenfold_events_total", "operation" => request.operation_name())
-            .increment(request.event_count() as u64);
+    for &(operation, event_count) in operations {
+        metrics::counter!("elevenfold_events_total", "operation" => operation)
+            .increment(event_count);
     }
     // Tallied per reply kind (their code numbers overlap) across the whole batch, so there is
     // one metrics call per distinct code per batch, and no per-event lookup.

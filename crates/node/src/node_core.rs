@@ -8,7 +8,8 @@
 //!
 //! Invariants owned here:
 //! - a batch is appended to the WAL and synced before it is applied, and only then handed to
-//!   `on_durable` (a reply means durable);
+//!   `on_durable` (a reply means durable); the pipelined commit overlaps one batch's append and
+//!   fsync (on a helper thread) with the apply of the batch before it, never with its own;
 //! - after any storage error the core refuses every further step (fsyncgate: a failed fsync is
 //!   never retried, and nothing is acknowledged after it);
 //! - transfers are evicted only below what the record file holds durably, and a snapshot's cold
@@ -42,15 +43,56 @@ pub struct NodeCore<V: Vfs> {
     /// The ledger's cold floor: what `evict` last evicted below.
     evicted_below: u64,
     snapshotter: Snapshotter<V>,
-    wal: Wal<V>,
+    /// The write-ahead log; `None` only while a helper thread writes and syncs it
+    /// ([`NodeCore::commit_overlapped`]).
+    log: Option<LogWriter<V>>,
+    /// The last op and engine time logged: the state's, or the pending batch's when there is one.
+    head_op: u64,
+    head_timestamp: u64,
+    /// A batch logged and synced but not yet applied ([`NodeCore::commit_overlapped`]).
+    pending: Option<Pending>,
     config: Config,
-    buffer: Vec<u8>,
     log_bytes_since_snapshot: u64,
     last_snapshot_bytes: u64,
     /// Engine time of the next pending-transfer expiry.
     next_expiry: Option<u64>,
     /// The first storage error; every later step returns it.
     failure: Option<String>,
+}
+
+/// The write-ahead log and the buffer batches are encoded into: what a helper thread takes
+/// while the writer applies ([`NodeCore::commit_overlapped`]).
+struct LogWriter<V: Vfs> {
+    wal: Wal<V>,
+    buffer: Vec<u8>,
+}
+
+impl<V: Vfs> LogWriter<V> {
+    /// Encodes, appends and (when `sync`) syncs batch `op`; returns the bytes logged.
+    fn write(&mut self, op: u64, batch: &Batch, sync: bool) -> Result<u64, String> {
+        self.buffer.clear();
+        encode_batch(batch, &mut self.buffer);
+        self.wal
+            .append(op, &self.buffer)
+            .map_err(|e| format!("wal append: {e}"))?;
+        if sync {
+            let started = Instant::now();
+            self.wal.sync().map_err(|e| format!("wal sync: {e}"))?;
+            metrics::histogram!("elevenfold_wal_fsync_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        Ok(self.buffer.len() as u64)
+    }
+}
+
+/// Where a batch's replies go once it is applied.
+pub type OnDurable = Box<dyn FnOnce(Vec<Reply>) + Send>;
+
+/// A batch logged and synced, waiting for the writer to apply it.
+struct Pending {
+    op: u64,
+    batch: Batch,
+    on_durable: OnDurable,
 }
 
 impl<V: Vfs + Clone> NodeCore<V> {
@@ -166,7 +208,7 @@ impl<V: Vfs + Clone> NodeCore<V> {
         wal.replay(after_op, |op, bytes| {
             let batch =
                 engine::decode_batch(bytes).map_err(|source| OpenError::Batch { op, source })?;
-            batch_follows(&state, op, &batch)
+            batch_follows(state.op(), state.commit_timestamp(), op, &batch)
                 .map_err(|reason| OpenError::BatchOutOfOrder { op, reason })?;
             report.replayed_batches += 1;
             report.replayed_events += batch.event_count();
@@ -185,6 +227,7 @@ impl<V: Vfs + Clone> NodeCore<V> {
         }
         let evicted_below = state.ledger().cold_floor();
         let next_expiry = state.ledger().next_expiry();
+        let (head_op, head_timestamp) = (state.op(), state.commit_timestamp());
         let (archiver, snapshotter) = background(records, wal.snapshot_writer(), &config);
         let core = NodeCore {
             state: Arc::new(RwLock::new(state)),
@@ -192,9 +235,14 @@ impl<V: Vfs + Clone> NodeCore<V> {
             archiver,
             evicted_below,
             snapshotter,
-            wal,
+            log: Some(LogWriter {
+                wal,
+                buffer: Vec::new(),
+            }),
+            head_op,
+            head_timestamp,
+            pending: None,
             config,
-            buffer: Vec::new(),
             log_bytes_since_snapshot: 0,
             last_snapshot_bytes: recovery
                 .snapshot
@@ -209,36 +257,121 @@ impl<V: Vfs + Clone> NodeCore<V> {
 
 impl<V: Vfs> NodeCore<V> {
     /// Makes the next batch of `requests` with engine time `now_ns`, forced strictly above the
-    /// last batch so that each of its events gets a timestamp of its own after it (engine time
+    /// last batch logged (applied or pending) so that each of its events gets a timestamp of its own after it (engine time
     /// is monotonic whatever the clock does). At the end of engine time (`u64::MAX`, reachable
     /// only through a log that put it there) the batch is stamped `u64::MAX` and
     /// [`NodeCore::commit`] refuses it.
     #[must_use]
     pub fn stamp(&self, now_ns: u64, requests: Vec<Request>) -> Batch {
-        let commit_timestamp = self.read(StateMachine::commit_timestamp);
         let timestamp_count: u64 = requests.iter().map(Request::timestamp_count).sum();
         Batch {
-            timestamp: now_ns.max(commit_timestamp.saturating_add(timestamp_count.max(1))),
+            timestamp: now_ns.max(self.head_timestamp.saturating_add(timestamp_count.max(1))),
             requests,
         }
     }
 
     /// Logs, syncs and applies `batch` (made by [`NodeCore::stamp`]; no requests: a pulse),
     /// hands the replies to `on_durable` (the batch is durable by then), then passes its
-    /// transfers to the archiver and takes a snapshot when one is due. On an error the batch
-    /// may or may not be durable, `on_durable` may or may not have run, and every later step
-    /// fails. A batch that cannot follow the state (engine time exhausted) is refused before it
-    /// is logged, so it never reaches the log that recovery replays.
+    /// transfers to the archiver and takes a snapshot when one is due. A batch pending from
+    /// [`NodeCore::commit_overlapped`] is applied first. On an error the batch may or may not be
+    /// durable, `on_durable` may or may not have run, and every later step fails. A batch that
+    /// cannot follow the state (engine time exhausted) is refused before it is logged, so it
+    /// never reaches the log that recovery replays.
     pub fn commit(
         &mut self,
         batch: &Batch,
         on_durable: impl FnOnce(Vec<Reply>),
     ) -> Result<(), String> {
+        self.flush()?;
+        let result = self
+            .log_inline(batch)
+            .and_then(|op| self.apply_durable(op, batch, on_durable));
+        self.fail_on_error(result)
+    }
+
+    /// Applies the pending batch, if any (it is durable), and hands its replies over.
+    pub fn flush(&mut self) -> Result<(), String> {
         if let Some(reason) = &self.failure {
             return Err(reason.clone());
         }
-        let result = self.commit_inner(batch, on_durable);
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let result = self.apply_durable(pending.op, &pending.batch, pending.on_durable);
         self.fail_on_error(result)
+    }
+
+    /// Whether a batch is logged and synced but not yet applied.
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn log_inline(&mut self, batch: &Batch) -> Result<u64, String> {
+        let op = self.log_prepare(batch)?;
+        let log = self.log.as_mut().expect("the log is home between steps");
+        let bytes = log.write(op, batch, self.config.sync)?;
+        self.logged(op, batch, bytes);
+        Ok(op)
+    }
+
+    /// Checks that `batch` can follow the head and makes room for it (snapshot installed,
+    /// archived transfers evicted); returns its op.
+    fn log_prepare(&mut self, batch: &Batch) -> Result<u64, String> {
+        if let Some(reason) = &self.failure {
+            return Err(reason.clone());
+        }
+        if let Some(reason) = self.archiver.failure() {
+            return Err(reason);
+        }
+        let op = self
+            .head_op
+            .checked_add(1)
+            .ok_or("the log is at the last op of u64")?;
+        batch_follows(self.head_op, self.head_timestamp, op, batch)
+            .map_err(|reason| format!("batch refused before logging: {reason}"))?;
+        self.install_snapshot(false)?;
+        self.evict();
+        Ok(op)
+    }
+
+    fn logged(&mut self, op: u64, batch: &Batch, bytes: u64) {
+        self.head_op = op;
+        self.head_timestamp = batch.timestamp;
+        self.log_bytes_since_snapshot += bytes;
+    }
+
+    /// Applies batch `op`, durable already, hands its replies to `on_durable`, archives its
+    /// transfers and takes a snapshot when one is due.
+    fn apply_durable(
+        &mut self,
+        op: u64,
+        batch: &Batch,
+        on_durable: impl FnOnce(Vec<Reply>),
+    ) -> Result<(), String> {
+        let (results, archive) = {
+            let mut state = self.state.write().expect("state lock is never poisoned");
+            // Reads happen only when the batch touches evicted transfers (retries of old ids,
+            // resolved pending transfers): rare, so holding the lock through them is fine.
+            prefetch(&mut state, batch, &self.cold)
+                .map_err(|e| format!("record file read: {e}"))?;
+            let results = state.apply(op, batch);
+            debug_assert_eq!(state.commit_timestamp(), batch.timestamp);
+            self.next_expiry = state.ledger().next_expiry();
+            let archive = state.ledger().transfers_from(self.archiver.sent).to_vec();
+            (results, archive)
+        };
+        on_durable(results);
+        self.archiver.send(archive)?;
+        if self.log_bytes_since_snapshot
+            >= self
+                .config
+                .snapshot_log_bytes_min
+                .max(self.last_snapshot_bytes)
+        {
+            self.snapshot(op)?;
+        }
+        Ok(())
     }
 
     /// What the archiver thread does after a quiet spell: syncs the records it wrote, so the
@@ -287,58 +420,6 @@ impl<V: Vfs> NodeCore<V> {
         result
     }
 
-    fn commit_inner(
-        &mut self,
-        batch: &Batch,
-        on_durable: impl FnOnce(Vec<Reply>),
-    ) -> Result<(), String> {
-        if let Some(reason) = self.archiver.failure() {
-            return Err(reason);
-        }
-        let op = self
-            .read(StateMachine::op)
-            .checked_add(1)
-            .ok_or("the log is at the last op of u64")?;
-        self.read(|state| batch_follows(state, op, batch))
-            .map_err(|reason| format!("batch refused before logging: {reason}"))?;
-        self.install_snapshot(false)?;
-        self.evict();
-        self.buffer.clear();
-        encode_batch(batch, &mut self.buffer);
-        self.wal
-            .append(op, &self.buffer)
-            .map_err(|e| format!("wal append: {e}"))?;
-        if self.config.sync {
-            let started = Instant::now();
-            self.wal.sync().map_err(|e| format!("wal sync: {e}"))?;
-            metrics::histogram!("elevenfold_wal_fsync_seconds")
-                .record(started.elapsed().as_secs_f64());
-        }
-        self.log_bytes_since_snapshot += self.buffer.len() as u64;
-        let (results, archive) = {
-            let mut state = self.state.write().expect("state lock is never poisoned");
-            // Reads happen only when the batch touches evicted transfers (retries of old ids,
-            // resolved pending transfers): rare, so holding the lock through them is fine.
-            prefetch(&mut state, batch, &self.cold)
-                .map_err(|e| format!("record file read: {e}"))?;
-            let results = state.apply(op, batch);
-            self.next_expiry = state.ledger().next_expiry();
-            let archive = state.ledger().transfers_from(self.archiver.sent).to_vec();
-            (results, archive)
-        };
-        on_durable(results);
-        self.archiver.send(archive)?;
-        if self.log_bytes_since_snapshot
-            >= self
-                .config
-                .snapshot_log_bytes_min
-                .max(self.last_snapshot_bytes)
-        {
-            self.snapshot(op)?;
-        }
-        Ok(())
-    }
-
     /// Drops from memory the transfers the record file now holds durably. The core is the only
     /// mutator, so it knows the floor without asking the state.
     fn evict(&mut self) {
@@ -374,7 +455,10 @@ impl<V: Vfs> NodeCore<V> {
         };
         let (written, bytes, duration) = finished.map_err(|e| format!("snapshot: {e}"))?;
         let op = written.op();
-        self.wal
+        self.log
+            .as_mut()
+            .expect("the log is home between steps")
+            .wal
             .install_snapshot(written)
             .map_err(|e| format!("snapshot: {e}"))?;
         tracing::info!(
@@ -391,24 +475,102 @@ impl<V: Vfs> Drop for NodeCore<V> {
     fn drop(&mut self) {
         // A snapshot being written is finished and installed (a failure here only means the
         // next open replays more of the log).
+        // A pending batch is durable: applying it hands its replies over (and lets the
+        // archiver and the snapshot see it).
+        let _ = self.flush();
         let _ = self.install_snapshot(true);
         // Everything acknowledged was synced already; this only flushes a pulse-only tail.
-        if self.config.sync {
-            let _ = self.wal.sync();
+        if self.config.sync
+            && let Some(log) = &mut self.log
+        {
+            let _ = log.wal.sync();
         }
     }
 }
 
-/// Whether `batch` can be applied as op `op` after `state` (`StateMachine::apply` asserts it):
+impl<V: Vfs> NodeCore<V>
+where
+    Wal<V>: Send,
+{
+    /// The pipelined commit the node's writer uses under load: logs and syncs `batch` on a
+    /// helper thread while this thread applies the pending batch (logged and synced by the
+    /// previous call, so durable), then leaves `batch` pending. The fsync of one batch and the
+    /// apply of the one before it overlap; a batch is still applied only once durable, so
+    /// readers never see state that a crash could take back. The caller calls
+    /// [`NodeCore::flush`] when no batch follows. On an error, as [`NodeCore::commit`]; the
+    /// pending batch was durable, so it is applied and its replies handed over whatever
+    /// happens to `batch`.
+    pub fn commit_overlapped(&mut self, batch: Batch, on_durable: OnDurable) -> Result<(), String> {
+        let result = self.commit_overlapped_inner(batch, on_durable);
+        self.fail_on_error(result)
+    }
+
+    fn commit_overlapped_inner(
+        &mut self,
+        batch: Batch,
+        on_durable: OnDurable,
+    ) -> Result<(), String> {
+        let op = match self.log_prepare(&batch) {
+            Ok(op) => op,
+            Err(reason) => {
+                // The pending batch is durable: hand its replies over before stopping.
+                let _ = self.flush();
+                return Err(reason);
+            }
+        };
+        let Some(previous) = self.pending.take() else {
+            self.log_inline(&batch)?;
+            self.pending = Some(Pending {
+                op,
+                batch,
+                on_durable,
+            });
+            return Ok(());
+        };
+        let mut log = self.log.take().expect("the log is home between steps");
+        let sync = self.config.sync;
+        let (log, written, applied) = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("elevenfold-log".into())
+                .spawn_scoped(scope, || {
+                    let written = log.write(op, &batch, sync);
+                    (log, written)
+                })
+                .expect("spawning the log thread");
+            let applied = self.apply_durable(previous.op, &previous.batch, previous.on_durable);
+            let (log, written) = helper
+                .join()
+                .unwrap_or_else(|payload| panic::resume_unwind(payload));
+            (log, written, applied)
+        });
+        self.log = Some(log);
+        let bytes = written?;
+        self.logged(op, &batch, bytes);
+        applied?;
+        self.pending = Some(Pending {
+            op,
+            batch,
+            on_durable,
+        });
+        Ok(())
+    }
+}
+
+/// Whether `batch` can be applied as op `op` after op `last_op` at engine time
+/// `commit_timestamp` (`StateMachine::apply` asserts it):
 /// `op` is the next op, and the batch's engine time is above the state's with room for a
 /// timestamp per event, all after the state's last (a pulse needs one). Checked before every
 /// apply, replayed or new; data checked only by checksums (a buggy writer, an edit) can break
 /// it (fuzz finding F3, `docs/fuzzing.md`). The error says what does not follow.
-fn batch_follows(state: &StateMachine, op: u64, batch: &Batch) -> Result<(), String> {
-    if state.op().checked_add(1) != Some(op) {
-        return Err(format!("op {op} does not follow op {}", state.op()));
+fn batch_follows(
+    last_op: u64,
+    commit_timestamp: u64,
+    op: u64,
+    batch: &Batch,
+) -> Result<(), String> {
+    if last_op.checked_add(1) != Some(op) {
+        return Err(format!("op {op} does not follow op {last_op}"));
     }
-    let commit_timestamp = state.commit_timestamp();
     let timestamp_count = batch.timestamp_count();
     let follows = batch
         .timestamp
