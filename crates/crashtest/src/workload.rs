@@ -1,15 +1,17 @@
-//! The load: seeded batches of transfers from concurrent senders, and the log of every call
-//! (what was sent, and what the server acknowledged).
+//! The load: seeded calls from concurrent senders (transfers, credit commands, promotions
+//! commands), and the log of every call (what was sent, and what the server answered).
 //!
-//! Every event is valid, so the server must answer `ok` (or `exists`, after the client resent a
-//! request on its own): any other result is a finding. Events are single-phase and pending
-//! transfers, posts (full, partial, `AMOUNT_MAX`) and voids of pending transfers known to exist,
-//! some in linked chains of 2-4 events. A pending transfer is resolved by at most one sender:
-//! whoever resolves it takes it out of the shared pool, and it goes back only if the post or
-//! void turns out not to exist after the restart.
+//! Every event says what the server must answer (`Expect`): almost all must be applied, so the
+//! server must answer `ok` (or `exists`, after the client resent a request on its own); a few
+//! must be refused with one code, or may be either (`products.rs`). Anything else is a finding.
+//! Transfer events are single-phase and pending transfers, posts (full, partial, `AMOUNT_MAX`)
+//! and voids of pending transfers known to exist, some in linked chains of 2-4 events. A
+//! pending transfer (or a credit purchase) is resolved by at most one sender: whoever resolves
+//! it takes it out of the shared pool, and it goes back only if the post or void turns out not
+//! to exist after the restart.
 //!
-//! Invariant: ids come from one counter that never goes back, and a batch's ids are taken and
-//! its call logged in one step with no `.await` between, so every id below the counter belongs
+//! Invariant: ids come from one counter that never goes back, and a call's ids are taken and
+//! the call logged in one step with no `.await` between, so every id below the counter belongs
 //! to a logged call and no id above it was ever sent.
 
 use std::net::SocketAddr;
@@ -18,7 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client::Client;
+use credit::CreditResult;
 use ledger::{AMOUNT_MAX, CreateTransferResult, Transfer, TransferFlags};
+use promotions::PromotionResult;
+
+use crate::products;
 
 /// The accounts of the test, per ledger. Created once, on the first start.
 pub const LEDGERS: [(u32, &[u128]); 2] =
@@ -66,18 +72,115 @@ impl Prng {
         self.below(100) < percent
     }
 
-    fn index(&mut self, length: usize) -> usize {
+    pub(crate) fn index(&mut self, length: usize) -> usize {
         usize::try_from(self.below(length as u64)).expect("below a usize")
     }
 }
 
-/// One event of a call: what was sent, what the server must store for it (with timestamp 0),
-/// and for a post or void the pending transfer it resolves (as expected to be stored).
+/// What one event must store if it is applied.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    /// A ledger transfer stored as `expected` (timestamp 0); for a post or void (a capture or
+    /// void of a credit purchase included), the pending transfer it resolves, as stored.
+    Transfer {
+        expected: Transfer,
+        pending: Option<Transfer>,
+    },
+    /// A red packet of pool `pool` (`products::POOLS`) grabbed by `user_id`: a transfer as
+    /// `expected` but for its amount and position (`user_data_64`), which the pool decides and
+    /// its check verifies.
+    Grab {
+        pool: usize,
+        user_id: u128,
+        expected: Transfer,
+    },
+    /// A coupon claimed by `user_id` from the coupon campaign: no transfer, seen in its view.
+    Coupon { user_id: u128 },
+}
+
+/// What the server must answer one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// `ok` (or `exists`): it must exist.
+    Applied,
+    /// This code: it must not exist.
+    Refused(Code),
+    /// Either: a red packet of a pool that may be empty by now.
+    AppliedOr(Code),
+}
+
+/// One event of a call: the id of the transfer it posts (or of the coupon it claims), what it
+/// must store, and what the server must answer.
 #[derive(Clone, Debug)]
 pub struct Event {
-    pub sent: Transfer,
-    pub expected: Transfer,
-    pub pending: Option<Transfer>,
+    pub id: u128,
+    pub effect: Effect,
+    pub expect: Expect,
+}
+
+impl Event {
+    /// A ledger transfer that must be applied.
+    #[must_use]
+    pub fn transfer(expected: Transfer, pending: Option<Transfer>) -> Event {
+        Event {
+            id: expected.id,
+            effect: Effect::Transfer { expected, pending },
+            expect: Expect::Applied,
+        }
+    }
+
+    /// The pending transfer this event stores, if it is one (a pending transfer, or a credit
+    /// authorization).
+    #[must_use]
+    pub fn opens(&self) -> Option<Transfer> {
+        match &self.effect {
+            Effect::Transfer { expected, .. } if expected.flags.pending() => Some(*expected),
+            _ => None,
+        }
+    }
+
+    /// The pending transfer this event resolves, if any.
+    #[must_use]
+    pub fn resolves(&self) -> Option<Transfer> {
+        match &self.effect {
+            Effect::Transfer { pending, .. } => *pending,
+            _ => None,
+        }
+    }
+}
+
+/// A result code of any of the three kinds of call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Transfer(CreateTransferResult),
+    Credit(CreditResult),
+    Promotion(PromotionResult),
+}
+
+/// What a call sent, as sent: kept to send it again after the restart.
+#[derive(Clone, Debug)]
+pub enum Sent {
+    Transfers(Vec<Transfer>),
+    Credit(Vec<credit::Command>),
+    Promotions(Vec<promotions::Command>),
+}
+
+fn codes<R>(failures: Vec<(u32, R)>, code: fn(R) -> Code) -> Vec<(u32, Code)> {
+    failures.into_iter().map(|(i, r)| (i, code(r))).collect()
+}
+
+/// Sends `sent` as one call; the failures as `(index, code)`.
+pub async fn send(client: &Client, sent: &Sent) -> Result<Vec<(u32, Code)>, client::Error> {
+    Ok(match sent {
+        Sent::Transfers(transfers) => codes(
+            client.create_transfers(transfers.clone()).await?,
+            Code::Transfer,
+        ),
+        Sent::Credit(commands) => codes(client.credit(commands.clone()).await?, Code::Credit),
+        Sent::Promotions(commands) => {
+            codes(client.promotions(commands.clone()).await?, Code::Promotion)
+        }
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -85,45 +188,59 @@ pub enum Outcome {
     /// Logged, but no answer arrived before the kill: in doubt.
     InFlight,
     /// The server answered: the failures as `(index, code)`; the other events are `ok`.
-    Replied(Vec<(u32, CreateTransferResult)>),
+    Replied(Vec<(u32, Code)>),
     /// The call failed (timeout, broken connection): in doubt.
     Failed(String),
 }
 
-/// One `create_transfers` call: its events, never split by the client, travel in one request,
-/// so the server applies all of them or none.
+/// One call: its events, never split by the client, travel in one request, so the server
+/// applies all of them or none (each command's own result aside).
 #[derive(Clone, Debug)]
 pub struct Call {
+    pub sent: Sent,
     pub events: Vec<Event>,
     pub outcome: Outcome,
 }
 
-/// The code the reply gave event `index`.
+/// The code the reply gave event `index` (`None`: `ok`).
 #[must_use]
-pub fn result_of(failures: &[(u32, CreateTransferResult)], index: usize) -> CreateTransferResult {
+pub fn result_of(failures: &[(u32, Code)], index: usize) -> Option<Code> {
     failures
         .iter()
         .find(|(i, _)| usize::try_from(*i).is_ok_and(|i| i == index))
-        .map_or(CreateTransferResult::Ok, |(_, code)| *code)
+        .map(|(_, code)| *code)
 }
 
-/// A result that means the transfer exists.
+/// A result that means the event was applied (`ok`, or `exists` after a resend).
 #[must_use]
-pub fn created(code: CreateTransferResult) -> bool {
+pub fn created(code: Option<Code>) -> bool {
     matches!(
         code,
-        CreateTransferResult::Ok | CreateTransferResult::Exists
+        None | Some(
+            Code::Transfer(CreateTransferResult::Ok | CreateTransferResult::Exists)
+                | Code::Credit(CreditResult::Ok | CreditResult::Exists)
+                | Code::Promotion(PromotionResult::Ok | PromotionResult::Exists)
+        )
     )
 }
 
 /// State shared by the senders and the checker across cycles.
 #[derive(Debug)]
 pub struct Shared {
-    /// The next transfer id; never goes back.
+    /// The next id (of transfers and of credit and promotions commands); never goes back.
     pub next_id: AtomicU64,
     /// Pending transfers known to exist (acknowledged, or found after a restart) and not yet
     /// taken by a post or void.
     pub pool: Mutex<Vec<Transfer>>,
+    /// Credit purchases (their authorizations, as stored) known to exist and not yet taken by
+    /// a capture or void.
+    pub purchases: Mutex<Vec<Transfer>>,
+    /// Users known to hold a red packet, with their pool: they may not grab another.
+    pub grabbers: Mutex<Vec<(usize, u128)>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().expect("the shared locks are never poisoned")
 }
 
 impl Shared {
@@ -132,11 +249,62 @@ impl Shared {
         Shared {
             next_id: AtomicU64::new(1),
             pool: Mutex::new(Vec::new()),
+            purchases: Mutex::new(Vec::new()),
+            grabbers: Mutex::new(Vec::new()),
         }
     }
 
     pub fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Transfer>> {
-        self.pool.lock().expect("the pool lock is never poisoned")
+        locked(&self.pool)
+    }
+
+    /// The first of `count` fresh ids.
+    pub(crate) fn take_ids(&self, count: u64) -> u64 {
+        self.next_id.fetch_add(count, Ordering::Relaxed)
+    }
+
+    /// The pool the pending transfers of a call of this kind go to.
+    fn pending_pool(&self, sent: &Sent) -> Option<&Mutex<Vec<Transfer>>> {
+        match sent {
+            Sent::Transfers(_) => Some(&self.pool),
+            Sent::Credit(_) => Some(&self.purchases),
+            Sent::Promotions(_) => None,
+        }
+    }
+
+    /// An event of this call exists: what it opened becomes available to later calls (its
+    /// pending transfer or purchase, or its grabber).
+    pub(crate) fn opened(&self, sent: &Sent, event: &Event) {
+        if let Effect::Grab { pool, user_id, .. } = event.effect {
+            locked(&self.grabbers).push((pool, user_id));
+        }
+        if let (Some(pending), Some(pool)) = (event.opens(), self.pending_pool(sent)) {
+            locked(pool).push(pending);
+        }
+    }
+
+    /// An event of this call does not exist: the pending transfer or purchase it was to
+    /// resolve is open again.
+    pub(crate) fn released(&self, sent: &Sent, event: &Event) {
+        if let (Some(pending), Some(pool)) = (event.resolves(), self.pending_pool(sent)) {
+            locked(pool).push(pending);
+        }
+    }
+
+    /// Takes one entry of `pool` at random, if any.
+    pub(crate) fn take<T>(prng: &mut Prng, pool: &Mutex<Vec<T>>) -> Option<T> {
+        let mut pool = locked(pool);
+        if pool.is_empty() {
+            return None;
+        }
+        let index = prng.index(pool.len());
+        Some(pool.swap_remove(index))
+    }
+
+    /// A copy of one entry of `pool` at random, if any.
+    pub(crate) fn pick<T: Copy>(prng: &mut Prng, pool: &Mutex<Vec<T>>) -> Option<T> {
+        let pool = locked(pool);
+        (!pool.is_empty()).then(|| pool[prng.index(pool.len())])
     }
 }
 
@@ -159,11 +327,12 @@ pub struct Tag {
 /// How long before the kill the senders stop pausing between calls.
 pub const BURST: Duration = Duration::from_millis(20);
 
-/// One sender: its own connection, sending batches until the task is dropped (the runtime is
-/// shut down after the kill) or a call fails. Until `burst_at` it pauses 10-50 ms after each
-/// call, so the transfers a run piles up (which every restart reads back) stay near a million
-/// over 1,000 cycles; from `burst_at` (`BURST` before the kill) it sends small batches back to
-/// back, so calls are in flight when the kill comes.
+/// One sender: its own connection, sending calls until the task is dropped (the runtime is
+/// shut down after the kill) or a call fails: 70% transfers, 15% credit commands, 15%
+/// promotions commands (`products.rs`). Until `burst_at` it pauses 10-50 ms after each call,
+/// so the transfers a run piles up (which every restart reads back) stay near a million over
+/// 1,000 cycles; from `burst_at` (`BURST` before the kill) it sends small calls back to back,
+/// so calls are in flight when the kill comes.
 pub async fn sender(
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -177,17 +346,21 @@ pub async fn sender(
     };
     loop {
         let burst = tokio::time::Instant::now() >= burst_at;
-        let events = batch(&mut prng, &shared, tag, burst);
-        let transfers: Vec<Transfer> = events.iter().map(|event| event.sent).collect();
+        let (sent, events) = match prng.below(100) {
+            0..70 => batch(&mut prng, &shared, tag, burst),
+            70..85 => products::credit_call(&mut prng, &shared),
+            _ => products::promotions_call(&mut prng, &shared),
+        };
         let index = {
             let mut log = log.lock().expect("the log lock is never poisoned");
             log.push(Call {
+                sent: sent.clone(),
                 events,
                 outcome: Outcome::InFlight,
             });
             log.len() - 1
         };
-        let result = client.create_transfers(transfers).await;
+        let result = send(&client, sent).await;
         if !record(&log, &shared, index, result) {
             return;
         }
@@ -199,22 +372,22 @@ pub async fn sender(
     }
 }
 
-/// Logs the answer to call `index`; false if the call failed. Acknowledged pending transfers
-/// join the pool.
+/// Logs the answer to call `index`; false if the call failed. What acknowledged events opened
+/// (pending transfers, purchases, grabbers) joins the shared pools.
 fn record(
     log: &Log,
     shared: &Shared,
     index: usize,
-    result: Result<Vec<(u32, CreateTransferResult)>, client::Error>,
+    result: Result<Vec<(u32, Code)>, client::Error>,
 ) -> bool {
     let mut log = log.lock().expect("the log lock is never poisoned");
     let call = &mut log[index];
     match result {
         Ok(failures) => {
-            let mut pool = shared.pool();
             for (i, event) in call.events.iter().enumerate() {
-                if event.sent.flags.pending() && created(result_of(&failures, i)) {
-                    pool.push(event.expected);
+                let refused = matches!(event.expect, Expect::Refused(_));
+                if !refused && created(result_of(&failures, i)) {
+                    shared.opened(&call.sent, event);
                 }
             }
             call.outcome = Outcome::Replied(failures);
@@ -227,37 +400,43 @@ fn record(
     }
 }
 
-/// A batch of 1-1024 events (mostly small; `small`: 1-8), with ids taken from the shared
+/// A call of 1-1024 transfers (mostly small; `small`: 1-8), with ids taken from the shared
 /// counter.
-pub(crate) fn batch(prng: &mut Prng, shared: &Shared, tag: Tag, small: bool) -> Vec<Event> {
+pub(crate) fn batch(prng: &mut Prng, shared: &Shared, tag: Tag, small: bool) -> (Sent, Vec<Event>) {
     let size = match prng.below(100) {
         _ if small => prng.range(1, 8),
         0..=73 => prng.range(1, 8),
         74..=98 => prng.range(9, 64),
         _ => prng.range(65, 1024),
     };
-    let first = shared.next_id.fetch_add(size, Ordering::Relaxed);
+    let first = shared.take_ids(size);
+    let mut sent = Vec::new();
     let mut events = Vec::new();
     let mut chain_left = 0;
     for i in 0..size {
-        let mut event = event(prng, shared, first + i, tag);
+        let (mut transfer, mut expected, pending) = event(prng, shared, first + i, tag);
         if chain_left == 0 && i + 1 < size && prng.chance(10) {
             chain_left = prng.range(2, 4).min(size - i);
         }
         if chain_left > 1 {
-            event.sent.flags.0 |= TransferFlags::LINKED;
-            event.expected.flags.0 |= TransferFlags::LINKED;
+            transfer.flags.0 |= TransferFlags::LINKED;
+            expected.flags.0 |= TransferFlags::LINKED;
         }
         chain_left = chain_left.saturating_sub(1);
-        events.push(event);
+        sent.push(transfer);
+        events.push(Event::transfer(expected, pending));
     }
-    events
+    (Sent::Transfers(sent), events)
 }
 
-fn event(prng: &mut Prng, shared: &Shared, id: u64, tag: Tag) -> Event {
+/// One transfer event: what is sent, what must be stored, and the pending transfer it
+/// resolves.
+type Drawn = (Transfer, Transfer, Option<Transfer>);
+
+fn event(prng: &mut Prng, shared: &Shared, id: u64, tag: Tag) -> Drawn {
     let roll = prng.below(100);
     if roll < 25
-        && let Some(pending) = take_pending(prng, shared)
+        && let Some(pending) = Shared::take(prng, &shared.pool)
     {
         return resolve(prng, id, tag, pending, roll < 15);
     }
@@ -265,20 +444,7 @@ fn event(prng: &mut Prng, shared: &Shared, id: u64, tag: Tag) -> Event {
     if (25..45).contains(&roll) {
         sent.flags.0 |= TransferFlags::PENDING;
     }
-    Event {
-        sent,
-        expected: sent,
-        pending: None,
-    }
-}
-
-fn take_pending(prng: &mut Prng, shared: &Shared) -> Option<Transfer> {
-    let mut pool = shared.pool();
-    if pool.is_empty() {
-        return None;
-    }
-    let index = prng.index(pool.len());
-    Some(pool.swap_remove(index))
+    (sent, sent, None)
 }
 
 /// A single-phase transfer between two accounts of one ledger.
@@ -309,7 +475,7 @@ fn user_data(prng: &mut Prng, tag: Tag) -> Transfer {
 
 /// A post (full, partial or `AMOUNT_MAX`) or a void of `pending`; the accounts, ledger and
 /// code are given or left 0 (inherited), at random.
-fn resolve(prng: &mut Prng, id: u64, tag: Tag, pending: Transfer, post: bool) -> Event {
+fn resolve(prng: &mut Prng, id: u64, tag: Tag, pending: Transfer, post: bool) -> Drawn {
     let mut sent = Transfer {
         id: u128::from(id),
         pending_id: pending.id,
@@ -345,9 +511,5 @@ fn resolve(prng: &mut Prng, id: u64, tag: Tag, pending: Transfer, post: bool) ->
         code: pending.code,
         ..sent
     };
-    Event {
-        sent,
-        expected,
-        pending: Some(pending),
-    }
+    (sent, expected, Some(pending))
 }

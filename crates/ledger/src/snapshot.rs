@@ -427,8 +427,7 @@ impl Ledger {
             state.transfers.push(position);
         }
         let hash = self.hasher.hash_one(transfer.id);
-        self.id_index
-            .insert_unique(hash, (hash, position), |&(h, _)| h);
+        self.id_index.insert(hash, position);
         Ok(())
     }
 }
@@ -454,7 +453,7 @@ impl Restore {
     pub fn reserve(&mut self) {
         let count = self.ledger.cold_floor + self.ledger.tail.len() as u64;
         let count = usize::try_from(count).expect("a record file that large fits in memory");
-        self.ledger.id_index.reserve(count, |&(h, _)| h);
+        self.ledger.id_index.reserve(count);
     }
 
     fn accept(&mut self, transfer: &Transfer) -> Result<u64, SnapshotError> {

@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use stdx::{IdHashBuilder, IdMap, id_map};
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
+use crate::id_index::IdIndex;
 use crate::result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 use crate::transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
@@ -123,7 +123,7 @@ pub struct Ledger {
     /// Transfers below this position were evicted; the shell keeps them durably.
     pub(crate) cold_floor: u64,
     /// (hash of id, position) of every stored transfer.
-    pub(crate) id_index: HashTable<(u64, u64)>,
+    pub(crate) id_index: IdIndex,
     pub(crate) hasher: IdHashBuilder,
     /// Ids whose transfer failed with a transient code: never usable again.
     pub(crate) failed: IdMap<u128, ()>,
@@ -156,7 +156,7 @@ impl Ledger {
             accounts: id_map(hash_key),
             tail: Vec::new(),
             cold_floor: 0,
-            id_index: HashTable::new(),
+            id_index: IdIndex::new(),
             hasher: IdHashBuilder::new(hash_key),
             failed: id_map(hash_key),
             pending: id_map(hash_key),
@@ -190,7 +190,7 @@ impl Ledger {
     /// Sizes the id index for `additional` more transfers, so storing them never rehashes (a
     /// rehash moves every entry at once: a stall proportional to the transfers stored).
     pub fn reserve_transfers(&mut self, additional: usize) {
-        self.id_index.reserve(additional, |&(hash, _)| hash);
+        self.id_index.reserve(additional);
     }
 
     /// Positions below this were evicted (`evict_below`).
@@ -279,11 +279,7 @@ impl Ledger {
 
     /// Positions whose id may be `id` (same 64-bit hash).
     fn candidates(&self, id: u128) -> impl Iterator<Item = u64> + '_ {
-        let hash = self.hash(id);
-        self.id_index
-            .iter_hash(hash)
-            .filter(move |(h, _)| *h == hash)
-            .map(|(_, position)| *position)
+        self.id_index.candidates(self.hash(id))
     }
 
     fn unavailable_candidates(&self, id: u128, needs: &mut Vec<u64>) {
@@ -433,6 +429,10 @@ impl Ledger {
         results: &mut Vec<CreateTransferResult>,
     ) {
         let first = self.batch_begin(timestamp, transfers.len());
+        let touched = transfers
+            .iter()
+            .fold(0, |sum, t| sum ^ self.id_index.touch(self.hash(t.id)));
+        std::hint::black_box(touched);
         self.run_chains(
             first,
             transfers,
@@ -562,10 +562,7 @@ impl Ledger {
                     let transfer = self.tail.pop().expect("pushed transfer exists");
                     let position = self.transfer_count();
                     let hash = self.hash(transfer.id);
-                    self.id_index
-                        .find_entry(hash, |&(_, p)| p == position)
-                        .expect("indexed")
-                        .remove();
+                    assert!(self.id_index.remove(hash, position), "indexed");
                     for id in [transfer.debit_account_id, transfer.credit_account_id] {
                         let state = self.accounts.get_mut(&id).expect("account exists");
                         assert_eq!(state.transfers.pop(), Some(position));
@@ -1290,7 +1287,7 @@ impl Ledger {
 fn store_transfer(
     tail: &mut Vec<Transfer>,
     cold_floor: u64,
-    id_index: &mut HashTable<(u64, u64)>,
+    id_index: &mut IdIndex,
     hash: u64,
     accounts: [&mut AccountState; 2],
     transfer: Transfer,
@@ -1306,7 +1303,7 @@ fn store_transfer(
                 .push(AccountBalance::of(&state.account, transfer.timestamp));
         }
     }
-    id_index.insert_unique(hash, (hash, position), |&(h, _)| h);
+    id_index.insert(hash, position);
     position
 }
 
