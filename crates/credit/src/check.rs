@@ -2,12 +2,18 @@
 //! asserts after every test step and simulator batch, and what a decoded snapshot must satisfy
 //! before anything runs on it.
 //!
-//! Two halves. [`Credit::check_records`] needs only the credit state: every line's components
-//! and principal fit in `u64` (what `Owed::total` and `Line::principal` add unchecked), a credit
-//! balance never sits beside a debt, each borrower exposure is the sum of its lines' exposures,
-//! a line's installment principal is the sum of its plans' remaining principal (an active plan
-//! has a period left to bill and principal left; an ended one none), and each program's funding
-//! holds exactly its lines' principal, with funder shares a new drawdown can be split by.
+//! Two halves. [`Credit::check_records`] needs only the credit state: a program's waterfall
+//! names every component and a program offering coins has a coin rate (a divisor), every
+//! line's components and principal fit in `u64` (what `Owed::total`, `Line::principal` and
+//! `Line::debt` add unchecked), and so do its limit and temporary grant, a line's cycle has
+//! billed no installments (only a statement bills them, and it starts a new cycle), a credit
+//! balance never sits beside a debt, each borrower exposure is the sum of its lines'
+//! exposures, a line's installment principal is the sum of its plans' remaining principal (an
+//! active plan has a period left to bill and principal left; an ended one none), and each
+//! program's funding holds exactly its lines' principal, with funder shares a new drawdown can
+//! be split by, and each participant's counters bounded by what it drew (its outstanding,
+//! repaid and lost add up to it, and what is not yet settled is part of each): the bounds that
+//! let the state machine add to them unchecked.
 //! [`Credit::check_ledger`] compares each line with its ledger account: the account exists and
 //! its net debit balance equals owed + unbilled + installment − credit balance.
 //!
@@ -17,9 +23,10 @@
 
 use ledger::Ledger;
 
+use crate::funding::Share;
 use crate::plans::PlanStatus;
 use crate::snapshot::CreditSnapshotError;
-use crate::state::{Credit, Line, borrower_key};
+use crate::state::{Credit, Line, borrower_key, waterfall_is_permutation};
 
 fn inconsistent(what: &'static str, id: u128) -> CreditSnapshotError {
     CreditSnapshotError::Inconsistent { what, id }
@@ -40,16 +47,49 @@ fn line_total(line: &Line) -> Option<u64> {
     .try_fold(owed.penalty, u64::checked_add)
 }
 
+/// A participant's outstanding, repaid and lost principal add up to what it drew (in `u128`, so
+/// any decoded values are safe to add).
+fn share_bounded(share: &Share) -> bool {
+    u128::from(share.outstanding) + u128::from(share.repaid) + u128::from(share.lost)
+        == u128::from(share.drawn)
+}
+
 impl Credit {
     /// Checks every invariant between the records of the credit state (see the module docs).
     /// Run by `Credit::decode_snapshot` on what it decoded, and by `check_lines`.
     pub fn check_records(&self) -> Result<(), CreditSnapshotError> {
+        for program in &self.programs {
+            // Terms `create_program` refuses that commands rely on: `allocate` pays every
+            // component (`waterfall_invalid`), `redeem_coins` divides by the coin rate
+            // (`coin_terms_invalid`).
+            if !waterfall_is_permutation(&program.waterfall) {
+                return Err(inconsistent(
+                    "program waterfall not a permutation",
+                    program.id,
+                ));
+            }
+            if program.coin_account_id != 0 && program.coins_per_yuan == 0 {
+                return Err(inconsistent("program offers coins at no rate", program.id));
+            }
+        }
         let mut principal = vec![0u128; self.programs.len()];
         let mut installment = vec![0u128; self.lines.len()];
         let mut exposures: Vec<(u128, u128)> = Vec::with_capacity(self.lines.len());
         for line in &self.lines {
             if line_total(line).is_none() {
                 return Err(inconsistent("line balance overflows u64", line.id));
+            }
+            if line.limit.checked_add(line.temporary.amount).is_none() {
+                return Err(inconsistent(
+                    "line limit and temporary grant overflow u64",
+                    line.id,
+                ));
+            }
+            if line.cycle.installments != 0 {
+                return Err(inconsistent(
+                    "line cycle with installments billed before its statement",
+                    line.id,
+                ));
             }
             if line.credit_balance != 0 && (line.owed.total() != 0 || line.unbilled != 0) {
                 return Err(inconsistent("line credit balance beside a debt", line.id));
@@ -133,6 +173,19 @@ impl Credit {
             if held != lines_principal {
                 return Err(inconsistent(
                     "program funding outstanding != its lines' principal",
+                    program.id,
+                ));
+            }
+            let bounded = share_bounded(&funding.platform)
+                && funding.funders.iter().all(|f| {
+                    share_bounded(&f.share)
+                        && f.unsettled_drawn <= f.share.drawn
+                        && f.unsettled_repaid <= f.share.repaid
+                        && f.unsettled_lost <= f.share.lost
+                });
+            if !bounded {
+                return Err(inconsistent(
+                    "funding participant's counters not bounded by what it drew",
                     program.id,
                 ));
             }

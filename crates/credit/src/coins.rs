@@ -10,7 +10,9 @@
 use ledger::{Ledger, Transfer};
 
 use crate::result::CreditResult;
-use crate::state::{Clock, Credit, LineStatus, Posting, allocate, narrow, posting, settle_overdue};
+use crate::state::{
+    Clock, Credit, LineStatus, Posting, allocate, fits, narrow, posting, settle_overdue,
+};
 
 impl Credit {
     pub(crate) fn redeem_coins(
@@ -74,15 +76,27 @@ impl Credit {
         if hundredfold % per_yuan != 0 {
             return R::CoinsNotWholeFen;
         }
-        let value = narrow(hundredfold / per_yuan);
+        // Compared in u128: a value past `u64::MAX` fen is over any cap, never saturated
+        // into one (it would have taken all those coins for `u64::MAX` fen).
+        let value = hundredfold / per_yuan;
+        // Saturating only where the cap is above anything a line can owe (`coin_cap_bps` over
+        // 100% of a huge balance): what is billed still bounds the value below.
         let cap =
             narrow(u128::from(line.statement.balance) * u128::from(program.coin_cap_bps) / 10_000)
                 .saturating_sub(line.coins_redeemed);
-        if value > cap {
+        if value > u128::from(cap) {
             return R::ExceedsCoinCap;
         }
+        let value = narrow(value);
         if value > line.owed.total() {
             return R::ExceedsBilled;
+        }
+        // `coins_redeemed` needs no check: `value` ≤ cap − `coins_redeemed`, the cap a `u64`.
+        if !fits(&[
+            (line.paid_since_statement, value),
+            (line.cycle.repayments, value),
+        ]) {
+            return R::OverflowsLineCounters;
         }
         let money = Transfer {
             debit_account_id: program.coin_funding_account_id,
@@ -99,6 +113,7 @@ impl Credit {
             Err((_, code)) => return code,
         }
         let line = &mut self.lines[index as usize];
+        // Checked above: the cap bounds the first, `fits` the other two.
         line.coins_redeemed += value;
         line.paid_since_statement += value;
         line.cycle.repayments += value;

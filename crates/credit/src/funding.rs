@@ -7,6 +7,12 @@
 //! loss (`math::split_pro_rata`). Invariant (`Credit::check_lines`, `check.rs`): for every
 //! program, the platform's and the funders' outstanding sum to the principal its lines owe.
 //!
+//! Overflow: each participant's lifetime `drawn` bounds its other counters, as outstanding +
+//! repaid + lost = drawn, and what is not yet settled is part of what it counts
+//! (`check_records`). So a drawdown, which only a capture makes, is refused first when a
+//! participant's `drawn` could not take it (`overflows_funding_counters`, `Funding::can_draw`),
+//! and every reduction fits.
+//!
 //! Cash moves at `settle_funding`: one linked chain posting, per funder, the net of what it
 //! drew and was repaid since the last settlement (funder to the program's funding account, or
 //! back), and its share of losses (funding account to the loss account, which the write-off
@@ -50,7 +56,20 @@ pub struct Funding {
 }
 
 impl Funding {
-    /// The platform's share of new drawdowns, in basis points.
+    /// Whether a drawdown of `amount` fits every participant's counters (see the module docs):
+    /// its part is at most the whole drawdown (`math::split_shares`), so it suffices that each
+    /// `drawn` can take `amount`. Exact for a program without funders (the platform takes it
+    /// all). With funders it may refuse a drawdown whose exact parts would still fit, but only
+    /// once a participant's `drawn` is within `amount` of `u64::MAX`; in exchange it needs no
+    /// split and no allocation.
+    pub(crate) fn can_draw(&self, amount: u64) -> bool {
+        std::iter::once(&self.platform)
+            .chain(self.funders.iter().map(|f| &f.share))
+            .all(|share| share.drawn.checked_add(amount).is_some())
+    }
+
+    /// The platform's share of new drawdowns, in basis points. No underflow: funders' shares
+    /// leave the platform at least its minimum (`add_funder`, `check_records`).
     #[must_use]
     pub fn platform_share_bps(&self) -> u32 {
         10_000
@@ -141,6 +160,7 @@ impl Credit {
         }
     }
 
+    /// A drawdown; only a capture makes one, after `Funding::can_draw`.
     fn draw(&mut self, program: u32, amount: u64) {
         let min_bps = u32::from(self.programs[program as usize].platform_min_share_bps);
         let funding = &mut self.funding[program as usize];
@@ -152,6 +172,8 @@ impl Credit {
             shares.extend(funding.funders.iter().map(|f| u32::from(f.share_bps)));
             let parts = math::split_shares(amount, &shares, 0, min_bps)
                 .expect("funder shares were checked when added");
+            // No overflow: the capture checked `can_draw(amount)`, and each part is at most
+            // `amount`, outstanding and unsettled drawn at most drawn.
             for (f, &part) in funding.funders.iter_mut().zip(&parts[1..]) {
                 f.share.outstanding += part;
                 f.share.drawn += part;
@@ -172,6 +194,9 @@ impl Credit {
             weights.push(funding.platform.outstanding);
             weights.extend(funding.funders.iter().map(|f| f.share.outstanding));
             let parts = math::split_pro_rata(amount, &weights);
+            // No underflow: `amount` is at most the program's principal, the sum of the
+            // weights, so no part exceeds its weight. No overflow: repaid + lost = drawn −
+            // outstanding, and unsettled repaid and lost are parts of them.
             for (f, &part) in funding.funders.iter_mut().zip(&parts[1..]) {
                 f.share.outstanding -= part;
                 if lost {

@@ -23,7 +23,7 @@ use crate::date::Date;
 use crate::math::{self, PERIODS_OFFERED, QuoteError};
 use crate::result::CreditResult;
 use crate::state::{
-    Clock, Credit, Line, LineStatus, NO_PLAN, Posting, counterparty_refusal, posting,
+    Clock, Credit, Line, LineStatus, NO_PLAN, Posting, counterparty_refusal, fits, posting,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +94,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Period `k`'s share of `total`: equal parts, the remainder on the last.
+    /// Period `k`'s share of `total`: equal parts, the remainder on the last. No overflow:
+    /// `periods` ≥ 1 and `k` < `periods` (`check_records`), and `base × (n − 1)` ≤ `total`.
     fn part(total: u64, periods: u8, k: u8) -> u64 {
         let n = u64::from(periods);
         let base = total / n;
@@ -244,11 +245,12 @@ impl Credit {
         let line = &mut self.lines[index as usize];
         if purchase_id == 0 {
             line.owed.principal -= amount;
-            // What is left of the bill is due in full; the minimum never exceeds it.
+            // What is left of the bill is due in full; the minimum never exceeds it. Saturating
+            // is exact here: a sum past `u64::MAX` is above any minimum, as `u64::MAX` is.
             line.statement.minimum_payment = line
                 .statement
                 .minimum_payment
-                .min(line.paid_since_statement + line.owed.total());
+                .min(line.paid_since_statement.saturating_add(line.owed.total()));
         } else {
             line.unbilled -= amount;
             self.purchases
@@ -256,6 +258,8 @@ impl Credit {
                 .expect("purchase exists")
                 .plan = plan_index;
         }
+        // No overflow: the plan's principal moved out of owed or unbilled principal, within
+        // `Line::debt`.
         self.lines[index as usize].installment += amount;
         R::Ok
     }
@@ -356,13 +360,19 @@ impl Credit {
             return R::PlanNotActive;
         }
         let fee_due = self.settlement_fee(&plan, &line, &program);
-        let total = plan.remaining + fee_due;
-        if amount != 0 && amount != total {
+        // `None`: a total no `u64` amount can name (refused below, after the other checks).
+        let total = plan.remaining.checked_add(fee_due);
+        if amount != 0 && Some(amount) != total {
             return R::SettlementAmountMismatch;
         }
         if let Some(code) = counterparty_refusal(ledger, source_account_id) {
             return code;
         }
+        let Some(total) = total
+            .filter(|&total| fits(&[(line.cycle.repayments, total), (line.cycle.fees, fee_due)]))
+        else {
+            return R::OverflowsLineCounters;
+        };
         let principal = Transfer {
             debit_account_id: source_account_id,
             credit_account_id: line_id,
@@ -396,6 +406,8 @@ impl Credit {
         p.settlement_fee = fee_due;
         self.end_plan(index, plan_index);
         let line = &mut self.lines[index as usize];
+        // No underflow: a line's installment is its plans' remaining principal; both additions
+        // were checked above.
         line.installment -= plan.remaining;
         line.cycle.repayments += total;
         line.cycle.fees += fee_due;
@@ -428,8 +440,19 @@ impl Credit {
         .map_or(0, |s| s.fee_due)
     }
 
+    /// What a refund may take back from a plan: its principal not yet billed while active.
+    pub(crate) fn plan_refundable(&self, plan_index: u32) -> u64 {
+        let plan = &self.plans[plan_index as usize];
+        if plan.status == PlanStatus::Active {
+            plan.remaining
+        } else {
+            0
+        }
+    }
+
     /// Takes up to `amount` of a refund out of a plan's principal not yet billed; returns what
-    /// it took. A plan left with nothing ends (its fees not yet billed are waived).
+    /// it took (`plan_refundable`, at most). A plan left with nothing ends (its fees not yet
+    /// billed are waived).
     pub(crate) fn refund_plan(&mut self, plan_index: u32, amount: u64) -> u64 {
         let plan = &mut self.plans[plan_index as usize];
         if plan.status != PlanStatus::Active {
@@ -451,13 +474,19 @@ impl Credit {
 
     /// Bills the next period of every active plan of a line (statement day); posts their fees
     /// as one transfer. Returns the installment principal billed.
+    ///
+    /// Overflow: the principal billed moves within `Line::debt` (the periods' parts sum to at
+    /// most the line's installment). The fees are new debt: if their sum, or the line's debt
+    /// or the cycle's fees with them, would pass `u64::MAX` fen, they are not posted, as when
+    /// the ledger refuses them (a day-close cannot refuse), and no plan counts them billed.
     pub(crate) fn bill_plans(&mut self, ledger: &mut Ledger, clock: &mut Clock, index: u32) -> u64 {
         // Taken out while billing, put back with the plans still active.
         let Some(mut active) = self.line_plans.remove(&index) else {
             return 0;
         };
         let mut principal = 0u64;
-        let mut fee = 0u64;
+        // `None` once the sum passes `u64::MAX`.
+        let mut fee = Some(0u64);
         for &p in &active {
             let plan = &mut self.plans[p as usize];
             let k = plan.billed;
@@ -467,17 +496,26 @@ impl Credit {
                 Plan::part(plan.principal, plan.periods, k).min(plan.remaining)
             };
             plan.remaining -= part;
+            // No overflow: an active plan has a period left (`billed` < `periods`).
             plan.billed += 1;
             principal += part;
-            fee += Plan::part(plan.fee, plan.periods, k);
+            fee = fee.and_then(|sum| sum.checked_add(Plan::part(plan.fee, plan.periods, k)));
             if plan.remaining == 0 {
                 plan.status = PlanStatus::Completed;
             }
         }
+        let line = &self.lines[index as usize];
+        // Zero unless every addition below fits.
+        let fee = fee
+            .filter(|&fee| fits(&[(line.debt(), fee), (line.cycle.fees, fee)]))
+            .unwrap_or(0);
         let fee_posted = fee > 0 && self.charge(ledger, clock, index, Posting::InstallmentFee, fee);
         let line = &mut self.lines[index as usize];
         line.installment -= principal;
         line.owed.principal += principal;
+        // Only a statement bills plans, and it starts a new cycle right after: this is the
+        // cycle's one addition to its installments.
+        debug_assert_eq!(line.cycle.installments, 0);
         line.cycle.installments += principal;
         // A refused charge (only on overflow) is skipped whole: no plan counts its fee billed.
         if fee_posted {
@@ -485,6 +523,7 @@ impl Credit {
             line.cycle.fees += fee;
             for &p in &active {
                 let plan = &mut self.plans[p as usize];
+                // No overflow: a plan's fee parts sum to its fee.
                 plan.fee_billed += Plan::part(plan.fee, plan.periods, plan.billed - 1);
             }
         }

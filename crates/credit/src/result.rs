@@ -93,6 +93,17 @@ result_codes! {
         FundersMax = 112 => "funders_max",
         PlatformShareBelowMin = 113 => "platform_share_below_min",
         FunderAccountInvalid = 114 => "funder_account_invalid",
+        // Counters: what a line or a program counts in u64 fen would overflow. Decided after
+        // every other check of the command, before its ledger transfer (the last check).
+        /// A line's own figures would exceed `u64::MAX` fen: what it owes (owed, unbilled and
+        /// installment principal together), its credit balance, or a total of the running
+        /// cycle (purchases, refunds, repayments, fees, paid since the statement). A repayment
+        /// answers `overflows_balance` for the same, as it has since fuzz finding B1.
+        OverflowsLineCounters = 115 => "overflows_line_counters",
+        /// A drawdown would take a co-funding participant's lifetime drawn principal (the
+        /// platform's or a funder's; what it has outstanding, was repaid and lost never exceed
+        /// it) past `u64::MAX` fen.
+        OverflowsFundingCounters = 116 => "overflows_funding_counters",
         // A ledger rejection the credit checks did not foresee (a bug if ever seen).
         LedgerRejected = 99 => "ledger_rejected",
     }

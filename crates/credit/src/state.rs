@@ -75,6 +75,8 @@ pub struct Owed {
 }
 
 impl Owed {
+    /// No overflow: a line's components, with its unbilled and installment principal, fit in
+    /// `u64` together (`Line::debt`).
     #[must_use]
     pub fn total(&self) -> u64 {
         self.penalty + self.fee + self.interest + self.principal
@@ -171,10 +173,21 @@ impl Line {
                 && u32::from(self.statement_day) != day)
     }
 
-    /// Principal owed in every form: billed, unbilled and on installment plans.
+    /// Principal owed in every form: billed, unbilled and on installment plans (no overflow:
+    /// a part of `Line::debt`).
     #[must_use]
     pub fn principal(&self) -> u64 {
         self.owed.principal + self.unbilled + self.installment
+    }
+
+    /// Everything the line owes, billed or not: owed + unbilled + installment, its account's
+    /// net debit balance plus any credit balance.
+    ///
+    /// No overflow, by the line-total invariant (`check_records`): a command that grows a
+    /// component checks this sum first (`overflows_line_counters`), a day-close posts no charge
+    /// that would break it, and moving principal between components keeps it.
+    pub(crate) fn debt(&self) -> u64 {
+        self.owed.total() + self.unbilled + self.installment
     }
 
     /// The limit in force on `date`: permanent plus a temporary grant whose window holds it.
@@ -186,10 +199,13 @@ impl Line {
         } else {
             0
         };
+        // Exact, never saturating: a raise whose limit and grant overflow together is refused
+        // (`exceeds_borrower_cap`), and a decoded line must fit (`check_records`).
         self.limit.saturating_add(temporary)
     }
 
-    /// What counts against the borrower cap: the permanent limit plus any temporary grant.
+    /// What counts against the borrower cap: the permanent limit plus any temporary grant
+    /// (exact, as for `effective_limit`).
     pub(crate) fn exposure(&self) -> u64 {
         self.limit.saturating_add(self.temporary.amount)
     }
@@ -307,6 +323,14 @@ impl Clock {
         self.next = t.saturating_add(1);
         t
     }
+}
+
+/// Whether every `(counter, amount)` addition fits in `u64`: what a command checks, before it
+/// changes anything, of the counters it will add to.
+pub(crate) fn fits(additions: &[(u64, u64)]) -> bool {
+    additions
+        .iter()
+        .all(|&(counter, amount)| counter.checked_add(amount).is_some())
 }
 
 pub(crate) fn borrower_key(borrower_id: u128, program: u32) -> u128 {
@@ -450,11 +474,7 @@ impl Credit {
         if p.min_age < 18 {
             return R::MinAgeBelowAdulthood;
         }
-        let mut seen = [false; 4];
-        for component in p.waterfall {
-            seen[component as usize] = true;
-        }
-        if seen.contains(&false) {
+        if !waterfall_is_permutation(&p.waterfall) {
             return R::WaterfallInvalid;
         }
         for id in [
@@ -843,8 +863,9 @@ impl Credit {
         }
     }
 
-    /// Why a new exposure is refused for this line (raises only): overdue, caps.
-    fn raise_refusal(&self, index: u32, new_exposure_of_line: u64) -> Option<CreditResult> {
+    /// Why a new exposure is refused for this line (raises only): overdue, caps. `None` for
+    /// the new exposure is a limit and grant that overflow `u64` together: over any cap.
+    fn raise_refusal(&self, index: u32, new_exposure_of_line: Option<u64>) -> Option<CreditResult> {
         let line = &self.lines[index as usize];
         if line.overdue() {
             return Some(CreditResult::LineOverdue);
@@ -852,8 +873,9 @@ impl Credit {
         let program = &self.programs[line.program as usize];
         let key = borrower_key(line.borrower_id, line.program);
         let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        // No underflow: a borrower's exposure is the sum of its lines' (`check_records`).
         let others = exposure - line.exposure();
-        let Some(total) = others.checked_add(new_exposure_of_line) else {
+        let Some(total) = new_exposure_of_line.and_then(|new| others.checked_add(new)) else {
             return Some(CreditResult::ExceedsBorrowerCap);
         };
         caps_refusal(program, total, line.annual_income)
@@ -871,7 +893,7 @@ impl Credit {
         if limit <= line.limit {
             return CreditResult::Ok;
         }
-        self.raise_refusal(index, limit.saturating_add(line.temporary.amount))
+        self.raise_refusal(index, limit.checked_add(line.temporary.amount))
             .unwrap_or(CreditResult::Ok)
     }
 
@@ -883,6 +905,8 @@ impl Credit {
         line.temporary = temporary;
         let after = line.exposure();
         let total = self.borrowers.get_mut(&key).expect("borrower of a line");
+        // No overflow: `total` includes `before`, and a raise was checked to fit with the
+        // borrower's other lines (`raise_refusal`); every other change lowers the exposure.
         *total = *total - before + after;
     }
 
@@ -894,7 +918,7 @@ impl Credit {
         let line = self.lines[index as usize];
         if limit > line.limit
             && let Some(refusal) =
-                self.raise_refusal(index, limit.saturating_add(line.temporary.amount))
+                self.raise_refusal(index, limit.checked_add(line.temporary.amount))
         {
             return refusal;
         }
@@ -918,7 +942,7 @@ impl Credit {
             return CreditResult::TemporaryWindowInvalid;
         }
         if amount > 0
-            && let Some(refusal) = self.raise_refusal(index, line.limit.saturating_add(amount))
+            && let Some(refusal) = self.raise_refusal(index, line.limit.checked_add(amount))
         {
             return refusal;
         }
@@ -1011,6 +1035,11 @@ impl Credit {
         {
             return R::InsufficientCredit;
         }
+        // The capture checks again, with its funding (the cycle may have closed by then); this
+        // keeps a hold that could not be captured in this cycle off the line.
+        if !fits(&[(line.cycle.purchases, amount)]) {
+            return R::OverflowsLineCounters;
+        }
         self.post(ledger, clock, &transfer)
     }
 
@@ -1079,15 +1108,24 @@ impl Credit {
         if u128::from(amount) > pending.amount {
             return R::ExceedsAuthorizedAmount;
         }
+        // A credit balance pays first; the rest is new principal, a drawdown.
+        let from_credit = amount.min(line.credit_balance);
+        let drawn = amount - from_credit;
+        if !fits(&[(line.debt(), drawn), (line.cycle.purchases, amount)]) {
+            return R::OverflowsLineCounters;
+        }
+        if !self.funding[line.program as usize].can_draw(drawn) {
+            return R::OverflowsFundingCounters;
+        }
         transfer.amount = u128::from(amount);
         let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
         let line = &mut self.lines[index as usize];
-        let from_credit = amount.min(line.credit_balance);
         line.credit_balance -= from_credit;
-        line.unbilled += amount - from_credit;
+        // Checked above, as is the funding's share of the drawdown (`follow_principal`).
+        line.unbilled += drawn;
         line.cycle.purchases += amount;
         self.purchases.insert(
             purchase_id,
@@ -1178,31 +1216,46 @@ impl Credit {
         if amount > purchase.captured - purchase.refunded {
             return R::ExceedsRefundable;
         }
+        // Where the refund goes, computed before anything changes: a purchase on installments
+        // gives back its plan's principal not yet billed first; before the bill the refund
+        // restores the purchase's credit; after it, it pays what is billed (a credit balance
+        // never sits beside a debt), and what is left becomes a credit balance.
+        let from_plan = if purchase.plan == NO_PLAN {
+            0
+        } else {
+            self.plan_refundable(purchase.plan).min(amount)
+        };
+        let amount_left = amount - from_plan;
+        let from_unbilled = amount_left.min(line.unbilled);
+        let rest = amount_left - from_unbilled;
+        let paid = rest.min(line.owed.total());
+        if !fits(&[
+            (line.paid_since_statement, paid),
+            (line.credit_balance, rest - paid),
+            (line.cycle.refunds, amount),
+        ]) {
+            return R::OverflowsLineCounters;
+        }
         let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
+        // No overflow: at most what was captured (`exceeds_refundable`).
         self.purchases
             .get_mut(&purchase_id)
             .expect("purchase exists")
             .refunded += amount;
-        // A purchase on installments gives back its plan's principal not yet billed first.
-        let from_plan = if purchase.plan == NO_PLAN {
-            0
-        } else {
-            self.refund_plan(purchase.plan, amount)
-        };
-        // Before the bill the refund restores the purchase's credit; after it, it pays what is
-        // billed (a credit balance never sits beside a debt).
+        if from_plan > 0 {
+            let taken = self.refund_plan(purchase.plan, from_plan);
+            debug_assert_eq!(taken, from_plan, "the plan gives back what it has left");
+        }
         let line = &mut self.lines[index as usize];
-        let amount_left = amount - from_plan;
-        let from_unbilled = amount_left.min(line.unbilled);
         line.unbilled -= from_unbilled;
-        let rest = amount_left - from_unbilled;
         let left = allocate(line, &program.waterfall, rest);
-        // What pays the bill counts toward its minimum, like a repayment.
-        line.paid_since_statement += rest - left;
-        line.past_due = line.past_due.saturating_sub(rest - left);
+        debug_assert_eq!(left, rest - paid, "the waterfall pays everything billed");
+        // What pays the bill counts toward its minimum, like a repayment. All three checked.
+        line.paid_since_statement += paid;
+        line.past_due = line.past_due.saturating_sub(paid);
         line.credit_balance += left;
         line.cycle.refunds += amount;
         settle_overdue(line);
@@ -1282,9 +1335,12 @@ impl Credit {
         }
         let line = &mut self.lines[index as usize];
         if written_off {
+            // No underflow: `exceeds_written_off` above.
             line.written_off -= amount;
             return R::Ok;
         }
+        // The three additions were checked above (`overflows_balance`); the credit balance
+        // grows by at most `amount`.
         line.paid_since_statement += amount;
         line.cycle.repayments += amount;
         line.past_due = line.past_due.saturating_sub(amount);
@@ -1319,6 +1375,9 @@ impl Credit {
             }
             let before = self.lines[index as usize].principal();
             self.close_line(ledger, clock, index, date, day);
+            // A day-close never draws (it cannot refuse what funding could not count): charges
+            // are not principal, billing a plan moves principal, a credit balance reduces it.
+            debug_assert!(self.lines[index as usize].principal() <= before);
             // A statement may apply a credit balance to principal; a write-off's loss is split
             // by `write_off` itself.
             if self.lines[index as usize].status != LineStatus::WrittenOff {
@@ -1350,8 +1409,11 @@ impl Credit {
         if line.temporary.amount > 0 && line.temporary.to <= date {
             self.set_exposure(index, line.limit, TemporaryLimit::default());
         }
-        // 1. Accrual for the day: a penalty when overdue, else interest when revolving.
+        // 1. Accrual for the day: a penalty when overdue, else interest when revolving. A
+        // day-close cannot refuse: a charge the line could not count (its debt or the cycle's
+        // total past `u64::MAX` fen) is not posted, like one the ledger refuses; never half.
         if line.overdue() {
+            // No overflow: part of `Line::debt`.
             let base = line.owed.principal + line.owed.fee + line.owed.interest;
             let penalty = math::daily_penalty(
                 base,
@@ -1359,7 +1421,10 @@ impl Credit {
                 program.penalty_min_per_day,
                 program.rounding,
             );
-            if penalty > 0 && self.charge(ledger, clock, index, Posting::Penalty, penalty) {
+            if penalty > 0
+                && fits(&[(line.debt(), penalty), (line.cycle.penalties, penalty)])
+                && self.charge(ledger, clock, index, Posting::Penalty, penalty)
+            {
                 let line = &mut self.lines[index as usize];
                 line.owed.penalty += penalty;
                 line.cycle.penalties += penalty;
@@ -1373,7 +1438,10 @@ impl Credit {
             let base = line.owed.principal + line.owed.fee;
             let interest =
                 math::simple_interest(base, program.interest_daily_rate, 1, program.rounding);
-            if interest > 0 && self.charge(ledger, clock, index, Posting::Interest, interest) {
+            if interest > 0
+                && fits(&[(line.debt(), interest), (line.cycle.interest, interest)])
+                && self.charge(ledger, clock, index, Posting::Interest, interest)
+            {
                 let line = &mut self.lines[index as usize];
                 line.owed.interest += interest;
                 line.cycle.interest += interest;
@@ -1406,6 +1474,7 @@ impl Credit {
             let installments_due = self.bill_plans(ledger, clock, index);
             let line = &mut self.lines[index as usize];
             let previous_balance = line.statement.balance;
+            // No overflow: principal moves within `Line::debt`.
             line.owed.principal += line.unbilled;
             line.unbilled = 0;
             let credit = line.credit_balance;
@@ -1413,7 +1482,8 @@ impl Credit {
             let rest = allocate(line, &program.waterfall, credit);
             line.credit_balance = rest;
             let balance = line.owed.total();
-            // Installment periods are due in full, like fees, interest and penalties.
+            // Installment periods are due in full, like fees, interest and penalties (their sum
+            // is part of `Line::debt`).
             let charges = (line.owed.fee + line.owed.interest + line.owed.penalty)
                 .saturating_add(installments_due)
                 .min(balance);
@@ -1442,8 +1512,9 @@ impl Credit {
         }
     }
 
-    /// Posts a charge (interest or penalty) to a line. False if the ledger refused it (only
-    /// on balance overflow): the charge is then skipped, never half-applied.
+    /// Posts a charge (interest, penalty, installment fees) to a line. False if the ledger
+    /// refused it (only on balance overflow): the charge is then skipped, never half-applied.
+    /// Callers check first that the line can count it (`fits`).
     pub(crate) fn charge(
         &mut self,
         ledger: &mut Ledger,
@@ -1589,7 +1660,12 @@ impl Credit {
     }
 
     pub(crate) fn next_generated_id(&mut self) -> u128 {
-        self.generated += 1;
+        // Unreachable: every generated id is used by a posting, which takes an engine timestamp
+        // (a u64 that only increases), so fewer than `u64::MAX` are ever generated. Saturating
+        // only for a decoded sequence at its end (nothing else bounds it): the id then repeats,
+        // and the ledger refuses the repeat (`exists...`), so no money moves twice and nothing
+        // panics.
+        self.generated = self.generated.saturating_add(1);
         RESERVED_ID_MIN + u128::from(self.generated)
     }
 }
@@ -1639,6 +1715,15 @@ pub(crate) fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
         user_data_32: kind as u32,
         ..Transfer::default()
     }
+}
+
+/// Whether a waterfall names every component once (what `allocate` needs to pay all of them).
+pub(crate) fn waterfall_is_permutation(waterfall: &[Component; 4]) -> bool {
+    let mut seen = [false; 4];
+    for &component in waterfall {
+        seen[component as usize] = true;
+    }
+    !seen.contains(&false)
 }
 
 /// Pays `amount` off the billed components in waterfall order; returns what is left.

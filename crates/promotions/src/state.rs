@@ -368,7 +368,9 @@ pub(crate) fn from_credit(code: CreditResult) -> R {
         C::AccountIsManaged => R::MerchantIsManaged,
         C::AccountLedgerMismatch => R::LedgerMismatch,
         C::InsufficientFunds => R::BudgetExhausted,
-        C::OverflowsBalance => R::OverflowsBalance,
+        C::OverflowsBalance | C::OverflowsLineCounters | C::OverflowsFundingCounters => {
+            R::OverflowsBalance
+        }
         C::PurchaseExpired => R::CheckoutExpired,
         _ => R::CreditRefused,
     }

@@ -905,5 +905,6 @@ proptest! {
     }
 }
 
+mod overflow;
 mod plans;
 mod snapshot;

@@ -26,7 +26,7 @@ fn total_rate(percent_tenths: u64) -> Pricing {
 }
 
 impl World {
-    fn account_with(&mut self, id: u128, ledger: u32, flags: u16) {
+    pub(super) fn account_with(&mut self, id: u128, ledger: u32, flags: u16) {
         let account = Account {
             id,
             ledger,
@@ -42,7 +42,14 @@ impl World {
     }
 
     /// A plain ledger transfer (e.g. funding a budget).
-    fn transfer(&mut self, id: u128, debit: u128, credit: u128, amount: u64, ledger: u32) {
+    pub(super) fn transfer(
+        &mut self,
+        id: u128,
+        debit: u128,
+        credit: u128,
+        amount: u64,
+        ledger: u32,
+    ) {
         let transfer = Transfer {
             id,
             debit_account_id: debit,
@@ -59,7 +66,7 @@ impl World {
         assert_eq!(results, [ledger::CreateTransferResult::Ok]);
     }
 
-    fn purchase(&mut self, id: u128, line: u128, amount: u64) {
+    pub(super) fn purchase(&mut self, id: u128, line: u128, amount: u64) {
         assert_eq!(self.run(authorize(id, line, amount)), CreditResult::Ok);
         assert_eq!(self.run(capture(id + 1, line, id, 0)), CreditResult::Ok);
     }

@@ -592,7 +592,9 @@ fn from_credit(code: CreditResult) -> R {
         C::AccountIsManaged => R::MerchantIsManaged,
         C::AccountLedgerMismatch => R::LedgerMismatch,
         C::InsufficientFunds => R::BudgetExhausted,
-        C::OverflowsBalance => R::OverflowsBalance,
+        C::OverflowsBalance | C::OverflowsLineCounters | C::OverflowsFundingCounters => {
+            R::OverflowsBalance
+        }
         C::PurchaseExpired => R::CheckoutExpired,
         _ => R::CreditRefused,
     }
