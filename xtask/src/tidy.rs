@@ -191,7 +191,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Runs the `elevenfold` binary (crate cli) as a process and talks to it through `client`;
     // the protocol crate only for its limits.
-    ("crashtest", &["client", "protocol", "ledger"]),
+    ("crashtest", &["client", "protocol", "promotions", "credit", "ledger"]),
     // Test tooling at the top: it drives every decoder, the node's recovery and the server.
     (
         "fuzz",

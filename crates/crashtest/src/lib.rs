@@ -2,23 +2,28 @@
 //! the Rust client over the binary protocol, killed with SIGKILL at a random instant, restarted
 //! on the same data directory, and checked.
 //!
-//! A cycle: start concurrent senders (each with its own connection; batches of 1-1024 events,
-//! single-phase and pending transfers, posts and voids, linked chains; paced, then back to back
-//! for the last 20 ms), wait a seeded random delay, SIGKILL the server, drop the senders (their
-//! calls end unanswered), restart the server and check (`check.rs`): every acknowledged
-//! transfer present and identical, calls in doubt all or nothing, nothing that was never sent,
-//! balances equal to the transfers found, each ledger conserving, earlier transfers unchanged.
-//! Then the next cycle, with new ids.
+//! A cycle: start concurrent senders (each with its own connection; calls of transfers, 1-1024
+//! events: single-phase and pending transfers, posts and voids, linked chains; calls of credit
+//! commands: authorizations, captures, voids, repayments on credit lines; calls of promotions
+//! commands: red-packet grabs and coupon claims (`products.rs`); paced, then back to back for
+//! the last 20 ms), wait a seeded random delay, SIGKILL the server, drop the senders (their
+//! calls end unanswered), restart the server and check (`check.rs`, `views.rs`): every
+//! acknowledged event present and identical, calls in doubt all or nothing, nothing that was
+//! never sent or was refused, retries answered `exists`, balances equal to the transfers found,
+//! each ledger conserving, the pools' packets and the products' views as the model says, earlier
+//! transfers unchanged. Then the next cycle, with new ids.
 //!
-//! The seed fixes the kill delays and the batches each sender draws; how far the load gets
-//! before the kill depends on timing, so a seed reproduces a run's shape, not its every byte.
+//! The seed fixes the kill delays and the calls each sender draws; how far the load gets before
+//! the kill depends on timing, so a seed reproduces a run's shape, not its every byte.
 //!
 //! This is an I/O shell at the top of the crate graph: it runs processes, threads and the
 //! wall clock. The deterministic simulator (`crates/simulator`) covers the same recovery code
 //! over a simulated disk; this covers what it cannot: the real binary, the OS, the network.
 
 mod check;
+mod products;
 mod server;
+mod views;
 mod workload;
 
 #[cfg(test)]
@@ -100,7 +105,13 @@ pub struct Failure {
 pub struct Report {
     /// Cycles completed (killed, restarted and checked).
     pub cycles: u64,
+    /// Transfers acknowledged.
     pub acknowledged: u64,
+    pub credit_acknowledged: u64,
+    pub promotions_acknowledged: u64,
+    /// Promotions commands refused as they had to be (`pool_empty`, `already_grabbed`).
+    pub refused: u64,
+    /// Acknowledged events (of every kind) lost.
     pub lost: u64,
     pub in_doubt: u64,
     pub in_doubt_applied: u64,
@@ -143,20 +154,16 @@ async fn connect(server: &Server) -> Result<Client, String> {
     }
 }
 
-/// Creates the test's accounts on the first start.
-fn create_accounts(server: &Server) -> Result<(), String> {
-    let failures = runtime().block_on(async {
+/// Sets up what the test needs on the first start (the accounts, then the credit program,
+/// lines, campaigns and pools' funding: `products.rs`), and adds it to the model.
+fn set_up(server: &Server, model: &mut Model) -> Result<(), String> {
+    runtime().block_on(async {
         let client = connect(server).await?;
-        client
-            .create_accounts(Model::accounts())
-            .await
-            .map_err(|error| format!("create_accounts failed: {error}"))
-    })?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("accounts not created: {failures:?}"))
-    }
+        let accounts = client.create_accounts(Model::accounts()).await;
+        products::accepted("create_accounts", accounts)?;
+        products::set_up(&client).await?;
+        model.add_setup(&client).await
+    })
 }
 
 /// The command that runs the same cycles again.
@@ -274,8 +281,14 @@ fn finish(options: &Options, out: &mut dyn Write, report: Report) -> Report {
     );
     let _ = writeln!(
         out,
-        "{} cycles, {} acknowledged, {} lost",
-        report.cycles, report.acknowledged, report.lost
+        "{} cycles, {} transfers acknowledged, credit: {} acknowledged, promotions: {} \
+         acknowledged ({} refused as they had to be), {} lost",
+        report.cycles,
+        report.acknowledged,
+        report.credit_acknowledged,
+        report.promotions_acknowledged,
+        report.refused,
+        report.lost
     );
     report
 }
@@ -293,10 +306,11 @@ impl Run<'_> {
         std::fs::create_dir_all(&data_dir)
             .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
         let binary = work_dir.join("elevenfold");
+        let mut model = Model::new();
         let server = std::fs::copy(&options.binary, &binary)
             .map_err(|error| format!("cannot copy {}: {error}", options.binary.display()))
             .and_then(|_| Server::start(&binary, &data_dir))
-            .and_then(|server| create_accounts(&server).map(|()| server));
+            .and_then(|server| set_up(&server, &mut model).map(|()| server));
         let server = server.inspect_err(|_| {
             // The directory is ours (it was empty or missing), and holds nothing of interest.
             let _ = std::fs::remove_dir_all(work_dir);
@@ -307,7 +321,7 @@ impl Run<'_> {
             data_dir,
             server,
             shared: Arc::new(Shared::new()),
-            model: Model::new(),
+            model,
             report: Report::default(),
         })
     }
@@ -328,6 +342,7 @@ impl Run<'_> {
                 .map_err(|problem| vec![problem])?;
             let check = check::check_cycle(
                 &client,
+                self.server.http,
                 &mut self.model,
                 &self.shared,
                 &calls,
@@ -347,6 +362,9 @@ impl Run<'_> {
             Ok::<_, Vec<String>>((check, full_problems))
         })?;
         self.report.acknowledged += check.acknowledged;
+        self.report.credit_acknowledged += check.credit_acknowledged;
+        self.report.promotions_acknowledged += check.promotions_acknowledged;
+        self.report.refused += check.refused;
         self.report.in_doubt += check.in_doubt;
         self.report.in_doubt_applied += check.in_doubt_applied;
         self.report.lost += check.lost + full_problems.0;
@@ -361,11 +379,15 @@ impl Run<'_> {
             format!("{} earlier transfers sampled", check.sampled)
         };
         Ok(format!(
-            "killed after {} ms; {} calls: {} transfers acknowledged, {} in doubt ({} found); \
-             restarted in {} ms, checked in {} ms ({checked}): ok",
+            "killed after {} ms; {} calls: {} transfers acknowledged, credit: {} acknowledged, \
+             promotions: {} acknowledged ({} refused), {} in doubt ({} found); restarted in {} \
+             ms, checked in {} ms ({checked}): ok",
             delay.as_millis(),
             calls.len(),
             check.acknowledged,
+            check.credit_acknowledged,
+            check.promotions_acknowledged,
+            check.refused,
             check.in_doubt,
             check.in_doubt_applied,
             self.server.started_in.as_millis(),

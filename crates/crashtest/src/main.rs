@@ -8,8 +8,9 @@
 //! The binary defaults to `elevenfold` next to this one (`target/release/elevenfold` under
 //! `cargo run --release`); when it is missing, or older than a source it was built from, this
 //! runs `cargo build --release -p cli` first (`cargo build -p cli` for a debug crashtest).
-//! One line per cycle, then `N cycles, A acknowledged, L lost`. Exit code 0 if nothing was
-//! lost and every check passed, 1 on a failure (printed with how to reproduce it), 2 on bad
+//! One line per cycle, then `N cycles, T transfers acknowledged, credit: C acknowledged,
+//! promotions: P acknowledged (R refused as they had to be), L lost`. Exit code 0 if nothing
+//! was lost and every check passed, 1 on a failure (printed with how to reproduce it), 2 on bad
 //! arguments.
 //! Glue only: the test lives in the library.
 

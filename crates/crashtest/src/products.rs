@@ -208,40 +208,31 @@ fn funding() -> Vec<promotions::Command> {
         .collect()
 }
 
-/// Sets up the program, its lines, the campaigns and the pools' funding, after the accounts:
-/// every command must answer `ok`.
+/// A setup call's answer: every event must be `ok`.
+pub(crate) fn accepted<R: std::fmt::Debug>(
+    what: &str,
+    answer: Result<Vec<(u32, R)>, client::Error>,
+) -> Result<(), String> {
+    match answer {
+        Ok(failures) if failures.is_empty() => Ok(()),
+        Ok(failures) => Err(format!("{what} refused: {failures:?}")),
+        Err(error) => Err(format!("{what} failed: {error}")),
+    }
+}
+
+/// Sets up the program, its lines, the campaigns and the pools' funding, after the accounts.
 pub async fn set_up(client: &Client) -> Result<(), String> {
-    let refused = |what: &str, failures: String| format!("{what} refused: {failures}");
-    let failed = |what: &str, error: client::Error| format!("{what} failed: {error}");
-    let failures = client
-        .create_programs(vec![program()])
-        .await
-        .map_err(|error| failed("create_programs", error))?;
-    if !failures.is_empty() {
-        return Err(refused("the program", format!("{failures:?}")));
-    }
-    let failures = client
-        .credit(LINES.map(open_line).to_vec())
-        .await
-        .map_err(|error| failed("open_line", error))?;
-    if !failures.is_empty() {
-        return Err(refused("the lines", format!("{failures:?}")));
-    }
-    let failures = client
-        .create_campaigns(campaigns())
-        .await
-        .map_err(|error| failed("create_campaigns", error))?;
-    if !failures.is_empty() {
-        return Err(refused("the campaigns", format!("{failures:?}")));
-    }
-    let failures = client
-        .promotions(funding())
-        .await
-        .map_err(|error| failed("fund_campaign", error))?;
-    if !failures.is_empty() {
-        return Err(refused("the funding", format!("{failures:?}")));
-    }
-    Ok(())
+    accepted(
+        "create_programs",
+        client.create_programs(vec![program()]).await,
+    )?;
+    let lines = LINES.map(open_line).to_vec();
+    accepted("open_line", client.credit(lines).await)?;
+    accepted(
+        "create_campaigns",
+        client.create_campaigns(campaigns()).await,
+    )?;
+    accepted("fund_campaign", client.promotions(funding()).await)
 }
 
 /// A transfer of ledger 3 as credit posts it (`credit::Posting` in `user_data_32`).
@@ -265,14 +256,23 @@ fn credit_event(prng: &mut Prng, shared: &Shared, id: u128) -> (credit::Command,
         let (command, amount, flags, kind) = if roll < 45 {
             let partial = prng.range(1, u64::try_from(purchase.amount).expect("small"));
             let sent = [0, partial][prng.index(2)];
-            let amount = if sent == 0 { purchase.amount } else { u128::from(sent) };
+            let amount = if sent == 0 {
+                purchase.amount
+            } else {
+                u128::from(sent)
+            };
             let command = credit::Command::Capture {
                 id,
                 line_id: purchase.debit_account_id,
                 purchase_id: purchase.id,
                 amount: sent,
             };
-            (command, amount, TransferFlags::POST_PENDING_TRANSFER, Posting::Capture)
+            (
+                command,
+                amount,
+                TransferFlags::POST_PENDING_TRANSFER,
+                Posting::Capture,
+            )
         } else {
             let command = credit::Command::Void {
                 id,
@@ -330,14 +330,25 @@ fn credit_event(prng: &mut Prng, shared: &Shared, id: u128) -> (credit::Command,
     (command, Event::transfer(expected, None))
 }
 
-/// A call of 1-8 credit commands, with ids taken from the shared counter.
-pub(crate) fn credit_call(prng: &mut Prng, shared: &Shared) -> (Sent, Vec<Event>) {
-    let size = prng.range(1, 8);
+/// A call of 1-`size_max` commands drawn by `event`, with ids taken from the shared counter.
+fn call<C>(
+    prng: &mut Prng,
+    shared: &Shared,
+    size_max: u64,
+    event: fn(&mut Prng, &Shared, u128) -> (C, Event),
+    sent: fn(Vec<C>) -> Sent,
+) -> (Sent, Vec<Event>) {
+    let size = prng.range(1, size_max);
     let first = shared.take_ids(size);
     let (commands, events) = (first..first + size)
-        .map(|id| credit_event(prng, shared, u128::from(id)))
+        .map(|id| event(prng, shared, u128::from(id)))
         .unzip();
-    (Sent::Credit(commands), events)
+    (sent(commands), events)
+}
+
+/// A call of 1-8 credit commands.
+pub(crate) fn credit_call(prng: &mut Prng, shared: &Shared) -> (Sent, Vec<Event>) {
+    call(prng, shared, 8, credit_event, Sent::Credit)
 }
 
 /// A grab of `pool` by `user_id` into a wallet, and what it must store but for the amount and
@@ -409,12 +420,7 @@ fn promotions_event(prng: &mut Prng, shared: &Shared, id: u128) -> (promotions::
     (command, Event { id, effect, expect })
 }
 
-/// A call of 1-6 promotions commands, with ids taken from the shared counter.
+/// A call of 1-6 promotions commands.
 pub(crate) fn promotions_call(prng: &mut Prng, shared: &Shared) -> (Sent, Vec<Event>) {
-    let size = prng.range(1, 6);
-    let first = shared.take_ids(size);
-    let (commands, events) = (first..first + size)
-        .map(|id| promotions_event(prng, shared, u128::from(id)))
-        .unzip();
-    (Sent::Promotions(commands), events)
+    call(prng, shared, 6, promotions_event, Sent::Promotions)
 }

@@ -30,6 +30,8 @@ pub struct Server {
     child: Child,
     /// The binary protocol's address.
     pub addr: SocketAddr,
+    /// The HTTP listener's address (the views of lines, campaigns, grabs and coupons).
+    pub http: SocketAddr,
     /// From spawn to the ready line: process start plus recovery.
     pub started_in: Duration,
     output: Output,
@@ -44,28 +46,32 @@ fn keep(output: &Output, line: String) {
     output.push_back(line);
 }
 
-/// The binary-protocol address in the ready line (`"tcp_addr":"127.0.0.1:PORT"`).
-pub(crate) fn ready_addr(line: &str) -> Option<SocketAddr> {
+/// The binary-protocol and HTTP addresses in the ready line (`"tcp_addr":"127.0.0.1:PORT"`,
+/// `"addr":"127.0.0.1:PORT"`).
+pub(crate) fn ready_addrs(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     if !line.contains("elevenfold is ready") {
         return None;
     }
-    let (_, rest) = line.split_once("\"tcp_addr\":\"")?;
-    let (addr, _) = rest.split_once('"')?;
-    addr.parse().ok()
+    let field = |name: &str| {
+        let (_, rest) = line.split_once(&format!("\"{name}\":\""))?;
+        let (addr, _) = rest.split_once('"')?;
+        addr.parse().ok()
+    };
+    Some((field("tcp_addr")?, field("addr")?))
 }
 
 fn drain(
     stream: impl Read + Send + 'static,
     output: Output,
-    ready: Option<mpsc::Sender<SocketAddr>>,
+    ready: Option<mpsc::Sender<(SocketAddr, SocketAddr)>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if let Some(ready) = &ready
-                && let Some(addr) = ready_addr(&line)
+                && let Some(addrs) = ready_addrs(&line)
             {
-                let _ = ready.send(addr);
+                let _ = ready.send(addrs);
             }
             keep(&output, line);
         }
@@ -98,13 +104,15 @@ impl Server {
         let mut server = Server {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
             started_in: Duration::ZERO,
             output,
             readers,
         };
         match readied.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => {
+            Ok((addr, http)) => {
                 server.addr = addr;
+                server.http = http;
                 server.started_in = began.elapsed();
                 Ok(server)
             }

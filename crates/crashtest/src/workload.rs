@@ -170,16 +170,13 @@ fn codes<R>(failures: Vec<(u32, R)>, code: fn(R) -> Code) -> Vec<(u32, Code)> {
 }
 
 /// Sends `sent` as one call; the failures as `(index, code)`.
-pub async fn send(client: &Client, sent: &Sent) -> Result<Vec<(u32, Code)>, client::Error> {
+pub async fn send(client: &Client, sent: Sent) -> Result<Vec<(u32, Code)>, client::Error> {
     Ok(match sent {
-        Sent::Transfers(transfers) => codes(
-            client.create_transfers(transfers.clone()).await?,
-            Code::Transfer,
-        ),
-        Sent::Credit(commands) => codes(client.credit(commands.clone()).await?, Code::Credit),
-        Sent::Promotions(commands) => {
-            codes(client.promotions(commands.clone()).await?, Code::Promotion)
+        Sent::Transfers(transfers) => {
+            codes(client.create_transfers(transfers).await?, Code::Transfer)
         }
+        Sent::Credit(commands) => codes(client.credit(commands).await?, Code::Credit),
+        Sent::Promotions(commands) => codes(client.promotions(commands).await?, Code::Promotion),
     })
 }
 

@@ -44,8 +44,9 @@ fn server_binary() -> PathBuf {
     binary
 }
 
-// Goal: SIGKILL under load loses no acknowledged transfer, applies no call in part and invents
-// nothing, over a few cycles of the real binary (method in `crates/crashtest/src/lib.rs`).
+// Goal: SIGKILL under load loses no acknowledged transfer, credit or promotions command, applies
+// no call in part and invents nothing, over a few cycles of the real binary (method in
+// `crates/crashtest/src/lib.rs`).
 #[test]
 fn sigkill_under_load_loses_nothing_acknowledged() {
     let mut options = Options::new(7, 5, server_binary());
@@ -60,4 +61,8 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     assert!(report.passed(), "{out}");
     assert_eq!(report.cycles, 5);
     assert!(report.acknowledged > 0, "no load reached the server: {out}");
+    assert!(
+        report.credit_acknowledged > 0 && report.promotions_acknowledged > 0,
+        "no credit or promotions load reached the server: {out}"
+    );
 }
