@@ -58,7 +58,7 @@ pub fn summary(report: &Report) -> String {
          in_doubt(found {} lost {}) checks={} transfers={} cold_floor_max={} \
          credit(days={} lines={} written_off={} generated={}) \
          promotions(campaigns={} coupons={} checkouts={} on_lines={} captured={} refunded={} grabs={} \
-         draws={} won={} earnings={} coins={} lots_taken={})",
+         (on lines {}) draws={} won={} earnings={} coins={} lots_taken={})",
         report.batches_acknowledged,
         report.events_acknowledged,
         report.pulses,
@@ -91,6 +91,7 @@ pub fn summary(report: &Report) -> String {
         report.promotions_captured,
         report.promotions_refunded,
         report.promotions_grabs,
+        report.promotions_grabs_on_lines,
         report.promotions_draws,
         report.promotions_draws_won,
         report.promotions_earnings,

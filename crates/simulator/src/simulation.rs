@@ -80,6 +80,7 @@ pub struct Report {
     pub promotions_coupons: u64,
     pub promotions_checkouts: u64,
     pub promotions_on_lines: u64,
+    pub promotions_grabs_on_lines: u64,
     pub promotions_captured: u64,
     pub promotions_refunded: u64,
     pub promotions_grabs: u64,
@@ -213,6 +214,7 @@ impl Simulation<'_> {
         self.report.promotions_checkouts = promotions.checkouts.len() as u64;
         self.report.promotions_on_lines =
             promotions.checkouts.iter().filter(|c| c.payer_line).count() as u64;
+        self.report.promotions_grabs_on_lines = promotions.grabs_on_lines;
         self.report.promotions_captured = promotions
             .checkouts
             .iter()

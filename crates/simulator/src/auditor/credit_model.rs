@@ -453,6 +453,26 @@ impl Auditor {
         (result, self.prefix_failure)
     }
 
+    /// A bill credit paid by promotions (a red packet grabbed onto a line): a repayment from
+    /// `source_account_id` at timestamp `first`, the engine's own source allowed.
+    pub(super) fn credit_bill(
+        &mut self,
+        first: u64,
+        id: u128,
+        line_id: u128,
+        source_account_id: u128,
+        amount: u64,
+    ) -> CreditResult {
+        self.repay(
+            &mut Ticks(first),
+            id,
+            line_id,
+            source_account_id,
+            amount,
+            true,
+        )
+    }
+
     /// Executes one credit command whose ledger events take timestamps from `first` on.
     pub(super) fn credit_command(&mut self, first: u64, command: &Command) -> CreditResult {
         let mut ticks = Ticks(first);
@@ -490,7 +510,7 @@ impl Auditor {
                 line_id,
                 source_account_id,
                 amount,
-            } => self.repay(ticks, id, line_id, source_account_id, amount),
+            } => self.repay(ticks, id, line_id, source_account_id, amount, false),
             Command::DayClose { date, max_lines } => self.day_close(ticks, date, max_lines),
             _ => panic!("the workload sends no {} commands", command.name()),
         }
@@ -975,6 +995,8 @@ impl Auditor {
         R::Ok
     }
 
+    /// A repayment; `engine_source`: the engine pays from an account of its own (a red-packet
+    /// budget paying a bill credit), which may be managed.
     fn repay(
         &mut self,
         ticks: &mut Ticks,
@@ -982,6 +1004,7 @@ impl Auditor {
         line_id: u128,
         source_account_id: u128,
         amount: u64,
+        engine_source: bool,
     ) -> CreditResult {
         use CreditResult as R;
         let (index, line, program) = match self.money_line(id, line_id) {
@@ -1016,8 +1039,10 @@ impl Auditor {
         if amount == 0 {
             return R::AmountMustNotBeZero;
         }
-        if let Some(code) = self.counterparty_refusal(source_account_id) {
-            return code;
+        match self.counterparty_refusal(source_account_id) {
+            Some(R::AccountIsManaged) if engine_source => {}
+            Some(code) => return code,
+            None => {}
         }
         // What a line counts of repayments must not overflow (fuzzing found two repayments of
         // u64::MAX panicking the writer, and every replay after it).

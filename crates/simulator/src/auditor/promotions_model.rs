@@ -374,6 +374,8 @@ pub struct PromotionsModel {
     pub draw_index: BTreeMap<u128, usize>,
     /// Coin lots, in the order they were earned.
     pub lots: Vec<ModelLot>,
+    /// Red packets grabbed onto credit lines (bill credits), for the report.
+    pub grabs_on_lines: u64,
     pub coin_accounts: BTreeMap<u128, ModelCoinAccount>,
     /// (coins campaign index, checkout index): purchases that earned coins.
     pub coins_earned: BTreeSet<(usize, usize)>,
@@ -1637,9 +1639,11 @@ impl Auditor {
         if c.funded < r.pool_amount {
             return R::PoolNotFunded;
         }
+        // A packet grabbed onto a credit line pays its bill (`docs/promotions.md`, "Red packets").
+        let to_line = self.credit.line(account_id).is_some();
         match self.accounts.get(&account_id) {
             None => return R::AccountNotFound,
-            Some(a) if a.account.flags.managed() => return R::AccountIsManaged,
+            Some(a) if a.account.flags.managed() && !to_line => return R::AccountIsManaged,
             Some(a) if a.account.ledger != r.ledger => return R::LedgerMismatch,
             Some(_) => {}
         }
@@ -1649,12 +1653,20 @@ impl Auditor {
             r.seed,
             c.issued,
         );
-        let transfer = Transfer {
-            user_data_64: u64::from(c.issued),
-            ..campaign_transfer(r, id, r.budget_account_id, account_id, amount)
-        };
-        if let Err((_, code)) = self.promotions_post(first, &[transfer]) {
-            return code;
+        if to_line {
+            let result = self.credit_bill(first, id, account_id, r.budget_account_id, amount);
+            if result != CreditResult::Ok {
+                return from_credit(result);
+            }
+            self.promotions.grabs_on_lines += 1;
+        } else {
+            let transfer = Transfer {
+                user_data_64: u64::from(c.issued),
+                ..campaign_transfer(r, id, r.budget_account_id, account_id, amount)
+            };
+            if let Err((_, code)) = self.promotions_post(first, &[transfer]) {
+                return code;
+            }
         }
         let p = &mut self.promotions;
         let c = &mut p.campaigns[index];

@@ -892,6 +892,8 @@ impl PromotionsWorkload {
             0 => MISSING,
             1 if !view.budgets.is_empty() => *prng.pick(&view.budgets),
             2 => OTHER_LEDGER,
+            // A bill credit: the packet repays a credit line.
+            3..=6 if !view.lines.is_empty() => *prng.pick(&view.lines),
             _ => wallet(user_id),
         };
         Command::GrabRedPacket {
