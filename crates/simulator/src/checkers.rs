@@ -580,6 +580,7 @@ pub fn promotions_agree(
             ));
         }
     }
+    best_coupons_agree(state, auditor, touched)?;
     for (&(campaign, user), usage) in &model.usage {
         let id = model.campaigns[campaign].record.id;
         if touched.is_some_and(|t| !t.grabs.contains(&(id, user))) {
@@ -592,6 +593,53 @@ pub fn promotions_agree(
                 usage.grabbed
             ));
         }
+    }
+    Ok(())
+}
+
+/// The best-coupons query (a read, not a command) answers as the model works it out, for the
+/// basket of the first checkout a batch named (its user, merchant, amount and card, after the
+/// batch: its own coupons are then spent or reserved, so the user's others compete).
+fn best_coupons_agree(
+    state: &StateMachine,
+    auditor: &Auditor,
+    touched: Option<&Touched>,
+) -> Result<(), String> {
+    let model = &auditor.promotions;
+    let Some(&index) = touched
+        .and_then(|t| t.checkouts.iter().next())
+        .and_then(|id| model.checkout_index.get(id))
+    else {
+        return Ok(());
+    };
+    let promotions::Command::Checkout {
+        user_id,
+        merchant_account_id,
+        amount,
+        card_issuer,
+        card_bin,
+        category,
+        ..
+    } = model.checkouts[index].command
+    else {
+        unreachable!("a checkout's command is a checkout")
+    };
+    let basket = promotions::Basket {
+        user_id,
+        merchant_account_id,
+        amount,
+        card_issuer,
+        card_bin,
+        category,
+    };
+    let node = state
+        .promotions()
+        .best_coupons(state.ledger(), auditor.timestamp, &basket);
+    let expected = auditor.best_coupons(auditor.timestamp, &basket);
+    if node != expected {
+        return Err(format!(
+            "best coupons for {basket:?}: node {node:?}, auditor {expected:?}"
+        ));
     }
     Ok(())
 }

@@ -2187,3 +2187,84 @@ impl Auditor {
         R::Ok
     }
 }
+
+impl Auditor {
+    /// The best coupons for `basket` at `now` (`docs/promotions.md`, "Best coupons for a
+    /// basket"), worked out from the model: the user's available coupons that give a discount
+    /// alone, the best `CANDIDATES_MAX` of them (by that discount, then by id), and of every
+    /// ordered selection of 1 to `COUPONS_MAX` of them the one with the largest discount, ties
+    /// going to fewer coupons, then to the selection first in lexicographic candidate order.
+    #[must_use]
+    pub fn best_coupons(&self, now: u64, basket: &promotions::Basket) -> promotions::BestCoupons {
+        let discount_of = |ids: &[u128]| -> Option<u64> {
+            let mut coupons = [0; COUPONS_MAX];
+            coupons[..ids.len()].copy_from_slice(ids);
+            let command = Command::Checkout {
+                id: 1,
+                user_id: basket.user_id,
+                payer_id: 0,
+                merchant_account_id: basket.merchant_account_id,
+                amount: basket.amount,
+                timeout: 0,
+                code: 0,
+                card_issuer: basket.card_issuer,
+                card_bin: basket.card_bin,
+                category: basket.category,
+                coupons,
+            };
+            self.plan(now, &command)
+                .ok()
+                .map(|plan| basket.amount - plan.buyer)
+        };
+        let mut candidates: Vec<(u64, u128)> = self
+            .promotions
+            .coupons
+            .iter()
+            .filter(|c| c.user_id == basket.user_id && c.status == CouponStatus::Available)
+            .filter_map(|c| discount_of(&[c.id]).filter(|&d| d > 0).map(|d| (d, c.id)))
+            .collect();
+        candidates.sort_by_key(|&(discount, id)| (std::cmp::Reverse(discount), id));
+        candidates.truncate(promotions::CANDIDATES_MAX);
+        // Every selection as a sequence of candidate positions, counted in base n: sizes in
+        // turn, each in lexicographic order (a sequence repeating a position is skipped).
+        let n = candidates.len();
+        let mut best: Option<(u64, Vec<usize>)> = None;
+        for size in 1..=COUPONS_MAX.min(n) {
+            let total = n.pow(u32::try_from(size).expect("at most 4"));
+            for number in 0..total {
+                let mut digits = vec![0; size];
+                let mut rest = number;
+                for digit in digits.iter_mut().rev() {
+                    *digit = rest % n;
+                    rest /= n;
+                }
+                let mut seen = digits.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != size {
+                    continue;
+                }
+                let ids: Vec<u128> = digits.iter().map(|&k| candidates[k].1).collect();
+                let Some(discount) = discount_of(&ids) else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|(b, _)| discount > *b) {
+                    best = Some((discount, digits));
+                }
+            }
+        }
+        let mut answer = promotions::BestCoupons {
+            to_pay: basket.amount,
+            ..promotions::BestCoupons::default()
+        };
+        if let Some((discount, digits)) = best {
+            for (slot, &k) in digits.iter().enumerate() {
+                answer.coupons[slot] = candidates[k].1;
+            }
+            answer.count = digits.len();
+            answer.discount = discount;
+            answer.to_pay = basket.amount - discount;
+        }
+        answer
+    }
+}
