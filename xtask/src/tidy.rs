@@ -191,12 +191,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Runs the `elevenfold` binary (crate cli) as a process and talks to it through `client`;
     // the protocol crate only for its limits.
-    ("crashtest", &["client", "protocol", "promotions", "credit", "ledger"]),
+    (
+        "crashtest",
+        &["client", "protocol", "promotions", "credit", "ledger"],
+    ),
     // Test tooling at the top: it drives every decoder, the node's recovery and the server.
     (
         "fuzz",
         &[
-            "server", "node", "protocol", "engine", "credit", "ledger", "storage", "stdx",
+            "server",
+            "node",
+            "provlog",
+            "provenance",
+            "protocol",
+            "engine",
+            "credit",
+            "ledger",
+            "storage",
+            "stdx",
         ],
     ),
 ];

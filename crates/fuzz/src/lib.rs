@@ -1,6 +1,7 @@
 //! A coverage-less mutation fuzzer for every decoder of untrusted bytes in elevenfold: the binary
 //! protocol, the HTTP JSON bodies, data directories at recovery (WAL segments, snapshots, the
-//! record file), snapshot payloads, credit records and log batches.
+//! record file), snapshot payloads, credit records, log batches, and the provenance log's
+//! statements, proof bundles, EPCIS events, checkpoints, cosignatures and proofs.
 //!
 //! Each target ([`Target`]) says how to make valid seeds with the real encoders, how to mutate
 //! an input (the generic byte mutations of `mutate.rs` plus structure-aware steps: resealing
@@ -59,6 +60,7 @@ pub const TARGETS: &[&str] = &[
     "snapshot",
     "credit-records",
     "batch",
+    "provlog",
 ];
 
 /// Makes the target called `name`.
@@ -72,6 +74,7 @@ pub fn make_target(name: &str) -> Option<Box<dyn Target>> {
         "snapshot" => Box::new(targets::snapshot::Snapshot::default()),
         "credit-records" => Box::new(targets::records::CreditRecords),
         "batch" => Box::new(targets::batch::BatchCodec),
+        "provlog" => Box::new(targets::provlog::Provlog::new()),
         _ => return None,
     })
 }

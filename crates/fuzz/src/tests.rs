@@ -2,7 +2,7 @@
 //! thousand fresh mutants from a fixed seed; and every saved crash input, which must pass once
 //! its finding is fixed. A failure names the command that replays it.
 
-use crate::{Options, TARGETS, crash_dir, fuzz, make_target, run_guarded};
+use crate::{Options, TARGETS, Target, crash_dir, fuzz, make_target, run_guarded};
 
 /// Mutants per target: enough to catch a regression in a decoder's checks, small enough that
 /// all targets together run in seconds (the recovery targets open a node per input).
@@ -11,6 +11,7 @@ fn execs(target: &str) -> u64 {
         "recovery" => 600,
         "recovery-sealed" => 1_000,
         "http" => 1_500,
+        "provlog" => 3_000,
         _ => 4_000,
     }
 }
@@ -73,6 +74,82 @@ fn credit_records() {
 #[test]
 fn batch() {
     check("batch");
+}
+
+#[test]
+fn provlog() {
+    check("provlog");
+}
+
+// Goal: the `provlog` target's oracle is honest: a bundle that verifies but whose checkpoint the
+// log never signed (its real checkpoint with an extension line, signed with the log's key, which
+// only the harness holds: what a forgery would look like) is reported as a failure, and the same
+// bundle with its real checkpoint passes.
+#[test]
+fn provlog_reports_a_checkpoint_the_log_never_signed() {
+    use crate::targets::provlog::{BUNDLE_KIND, log_signer};
+    use provenance::{Checkpoint, Note};
+
+    crate::install_panic_hook();
+    let mut target = make_target("provlog").expect("a known target");
+    let seed = target
+        .seeds()
+        .into_iter()
+        .find(|s| s.first() == Some(&BUNDLE_KIND) && s.len() > 1000)
+        .expect("a bundle seed with events");
+    let outcome = run_guarded(target.as_mut(), &seed);
+    assert!(
+        outcome.as_ref().is_ok_and(|l| l.starts_with("bundle/ok/")),
+        "{outcome:?}"
+    );
+    let mut bundle = provlog::Bundle::decode(&seed[1..]).expect("a bundle");
+    let note = Note::parse(bundle.checkpoint.as_bytes()).expect("a note");
+    let real = Checkpoint::parse_body(&note.text).expect("a checkpoint");
+    let forged = Checkpoint::with_extensions(
+        real.origin(),
+        real.size(),
+        *real.root(),
+        vec!["forged".to_string()],
+    )
+    .expect("a valid checkpoint");
+    bundle.checkpoint = forged.sign(&log_signer()).expect("signs");
+    let mut input = vec![BUNDLE_KIND];
+    input.extend_from_slice(&bundle.encode().expect("encodes"));
+    let outcome = run_guarded(target.as_mut(), &input);
+    assert!(
+        outcome
+            .as_ref()
+            .is_err_and(|e| e.starts_with("bundle-forged: a checkpoint the log never signed")),
+        "{outcome:?}"
+    );
+}
+
+// Goal: the `http` target's promotions seeds are what they say: on the state the target's setup
+// leaves (whose every event must be accepted, or `seeds` panics), after the seeds before them,
+// each valid promotions request answers 200 with every campaign and command `ok`, so that
+// mutants start from requests that reach the engine, not from refusals.
+#[test]
+fn http_promotions_seeds_succeed() {
+    crate::install_panic_hook();
+    let mut target = crate::targets::http::Http::new();
+    let promotions = crate::targets::http::promotions_seeds();
+    for seed in target.seeds() {
+        let outcome = target.run(&seed);
+        if !promotions.contains(&seed) {
+            continue;
+        }
+        let label = outcome.unwrap_or_else(|e| panic!("{e}"));
+        let all_ok = if seed.starts_with(b"POST") {
+            label.ends_with(" 200 ok ")
+        } else {
+            label.contains(" 200 ")
+        };
+        assert!(
+            all_ok,
+            "{label}: {}",
+            String::from_utf8_lossy(&seed[..seed.len().min(300)])
+        );
+    }
 }
 
 // Goal: every input the fuzzer saved in `crates/fuzz/crashes/` (findings B1, F1-F5 of

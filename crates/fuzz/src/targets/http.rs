@@ -1,13 +1,14 @@
 //! Target `http`: HTTP requests (method, path and query, content type, body) through the
 //! server's real router (`server::router`), in process with `tower::ServiceExt::oneshot`, over
 //! a real node in a temporary directory. Every route is reached, the JSON body parsers of every
-//! POST route included (accounts, transfers, limits, credit programs, commands, day-close).
+//! POST route included (accounts, transfers, limits, credit programs, commands, day-close,
+//! promotion campaigns and commands; the promotions part is in `http/promotions.rs`).
 //!
 //! An input is text: `METHOD TARGET\nCONTENT-TYPE\n` then the body. Properties: never a panic;
 //! never a 5xx; every answer other than 200 is an RFC 9457 problem document whose `status` is the
 //! HTTP status and whose `code` is one the server documents; a 200 with a JSON content type is
-//! valid JSON; a problem changes no account, transfer or credit line count ("a problem means the
-//! request changed nothing").
+//! valid JSON; a problem changes no account, transfer, credit line or campaign count, nor the
+//! size of the promotions state ("a problem means the request changed nothing").
 //!
 //! The node keeps its state across inputs (a stateful fuzz: ids that exist, lines with
 //! purchases), so a failure may depend on earlier inputs; `--replay` starts from the seeds'
@@ -22,6 +23,9 @@ use tower::ServiceExt as _;
 use crate::Target;
 use crate::mutate::mutate_bytes;
 use crate::prng::Prng;
+use crate::targets::json::{edit_text, node_at, paths, remove_at};
+
+mod promotions;
 
 /// The router's body limit here: small, so `body_too_large` is reachable.
 const BODY_SIZE_MAX: usize = 256 * 1024;
@@ -132,7 +136,8 @@ fn transfer_json(id: u32, debit: u32, credit: u32, amount: u32, flags: &[&str]) 
 }
 
 /// Requests that build the state the seeds refer to: accounts, transfers, a program, a line
-/// with a purchase.
+/// with a purchase, and promotion campaigns of every kind with coupons, a captured checkout,
+/// prizes, a grab, a draw and coins.
 fn setup() -> Vec<Vec<u8>> {
     let ids = [1, 2, 3, 4, 5, 6, 101, 102, 103, 104, 105, 201, 202, 203];
     let accounts: Vec<Value> = ids
@@ -168,9 +173,13 @@ fn setup() -> Vec<Vec<u8>> {
             ]}),
         ),
     ]
+    .into_iter()
+    .chain(promotions::setup())
+    .collect()
 }
 
-/// One valid request per route and body type.
+/// One valid request per route and body type, then the promotions seeds, single commands and
+/// near-misses.
 fn seeds() -> Vec<Vec<u8>> {
     let commands = json!({ "commands": [
         { "type": "open_line", "id": "1002", "borrower_id": "9002", "program_id": "1",
@@ -264,6 +273,8 @@ fn seeds() -> Vec<Vec<u8>> {
             ));
         }
     }
+    seeds.extend(promotions::seeds());
+    seeds.extend(promotions::parents());
     seeds
 }
 
@@ -337,12 +348,16 @@ fn interesting_json(prng: &mut Prng) -> Value {
         "[\"penalty\",\"penalty\",\"fee\",\"interest\"]",
         "[\"student\"]",
     ];
-    match prng.below(8) {
+    match prng.below(10) {
         0 => Value::String("9".repeat(prng.below(100_000))),
         1 => {
             let depth = prng.below(300);
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
             serde_json::from_str(&text).unwrap_or(Value::Null)
+        }
+        2 | 3 => {
+            let text: &&str = prng.pick(promotions::INTERESTING);
+            serde_json::from_str(text).unwrap_or(Value::Null)
         }
         _ => {
             let text: &&str = prng.pick(&texts);
@@ -351,73 +366,18 @@ fn interesting_json(prng: &mut Prng) -> Value {
     }
 }
 
-/// Paths to every node of a JSON value, as object keys and array indexes.
-fn nodes(value: &Value, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    out.push(path.clone());
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                path.push(Step::Key(key.clone()));
-                nodes(child, path, out);
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                path.push(Step::Index(index));
-                nodes(child, path, out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn node_at<'a>(value: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
-    let mut current = value;
-    for step in path {
-        current = match (step, current) {
-            (Step::Key(key), Value::Object(map)) => map.get_mut(key)?,
-            (Step::Index(index), Value::Array(items)) => items.get_mut(*index)?,
-            _ => return None,
-        };
-    }
-    Some(current)
-}
-
-/// Edits one node of a JSON body: replaces, removes, duplicates or adds a value.
+/// Edits one node of a JSON body: replaces, removes, duplicates or adds a value, or edits a
+/// string a few characters at a time (rule texts, decimals, dates).
 fn mutate_json(prng: &mut Prng, value: &mut Value) {
-    let mut paths = Vec::new();
-    nodes(value, &mut Vec::new(), &mut paths);
+    let paths = paths(value);
     let path = prng.pick(&paths).clone();
-    match prng.below(6) {
+    match prng.below(7) {
         0 | 1 => {
             if let Some(node) = node_at(value, &path) {
                 *node = interesting_json(prng);
             }
         }
-        2 => {
-            // Remove the node from its parent.
-            if let Some((last, parent)) = path.split_last()
-                && let Some(parent) = node_at(value, parent)
-            {
-                match (last, parent) {
-                    (Step::Key(key), Value::Object(map)) => {
-                        map.remove(key);
-                    }
-                    (Step::Index(index), Value::Array(items)) => {
-                        items.remove(*index);
-                    }
-                    _ => {}
-                }
-            }
-        }
+        2 => remove_at(value, &path),
         3 => {
             if let Some(Value::Object(map)) = node_at(value, &path) {
                 let keys = [
@@ -428,6 +388,14 @@ fn mutate_json(prng: &mut Prng, value: &mut Value) {
                     "amount",
                     "timestamp",
                     "reserved",
+                    "campaign_id",
+                    "checkout_id",
+                    "coupons",
+                    "offer",
+                    "rule",
+                    "kind",
+                    "change",
+                    "user_segments",
                 ];
                 map.insert((*prng.pick(&keys)).to_string(), interesting_json(prng));
             }
@@ -444,6 +412,14 @@ fn mutate_json(prng: &mut Prng, value: &mut Value) {
                     items.extend(std::iter::repeat_n(json!({}), copies));
                 } else {
                     items.extend(std::iter::repeat_n(first, copies));
+                }
+            }
+        }
+        5 => {
+            if let Some(Value::String(text)) = node_at(value, &path) {
+                let edits = 1 + prng.below(3);
+                for _ in 0..edits {
+                    edit_text(prng, text, promotions::TOKENS);
                 }
             }
         }
@@ -466,6 +442,10 @@ fn mutate_line(prng: &mut Prng, method: &[u8], target: &[u8]) -> (Vec<u8>, Vec<u
         "0",
         "1",
         "1001",
+        "1000",
+        "2000",
+        "5030",
+        "5041",
         "340282366920938463463374607431768211455",
         "340282366920938463463374607431768211456",
         "-1",
@@ -493,6 +473,12 @@ fn mutate_line(prng: &mut Prng, method: &[u8], target: &[u8]) -> (Vec<u8>, Vec<u
         "total_rate",
         "monthly_rate",
         "rounding",
+        "user_id",
+        "merchant_account_id",
+        "amount",
+        "card_issuer",
+        "card_bin",
+        "category",
         "colour",
     ];
     let values = [
@@ -525,6 +511,11 @@ fn mutate_line(prng: &mut Prng, method: &[u8], target: &[u8]) -> (Vec<u8>, Vec<u
         "3",
         "24",
         "25",
+        "7",
+        "302",
+        "25000",
+        "622201",
+        "4294967296",
     ];
     let methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
     let text = String::from_utf8_lossy(target).to_string();
@@ -577,8 +568,8 @@ fn sendable_target(target: &[u8]) -> String {
 }
 
 /// The route an outcome belongs to, for labels: the path's known words, `*` for anything else
-/// (ids, garbage), and (for `GET`, where they mean something) the known query keys, so labels
-/// stay few.
+/// (ids, garbage), and (for `GET` of a route that reads its query, where they mean something)
+/// the known query keys, so labels stay few.
 fn route_label(uri: &Uri, with_query: bool) -> String {
     const WORDS: &[&str] = &[
         "v1",
@@ -596,6 +587,15 @@ fn route_label(uri: &Uri, with_query: bool) -> String {
         "funding",
         "quote",
         "business-date",
+        "promotions",
+        "campaigns",
+        "grabs",
+        "coupons",
+        "checkouts",
+        "prizes",
+        "coins",
+        "draws",
+        "best-coupons",
         "openapi.json",
         "livez",
         "readyz",
@@ -615,6 +615,12 @@ fn route_label(uri: &Uri, with_query: bool) -> String {
         "total_rate",
         "monthly_rate",
         "rounding",
+        "user_id",
+        "merchant_account_id",
+        "amount",
+        "card_issuer",
+        "card_bin",
+        "category",
     ];
     let segments: Vec<&str> = uri
         .path()
@@ -623,8 +629,17 @@ fn route_label(uri: &Uri, with_query: bool) -> String {
         .take(6)
         .map(|s| if WORDS.contains(&s) { s } else { "*" })
         .collect();
+    // The routes that read a query; on any other, query keys only multiply the labels.
+    const QUERY_ROUTES: &[&str] = &[
+        "transfers",
+        "balances",
+        "raise-check",
+        "quote",
+        "best-coupons",
+    ];
+    let reads_query = segments.last().is_some_and(|s| QUERY_ROUTES.contains(s));
     let mut label = format!("/{}", segments.join("/"));
-    if let Some(query) = uri.query().filter(|_| with_query) {
+    if let Some(query) = uri.query().filter(|_| with_query && reads_query) {
         let mut keys: Vec<&str> = query
             .split('&')
             .filter_map(|p| p.split('=').next())
@@ -642,12 +657,15 @@ fn route_label(uri: &Uri, with_query: bool) -> String {
     label
 }
 
-fn counts(node: &node::Node) -> (u64, u64, u32) {
+/// What a problem must not change: the account, transfer, line and campaign counts, and the
+/// size of the promotions state (see `promotions::figures`).
+fn counts(node: &node::Node) -> (u64, u64, u32, (usize, usize)) {
     node.read(|state| {
         (
             state.ledger().account_count(),
             state.ledger().transfer_count(),
             state.credit().line_count(),
+            promotions::figures(state),
         )
     })
 }
@@ -801,9 +819,13 @@ impl Target for Http {
     fn seeds(&mut self) -> Vec<Vec<u8>> {
         for request in setup() {
             let outcome = self.send(&request);
+            // Every event of every setup request is accepted: the seeds refer to all of it.
             assert!(
-                outcome.as_ref().is_ok_and(|label| label.contains(" 200 ")),
-                "setup request failed: {outcome:?}"
+                outcome
+                    .as_ref()
+                    .is_ok_and(|label| label.ends_with(" 200 ok ")),
+                "setup request failed: {outcome:?}: {}",
+                String::from_utf8_lossy(&request)
             );
         }
         seeds()
@@ -858,6 +880,13 @@ impl Target for Http {
     fn run(&mut self, input: &[u8]) -> Result<String, String> {
         self.send(input)
     }
+}
+
+/// The valid promotions seeds, in the order `seeds` runs them (each answers 200 and every
+/// campaign and command in it `ok`), for `http_promotions_seeds_succeed`.
+#[cfg(test)]
+pub(crate) fn promotions_seeds() -> Vec<Vec<u8>> {
+    promotions::seeds()
 }
 
 fn rebuild(method: &[u8], target: &[u8], content_type: &[u8], body: &[u8]) -> Vec<u8> {

@@ -2,7 +2,9 @@
 
 pub mod batch;
 pub mod http;
+pub mod json;
 pub mod protocol;
+pub mod provlog;
 pub mod records;
 pub mod recovery;
 pub mod samples;
