@@ -205,6 +205,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "provenance",
             "protocol",
             "engine",
+            "promotions",
             "credit",
             "ledger",
             "storage",

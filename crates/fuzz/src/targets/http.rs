@@ -419,7 +419,7 @@ fn mutate_json(prng: &mut Prng, value: &mut Value) {
             if let Some(Value::String(text)) = node_at(value, &path) {
                 let edits = 1 + prng.below(3);
                 for _ in 0..edits {
-                    edit_text(prng, text, promotions::TOKENS);
+                    edit_text(prng, text, &promotions::TOKENS);
                 }
             }
         }

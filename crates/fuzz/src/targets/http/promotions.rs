@@ -435,20 +435,18 @@ pub(super) const INTERESTING: &[&str] = &[
     "\"\"",
 ];
 
-/// Tokens of the campaign rule language (and of decimals), for string edits.
-pub(super) const TOKENS: &[&str] = &[
-    "amount",
-    "merchant",
-    "category",
-    "issuer",
-    "bin",
-    "segments",
-    "hour",
-    "weekday",
-    "day",
-    "user_coupons",
-    "user_redemptions",
-    "user_draws",
+/// Tokens of the campaign rule language (and of decimals), for string edits: the facts a rule
+/// may name (`promotions::RULE_VARIABLES`), then the rest.
+pub(super) static TOKENS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    promotions::RULE_VARIABLES
+        .iter()
+        .chain(OTHER_TOKENS)
+        .copied()
+        .collect()
+});
+
+/// The rule language's tokens other than its variables.
+const OTHER_TOKENS: &[&str] = &[
     "bogus",
     "true",
     "false",
