@@ -279,6 +279,25 @@ impl Command {
         }
     }
 
+    /// The line this command acts on, if any.
+    #[must_use]
+    pub fn line_id(&self) -> Option<u128> {
+        match self {
+            Command::SetLimit { line_id, .. }
+            | Command::SetTemporaryLimit { line_id, .. }
+            | Command::SetStatus { line_id, .. }
+            | Command::Authorize { line_id, .. }
+            | Command::Capture { line_id, .. }
+            | Command::Void { line_id, .. }
+            | Command::Refund { line_id, .. }
+            | Command::Repay { line_id, .. }
+            | Command::ConvertInstallments { line_id, .. }
+            | Command::SettleInstallments { line_id, .. }
+            | Command::RedeemCoins { line_id, .. } => Some(*line_id),
+            _ => None,
+        }
+    }
+
     /// The line whose principal this command may change (a drawdown or a reduction, which
     /// co-funding follows), if any: captures, refunds, repayments, settlements, coins.
     #[must_use]

@@ -437,6 +437,39 @@ impl Credit {
         }
     }
 
+    /// Reads what applying `commands` will read first: each command's line (its index entry
+    /// and hot fields), the line's ledger account, and the id-index buckets of the transfer it
+    /// posts and of the purchase it resolves. One pass over a run of commands has their cache
+    /// misses in flight together; applying them one at a time would wait for each in turn.
+    /// Changes nothing; the engine calls it on short runs, so that what it reads is still in
+    /// cache when the commands apply.
+    pub fn touch(&self, ledger: &Ledger, commands: &[Command]) {
+        let mut sink = 0u64;
+        for command in commands {
+            if let Some(id) = command.transfer_id() {
+                sink ^= ledger.touch_transfer_id(id);
+            }
+            if let Some(id) = command.purchase_id() {
+                sink ^= ledger.touch_transfer_id(id);
+            }
+            if let Some(line_id) = command.line_id() {
+                sink ^= self.touch_line(line_id) ^ ledger.touch_account(line_id);
+            }
+        }
+        std::hint::black_box(sink);
+    }
+
+    /// Reads the line's index entry and the fields a purchase reads first, for a touch pass
+    /// (see [`Credit::touch`]); 0 when there is no such line. Returns a value read, for the
+    /// caller to pass to `std::hint::black_box`.
+    #[must_use]
+    pub fn touch_line(&self, line_id: u128) -> u64 {
+        self.line_index.get(&line_id).map_or(0, |&index| {
+            let line = &self.lines[index as usize];
+            line.limit ^ line.cycle.purchases ^ u64::from(line.overdue_since.0)
+        })
+    }
+
     // ---------------------------------------------------------------------------------------
     // Programs.
 

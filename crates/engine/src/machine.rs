@@ -12,6 +12,10 @@ use promotions::{Promotions, PromotionsSnapshotError};
 use crate::{Batch, Reply, Request};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"EFSTATE3";
+/// Product commands are touched (`Credit::touch`, `Promotions::touch`) in runs of this many, then applied: long
+/// enough to keep many cache misses in flight, short enough that what a run read is still in
+/// cache when it applies.
+const TOUCH_RUN: usize = 64;
 
 /// Why a state snapshot cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,11 +144,14 @@ impl StateMachine {
                 Request::Credit(commands) => {
                     let mut next = first;
                     let mut results = Vec::with_capacity(commands.len());
-                    for command in commands {
-                        results.push(self.credit.execute(&mut self.ledger, next, command));
-                        // Past the batch's timestamps only after the last command: saturates
-                        // when the batch ends at u64::MAX (no overflow panic).
-                        next = next.saturating_add(command.timestamp_count());
+                    for run in commands.chunks(TOUCH_RUN) {
+                        self.credit.touch(&self.ledger, run);
+                        for command in run {
+                            results.push(self.credit.execute(&mut self.ledger, next, command));
+                            // Past the batch's timestamps only after the last command:
+                            // saturates when the batch ends at u64::MAX (no overflow panic).
+                            next = next.saturating_add(command.timestamp_count());
+                        }
                     }
                     Reply::Credit(results)
                 }
@@ -164,14 +171,17 @@ impl StateMachine {
                 Request::Promotions(commands) => {
                     let mut next = first;
                     let mut results = Vec::with_capacity(commands.len());
-                    for command in commands {
-                        results.push(self.promotions.execute(
-                            &mut self.ledger,
-                            &mut self.credit,
-                            next,
-                            command,
-                        ));
-                        next = next.saturating_add(command.timestamp_count());
+                    for run in commands.chunks(TOUCH_RUN) {
+                        self.promotions.touch(&self.ledger, &self.credit, run);
+                        for command in run {
+                            results.push(self.promotions.execute(
+                                &mut self.ledger,
+                                &mut self.credit,
+                                next,
+                                command,
+                            ));
+                            next = next.saturating_add(command.timestamp_count());
+                        }
                     }
                     Reply::Promotions(results)
                 }

@@ -464,6 +464,27 @@ impl Ledger {
         self.posting_reserved = false;
     }
 
+    /// Reads the home bucket of the id index where a transfer with this id is found or
+    /// stored, so that applying it soon after finds the bucket in cache. A product module's
+    /// touch pass over a run of commands keeps many of these cache misses in flight at once,
+    /// where applying one command at a time waits for each. Returns a value read, for the
+    /// caller to pass to `std::hint::black_box`.
+    #[must_use]
+    pub fn touch_transfer_id(&self, id: u128) -> u64 {
+        self.id_index.touch(self.hash(id))
+    }
+
+    /// Reads the account's balances and the end of its transfer list (where a posting appends),
+    /// for a touch pass like [`Ledger::touch_transfer_id`]'s.
+    #[must_use]
+    pub fn touch_account(&self, id: u128) -> u64 {
+        self.accounts.get(&id).map_or(0, |a| {
+            #[expect(clippy::cast_possible_truncation, reason = "any bits will do")]
+            let balance = a.account.debits_posted as u64;
+            balance ^ a.transfers.last().copied().unwrap_or(0)
+        })
+    }
+
     /// The stored transfer with this id, during apply. A cold one must have been prefetched
     /// (`prefetch_needs` lists it for a transfer with this id).
     #[must_use]

@@ -19,6 +19,7 @@ mod result;
 pub mod rule;
 mod snapshot;
 mod state;
+mod touch;
 
 pub use best::{Basket, BestCoupons, CANDIDATES_MAX};
 pub use games::{DrawView, PrizeView, RULE_VARIABLES, business_day};
