@@ -83,6 +83,17 @@ impl From<Truncated> for PromotionsSnapshotError {
 
 type E = PromotionsSnapshotError;
 
+/// Encoded sizes of one entry of a section (what `encode_snapshot` writes for it): `count`
+/// refuses a count the rest of the bytes cannot hold, so these must not exceed the truth, or a
+/// valid snapshot with many entries and a short rest decodes as truncated.
+/// Campaign: record, status u8, issued u32, redemptions u32, five u64 sums.
+const CAMPAIGN_SIZE: usize = RECORD_SIZE + 1 + 4 + 4 + 5 * 8;
+/// Coupon: id u128, campaign u32, user u128, claimed u8, expires_at u64, status u8, checkout u32.
+const COUPON_SIZE: usize = 16 + 4 + 16 + 1 + 8 + 1 + 4;
+/// Checkout: record, payer flag u8, buyer amount u64, coupon count u8, every coupon slot
+/// (u32, u64, u64), deadline u64, status u8, buyer refunded u64.
+const CHECKOUT_SIZE: usize = RECORD_SIZE + 1 + 8 + 1 + 20 * COUPONS_MAX + 8 + 1 + 8;
+
 fn record(r: &mut Reader<'_>) -> Result<[u8; RECORD_SIZE], E> {
     r.take::<RECORD_SIZE>().map_err(E::from)
 }
@@ -361,7 +372,7 @@ impl Promotions {
         };
         let mut r = Reader::new(&bytes[MAGIC.len()..]);
         let mut p = Promotions::new(hash_key);
-        for _ in 0..count(&mut r, RECORD_SIZE + 53)? {
+        for _ in 0..count(&mut r, CAMPAIGN_SIZE)? {
             let record = Campaign::from_bytes(&record(&mut r)?)
                 .map_err(|_| E::Invalid("campaign record"))?;
             let status = match r.u8()? {
@@ -388,7 +399,7 @@ impl Promotions {
             p.campaigns.push(c);
         }
         let campaigns = p.campaigns.len();
-        for _ in 0..count(&mut r, 58)? {
+        for _ in 0..count(&mut r, COUPON_SIZE)? {
             let id = r.u128()?;
             let campaign = r.u32()?;
             let user_id = r.u128()?;
@@ -441,7 +452,7 @@ impl Promotions {
             };
             p.usage.insert(key, usage);
         }
-        for _ in 0..count(&mut r, RECORD_SIZE + 34 + 20 * COUPONS_MAX)? {
+        for _ in 0..count(&mut r, CHECKOUT_SIZE)? {
             let command =
                 Command::from_bytes(&record(&mut r)?).map_err(|_| E::Invalid("checkout record"))?;
             let Command::Checkout { id, .. } = command else {

@@ -1126,3 +1126,27 @@ fn red_packet_as_a_bill_credit() {
     assert_eq!(w.run(grab(5, 7, LINE)), R::Exists);
     w.restart();
 }
+
+// Goal: a snapshot whose last sections hold many entries decodes. Decoding refuses a count the
+// rest of the bytes cannot hold, from each entry's encoded size; sizes set above the truth made
+// a valid snapshot with many campaigns, coupons or checkouts and little after them decode as
+// truncated (found by `limits_hold_against_a_model`: 15 checkouts, then a restart).
+#[test]
+fn many_campaigns_coupons_and_checkouts_survive_a_restart() {
+    let mut w = World::new();
+    for id in 0..40 {
+        assert_eq!(w.campaign(&bank_coupon(100 + id)), R::Ok);
+    }
+    w.restart();
+    for id in 0..200 {
+        assert_eq!(w.run(claim(1_000 + id, 100, 1)), R::Ok);
+    }
+    w.restart();
+    for id in 0..100 {
+        assert_eq!(w.run(checkout(2_000 + id, 1, 1, 1, &[])), R::Ok);
+    }
+    w.restart();
+    assert_eq!(w.promotions.checkouts.len(), 100);
+    assert_eq!(w.promotions.coupons.len(), 200);
+    assert_eq!(w.promotions.campaigns.len(), 40);
+}
