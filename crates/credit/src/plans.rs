@@ -116,7 +116,7 @@ impl Credit {
     /// The plans of a line, in creation order (ended ones too).
     #[must_use]
     pub fn plans_of(&self, line_id: u128) -> Vec<Plan> {
-        let Some(&index) = self.line_index.get(&line_id) else {
+        let Some(index) = self.find_line(line_id) else {
             return Vec::new();
         };
         self.plans

@@ -16,8 +16,6 @@
 
 use std::fmt;
 
-use stdx::id_map;
-
 use crate::bytes::{Reader, Truncated, Writer};
 use crate::command::{FUNDERS_MAX, PROGRAM_SIZE, Program};
 use crate::date::Date;
@@ -403,17 +401,14 @@ impl Credit {
         }
         let lines = count(&mut r, LINE_SIZE)?;
         credit.lines.reserve(lines);
-        credit.line_index = id_map(hash_key);
+        credit.line_index.reserve(lines);
         for index in 0..lines {
             let line = get_line(&mut r, programs)?;
-            if credit
-                .line_index
-                .insert(line.id, u32::try_from(index).expect("u32 count"))
-                .is_some()
-            {
+            if credit.find_line(line.id).is_some() {
                 return Err(CreditSnapshotError::Invalid("duplicate line"));
             }
             credit.lines.push(line);
+            credit.index_line(line.id, u32::try_from(index).expect("u32 count"));
         }
         if credit.close_cursor as usize > lines {
             return Err(CreditSnapshotError::Invalid(

@@ -18,7 +18,8 @@ use ledger::{
     Account, AccountFlags, CreateTransferResult, Ledger, PendingStatus, RESERVED_ID_MIN, Transfer,
     TransferFlags,
 };
-use stdx::{IdMap, id_map};
+use std::hash::BuildHasher;
+use stdx::{IdHashBuilder, IdIndex, IdMap, id_map};
 
 use crate::command::{
     APPLICANT_GUARDIAN_CONFIRMED, APPLICANT_STUDENT, Command, Component, Program, StatusChange,
@@ -272,7 +273,9 @@ pub struct Credit {
     pub(crate) programs: Vec<Program>,
     pub(crate) program_index: IdMap<u128, u32>,
     pub(crate) lines: Vec<Line>,
-    pub(crate) line_index: IdMap<u128, u32>,
+    /// Lines by the hash of their id (confirmed against `lines`): see `find_line`.
+    pub(crate) line_index: IdIndex,
+    pub(crate) hasher: IdHashBuilder,
     /// Sum of line exposures per borrower and program: (borrower, program index) hashed as one key.
     pub(crate) borrowers: IdMap<u128, u64>,
     pub(crate) purchases: IdMap<u128, Purchase>,
@@ -345,7 +348,8 @@ impl Credit {
             programs: Vec::new(),
             program_index: id_map(hash_key),
             lines: Vec::new(),
-            line_index: id_map(hash_key),
+            line_index: IdIndex::new(),
+            hasher: IdHashBuilder::new(hash_key),
             borrowers: id_map(hash_key),
             purchases: id_map(hash_key),
             business_date: Date(0),
@@ -372,6 +376,21 @@ impl Credit {
         (self.close_cursor, self.line_count())
     }
 
+    /// The index in `lines` of the line with this id.
+    pub(crate) fn find_line(&self, id: u128) -> Option<u32> {
+        self.line_index
+            .find(self.hasher.hash_one(id), |index| {
+                self.lines[usize::try_from(index).expect("line indexes fit")].id == id
+            })
+            .map(|index| u32::try_from(index).expect("line indexes are u32"))
+    }
+
+    /// Indexes the line stored at `index` under its id (not indexed yet).
+    pub(crate) fn index_line(&mut self, id: u128, index: u32) {
+        let hash = self.hasher.hash_one(id);
+        self.line_index.insert(hash, u64::from(index));
+    }
+
     #[must_use]
     pub fn line_count(&self) -> u32 {
         u32::try_from(self.lines.len()).expect("line count fits u32")
@@ -386,7 +405,7 @@ impl Credit {
 
     #[must_use]
     pub fn line(&self, id: u128) -> Option<&Line> {
-        self.line_index.get(&id).map(|&i| &self.lines[i as usize])
+        self.find_line(id).map(|i| &self.lines[i as usize])
     }
 
     #[must_use]
@@ -464,7 +483,7 @@ impl Credit {
     /// caller to pass to `std::hint::black_box`.
     #[must_use]
     pub fn touch_line(&self, line_id: u128) -> u64 {
-        self.line_index.get(&line_id).map_or(0, |&index| {
+        self.find_line(line_id).map_or(0, |index| {
             let line = &self.lines[index as usize];
             line.limit ^ line.cycle.purchases ^ u64::from(line.overdue_since.0)
         })
@@ -576,7 +595,7 @@ impl Credit {
         // the peak path, changes none: no second lookup of its line).
         let tracked = command
             .principal_line_id()
-            .and_then(|id| self.line_index.get(&id).copied())
+            .and_then(|id| self.find_line(id))
             .map(|index| (index, self.lines[index as usize].principal()));
         let result = self.dispatch(ledger, clock, command);
         if let Some((index, before)) = tracked {
@@ -639,9 +658,7 @@ impl Credit {
         let mut clock = Clock::new(first, 1);
         // Co-funding follows the principal, as for every command that changes it (`run`).
         let tracked = self
-            .line_index
-            .get(&line_id)
-            .copied()
+            .find_line(line_id)
             .map(|index| (index, self.lines[index as usize].principal()));
         let result = self.repay(
             ledger,
@@ -854,7 +871,7 @@ impl Credit {
         }
         self.borrowers.insert(key, new_exposure);
         let index = self.line_count();
-        self.line_index.insert(id, index);
+        self.index_line(id, index);
         self.lines.push(Line {
             id,
             borrower_id,
@@ -885,10 +902,7 @@ impl Credit {
 
     /// The line's index, or the code refusing changes to a line that is gone.
     fn live_line(&self, line_id: u128) -> Result<u32, CreditResult> {
-        let &index = self
-            .line_index
-            .get(&line_id)
-            .ok_or(CreditResult::LineNotFound)?;
+        let index = self.find_line(line_id).ok_or(CreditResult::LineNotFound)?;
         match self.lines[index as usize].status {
             LineStatus::Closed => Err(CreditResult::LineClosed),
             LineStatus::WrittenOff => Err(CreditResult::LineWrittenOff),
@@ -1618,10 +1632,7 @@ impl Credit {
         if let Some(code) = id_refusal(id) {
             return Err(code);
         }
-        let &index = self
-            .line_index
-            .get(&line_id)
-            .ok_or(CreditResult::LineNotFound)?;
+        let index = self.find_line(line_id).ok_or(CreditResult::LineNotFound)?;
         let line = self.lines[index as usize];
         Ok((index, line, self.programs[line.program as usize]))
     }

@@ -11,7 +11,7 @@
 //! This crate does NOT persist anything, speak any wire format, or know about products.
 
 mod account;
-mod id_index;
+mod account_table;
 mod result;
 mod snapshot;
 mod state;

@@ -275,11 +275,10 @@ impl Ledger {
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.commit_timestamp.to_le_bytes());
-        let mut ids: Vec<u128> = self.accounts.keys().copied().collect();
-        ids.sort_unstable();
-        out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-        for id in ids {
-            let state = &self.accounts[&id];
+        let mut states: Vec<&AccountState> = self.accounts.values().collect();
+        states.sort_unstable_by_key(|state| state.account.id);
+        out.extend_from_slice(&(states.len() as u64).to_le_bytes());
+        for state in states {
             out.extend_from_slice(&state.account.to_bytes());
             out.extend_from_slice(&state.limits.debit_limit.to_le_bytes());
             out.extend_from_slice(&state.limits.credit_limit.to_le_bytes());

@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 
-use stdx::{IdHashBuilder, IdMap, id_map};
+use stdx::{IdHashBuilder, IdIndex, IdMap, id_map};
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
-use crate::id_index::IdIndex;
+use crate::account_table::AccountTable;
 use crate::result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 use crate::transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
@@ -117,7 +117,7 @@ impl ColdStore for [Transfer] {
 /// Memory per retained transfer below the floor: 16 bytes of id index (hash, position; the id is
 /// confirmed against the record) plus 8 bytes per account side in the account's position list.
 pub struct Ledger {
-    pub(crate) accounts: IdMap<u128, AccountState>,
+    pub(crate) accounts: AccountTable,
     /// Transfers at positions `cold_floor..`, in timestamp order.
     pub(crate) tail: Vec<Transfer>,
     /// Transfers below this position were evicted; the shell keeps them durably.
@@ -153,7 +153,7 @@ impl Ledger {
     #[must_use]
     pub fn new(hash_key: u64) -> Ledger {
         Ledger {
-            accounts: id_map(hash_key),
+            accounts: AccountTable::new(IdHashBuilder::new(hash_key)),
             tail: Vec::new(),
             cold_floor: 0,
             id_index: IdIndex::new(),
@@ -305,7 +305,8 @@ impl Ledger {
 
     /// The position of the stored transfer with this id, during apply.
     fn position_of(&self, id: u128) -> Option<u64> {
-        self.candidates(id).find(|&p| self.record(p).id == id)
+        self.id_index
+            .find(self.hash(id), |p| self.record(p).id == id)
     }
 
     /// The earliest time at which a pending transfer expires, if any: the shell uses it to
@@ -478,11 +479,7 @@ impl Ledger {
     /// for a touch pass like [`Ledger::touch_transfer_id`]'s.
     #[must_use]
     pub fn touch_account(&self, id: u128) -> u64 {
-        self.accounts.get(&id).map_or(0, |a| {
-            #[expect(clippy::cast_possible_truncation, reason = "any bits will do")]
-            let balance = a.account.debits_posted as u64;
-            balance ^ a.transfers.last().copied().unwrap_or(0)
-        })
+        self.accounts.touch(id)
     }
 
     /// The stored transfer with this id, during apply. A cold one must have been prefetched
@@ -571,7 +568,7 @@ impl Ledger {
         while let Some(undo) = self.undo.pop() {
             match undo {
                 Undo::AccountCreate(id) => {
-                    self.accounts.remove(&id).expect("created account exists");
+                    self.accounts.remove_last(id);
                 }
                 Undo::Account(account) => {
                     self.accounts

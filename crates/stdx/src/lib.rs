@@ -1,11 +1,13 @@
-//! Foundation shared by every crate: a fast keyed hasher for u128 ids, a seeded generator for
-//! the test tools, and small helpers.
+//! Foundation shared by every crate: a fast keyed hasher for u128 ids, an index of positions by
+//! id hash for dense tables, a seeded generator for the test tools, and small helpers.
 //!
 //! This crate has no dependencies and does no I/O. It deliberately holds nothing domain-specific.
 
 use std::hash::{BuildHasher, Hasher};
 
 pub mod bytes;
+mod id_index;
+pub use id_index::{Candidates, IdIndex};
 mod prng;
 pub use prng::Prng;
 

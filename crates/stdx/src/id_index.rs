@@ -1,5 +1,9 @@
-//! The transfer id index: (hash of id, position) pairs in an open-addressing table of 64-byte
-//! buckets, each one cache line holding four slots' hashes and positions side by side.
+//! An index of positions by the 64-bit hash of an id: (hash, position) pairs in an
+//! open-addressing table of 64-byte buckets, each one cache line holding four slots' hashes and
+//! positions side by side. It stores no ids: the caller confirms a candidate position against
+//! its own record (a transfer in the ledger's store, an account or a credit line in a dense
+//! table), so an entry costs 16 bytes at most 3/4 full, against 32 or more for a hash map of
+//! u128 keys.
 //!
 //! Why not `hashbrown`: its control bytes and its entries live in two regions, so storing a new
 //! transfer costs two cache misses on a table far larger than the caches (the probe reads a
@@ -28,16 +32,23 @@ const EMPTY_BUCKET: Bucket = Bucket {
     positions: [EMPTY; SLOTS],
 };
 
-/// Positions of stored transfers by the 64-bit hash of their id (see the module docs).
-pub(crate) struct IdIndex {
+/// Positions of stored records by the 64-bit hash of their id (see the module docs).
+pub struct IdIndex {
     buckets: Vec<Bucket>,
     /// Occupied slots, tombstones included (they lengthen probes until the next growth).
     used: usize,
     len: usize,
 }
 
+impl Default for IdIndex {
+    fn default() -> IdIndex {
+        IdIndex::new()
+    }
+}
+
 impl IdIndex {
-    pub(crate) fn new() -> IdIndex {
+    #[must_use]
+    pub fn new() -> IdIndex {
         IdIndex {
             buckets: Vec::new(),
             used: 0,
@@ -46,18 +57,25 @@ impl IdIndex {
     }
 
     /// Entries stored (tombstones not counted).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether nothing is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Entries it holds without growing.
-    pub(crate) fn capacity(&self) -> usize {
+    #[must_use]
+    pub fn capacity(&self) -> usize {
         self.buckets.len() * SLOTS / 4 * 3
     }
 
     /// Makes room for `additional` more entries without growing.
-    pub(crate) fn reserve(&mut self, additional: usize) {
+    pub fn reserve(&mut self, additional: usize) {
         let needed = self.used.saturating_add(additional);
         if needed > self.capacity() {
             self.resize(needed);
@@ -79,7 +97,8 @@ impl IdIndex {
     }
 
     /// Positions whose hash is `hash`, in probe order.
-    pub(crate) fn candidates(&self, hash: u64) -> Candidates<'_> {
+    #[must_use]
+    pub fn candidates(&self, hash: u64) -> Candidates<'_> {
         Candidates {
             index: self,
             hash,
@@ -93,11 +112,41 @@ impl IdIndex {
         }
     }
 
+    /// The first position stored under `hash` that `confirm` accepts (the caller compares its
+    /// record's id), in probe order: what `candidates(hash).find(confirm)` gives, in a tight
+    /// loop (the lookup on every transfer's and account's path).
+    #[inline]
+    pub fn find(&self, hash: u64, mut confirm: impl FnMut(u64) -> bool) -> Option<u64> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut bucket = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let b = &self.buckets[bucket];
+            for slot in 0..SLOTS {
+                // An empty slot's hash may equal `hash`; its position (EMPTY) never passes.
+                if b.hashes[slot] == hash && b.positions[slot] < TOMBSTONE {
+                    let position = b.positions[slot];
+                    if confirm(position) {
+                        return Some(position);
+                    }
+                }
+            }
+            if b.positions.contains(&EMPTY) {
+                return None;
+            }
+            bucket = (bucket + 1) & mask;
+        }
+        None
+    }
+
     /// Reads the home bucket of `hash`, so that a probe soon after finds it in cache: a pass of
     /// these over a batch has many cache misses in flight at once, where the apply loop, probing
     /// one transfer at a time, would wait for each. Returns a value of the bucket for the caller
     /// to pass to `std::hint::black_box` (a load whose result is unused may be dropped).
-    pub(crate) fn touch(&self, hash: u64) -> u64 {
+    #[must_use]
+    pub fn touch(&self, hash: u64) -> u64 {
         if self.buckets.is_empty() {
             return 0;
         }
@@ -105,7 +154,10 @@ impl IdIndex {
     }
 
     /// Stores (hash, position); the caller knows the position is not stored yet.
-    pub(crate) fn insert(&mut self, hash: u64, position: u64) {
+    ///
+    /// # Panics
+    /// If `position` is `u64::MAX - 1` or above (the table's own markers).
+    pub fn insert(&mut self, hash: u64, position: u64) {
         assert!(position < TOMBSTONE, "position {position} out of range");
         if self.used + 1 > self.capacity() {
             self.resize(self.used + 1);
@@ -116,7 +168,7 @@ impl IdIndex {
     }
 
     /// Removes (hash, position); returns whether it was stored.
-    pub(crate) fn remove(&mut self, hash: u64, position: u64) -> bool {
+    pub fn remove(&mut self, hash: u64, position: u64) -> bool {
         let mut found = None;
         let mut candidates = self.candidates(hash);
         while let Some(p) = candidates.next() {
@@ -169,7 +221,7 @@ impl IdIndex {
 }
 
 /// Iterator over the positions stored under one hash.
-pub(crate) struct Candidates<'a> {
+pub struct Candidates<'a> {
     index: &'a IdIndex,
     hash: u64,
     /// The bucket being scanned; `None` once a bucket with an empty slot was scanned.
@@ -252,6 +304,11 @@ mod tests {
                     }
                 }
                 let mut found: Vec<u64> = index.candidates(hash).collect();
+                for &position in &found {
+                    prop_assert_eq!(index.find(hash, |p| p == position), Some(position));
+                }
+                prop_assert_eq!(index.find(hash, |_| true), found.first().copied());
+                prop_assert_eq!(index.find(hash, |p| p == next_position), None);
                 found.sort_unstable();
                 let expected = model.get(&hash).cloned().unwrap_or_default();
                 prop_assert_eq!(found, expected);
