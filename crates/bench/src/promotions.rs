@@ -37,8 +37,9 @@
 //! sequential per kind from `seed << 64` against a running server (0 otherwise).
 //!
 //! A promotions record is 256 bytes, so a request carries at most 4096 of them (a 1 MiB frame
-//! body), not 8189: the client coalesces concurrent calls up to 8189 events whatever their
-//! size, so this bench never lets one client's queued calls exceed 4096 commands.
+//! body), not 8189. The client fills a request only up to that (`Operation::request_events_max`);
+//! this bench also keeps one client's queued calls within 4096 commands, so each call is one
+//! request and its latency is one request's.
 
 use std::path::PathBuf;
 use std::sync::Arc;
