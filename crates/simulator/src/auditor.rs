@@ -20,6 +20,7 @@
 //! through the credit model with the coupon holds linked before the line's own transfer.
 
 pub mod credit_model;
+pub mod plans_model;
 pub mod promotions_model;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,10 +8,12 @@
 //!   command is present with its result, and no batch is half applied;
 //! - determinism: the node's state hash equals that of a replica state machine fed the same
 //!   log from op 1 in one process, without crashes, eviction or snapshots;
-//! - credit: the business date, day-close progress, every program, line and purchase equal the
-//!   auditor's; the engine's own line invariants (`Credit::check_lines`) and the model's hold
-//!   (a line's account balance is its components; no credit balance beside a debt); and the
-//!   credit snapshot encodes to the same bytes as the replica's.
+//! - credit: the business date, day-close progress, every program, line, purchase, installment
+//!   plan and program's co-funding equal the auditor's; the engine's own line invariants
+//!   (`Credit::check_lines`) and the model's hold (a line's account balance is its components;
+//!   no credit balance beside a debt), and on both sides a line's plans' remaining principal is
+//!   its installment balance and a program's funders' and platform's outstanding is its lines'
+//!   principal; and the credit snapshot encodes to the same bytes as the replica's.
 //!
 //! The state hash is FNV-1a over a canonical encoding: the state with every transfer evicted,
 //! encoded as a snapshot, followed by every transfer's record in position order. Equal states
@@ -22,7 +24,8 @@ use std::collections::BTreeSet;
 use engine::{Batch, Request, StateMachine};
 use ledger::{ColdStore, Transfer};
 
-use crate::auditor::{Auditor, ModelLine, ModelPurchase, net_balance};
+use crate::auditor::plans_model::{ModelFunder, ModelFunding, ModelPlan, ModelShare};
+use crate::auditor::{Auditor, CreditModel, ModelLine, ModelPurchase, net_balance};
 
 /// FNV-1a, 64 bits: small, stable, and plenty to tell states apart in a test.
 #[must_use]
@@ -224,6 +227,7 @@ fn model_line(line: &credit::Line) -> ModelLine {
         fees: c.fees,
         interest: c.interest,
         penalties: c.penalties,
+        installments: c.installments,
     };
     let s = &line.statement;
     ModelLine {
@@ -249,6 +253,8 @@ fn model_line(line: &credit::Line) -> ModelLine {
             principal: line.owed.principal,
         },
         unbilled: line.unbilled,
+        installment: line.installment,
+        coins_redeemed: line.coins_redeemed,
         credit_balance: line.credit_balance,
         statement: Statement {
             date: s.date,
@@ -337,10 +343,74 @@ pub fn credit_agree(state: &StateMachine, auditor: &Auditor) -> Result<(), Strin
             merchant_account_id: p.merchant_account_id,
             captured: p.captured,
             refunded: p.refunded,
+            captured_on: p.captured_on,
+            plan: (p.plan != credit::NO_PLAN).then_some(p.plan as usize),
         });
         if node.as_ref() != Some(purchase) {
             return Err(format!(
                 "purchase {id}: node {node:?}, auditor {purchase:?}"
+            ));
+        }
+    }
+    plans_agree(credit, model)?;
+    funding_agrees(credit, model)
+}
+
+/// Every installment plan equals the auditor's (all but the APR disclosed, which the model
+/// checks only against the cap).
+fn plans_agree(credit: &credit::Credit, model: &CreditModel) -> Result<(), String> {
+    for plan in &model.plans {
+        let node = credit.plan(plan.id).map(|p| ModelPlan {
+            id: p.id,
+            line: p.line as usize,
+            purchase_id: p.purchase_id,
+            sponsor_account_id: p.sponsor_account_id,
+            periods: p.periods,
+            billed: p.billed,
+            status: p.status,
+            created: p.created,
+            principal: p.principal,
+            fee: p.fee,
+            sponsor_fee: p.sponsor_fee,
+            remaining: p.remaining,
+            fee_billed: p.fee_billed,
+            settlement_fee: p.settlement_fee,
+        });
+        if node.as_ref() != Some(plan) {
+            return Err(format!("plan {}: node {node:?}, auditor {plan:?}", plan.id));
+        }
+    }
+    Ok(())
+}
+
+/// Every program's co-funding (the exposure report) equals the auditor's.
+fn funding_agrees(credit: &credit::Credit, model: &CreditModel) -> Result<(), String> {
+    let share = |s: &credit::Share| ModelShare {
+        outstanding: s.outstanding,
+        drawn: s.drawn,
+        repaid: s.repaid,
+        lost: s.lost,
+    };
+    for (program, funding) in model.programs.iter().zip(&model.funding) {
+        let node = credit.funding(program.id).map(|f| ModelFunding {
+            platform: share(&f.platform),
+            funders: f
+                .funders
+                .iter()
+                .map(|f| ModelFunder {
+                    account_id: f.account_id,
+                    share_bps: f.share_bps,
+                    share: share(&f.share),
+                    unsettled_drawn: f.unsettled_drawn,
+                    unsettled_repaid: f.unsettled_repaid,
+                    unsettled_lost: f.unsettled_lost,
+                })
+                .collect(),
+        });
+        if node.as_ref() != Some(funding) {
+            return Err(format!(
+                "funding of program {}: node {node:?}, auditor {funding:?}",
+                program.id
             ));
         }
     }
@@ -352,7 +422,9 @@ pub fn credit_agree(state: &StateMachine, auditor: &Auditor) -> Result<(), Strin
 pub fn credit_invariants(state: &StateMachine, auditor: &Auditor) -> Result<(), String> {
     for line in &auditor.credit.lines {
         let account = auditor.accounts[&line.id].account;
-        let components = i128::from(line.owed.total()) + i128::from(line.unbilled)
+        let components = i128::from(line.owed.total())
+            + i128::from(line.unbilled)
+            + i128::from(line.installment)
             - i128::from(line.credit_balance);
         if net_balance(&account) != components {
             return Err(format!(
@@ -377,6 +449,7 @@ pub fn credit_invariants(state: &StateMachine, auditor: &Auditor) -> Result<(), 
             ));
         }
     }
+    plans_and_funding_invariants(state.credit(), &auditor.credit)?;
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         state.credit().check_lines(state.ledger());
     }));
@@ -387,6 +460,67 @@ pub fn credit_invariants(state: &StateMachine, auditor: &Auditor) -> Result<(), 
             .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
             .unwrap_or_default();
         return Err(format!("Credit::check_lines: {message}"));
+    }
+    Ok(())
+}
+
+/// On both sides, read through the engine's views and in the model: a line's installment
+/// balance is its active plans' remaining principal, and every program's platform and funders
+/// have outstanding exactly the principal its lines owe.
+fn plans_and_funding_invariants(
+    credit: &credit::Credit,
+    model: &CreditModel,
+) -> Result<(), String> {
+    for (index, line) in model.lines.iter().enumerate() {
+        let Some(node) = credit.line(line.id) else {
+            return Err(format!("line {} missing", line.id));
+        };
+        let node_plans: u64 = credit.plans_of(line.id).iter().map(|p| p.remaining).sum();
+        let model_plans: u64 = model
+            .plans
+            .iter()
+            .filter(|p| p.line == index)
+            .map(|p| p.remaining)
+            .sum();
+        if node_plans != node.installment || model_plans != line.installment {
+            return Err(format!(
+                "line {}: plans' remaining principal node {node_plans} auditor {model_plans}, \
+                 installment balance node {} auditor {}",
+                line.id, node.installment, line.installment
+            ));
+        }
+    }
+    for (p, (program, funding)) in model.programs.iter().zip(&model.funding).enumerate() {
+        let model_principal: u64 = model
+            .lines
+            .iter()
+            .filter(|l| l.program == p)
+            .map(|l| l.owed.principal + l.unbilled + l.installment)
+            .sum();
+        let model_outstanding = funding.platform.outstanding
+            + funding
+                .funders
+                .iter()
+                .map(|f| f.share.outstanding)
+                .sum::<u64>();
+        let node_principal: u64 = model
+            .lines
+            .iter()
+            .filter_map(|l| credit.line(l.id))
+            .filter(|l| l.program as usize == p)
+            .map(credit::Line::principal)
+            .sum();
+        let node_outstanding = credit.funding(program.id).map(|f| {
+            f.platform.outstanding + f.funders.iter().map(|f| f.share.outstanding).sum::<u64>()
+        });
+        if model_outstanding != model_principal || node_outstanding != Some(node_principal) {
+            return Err(format!(
+                "program {}: funders' and platform's outstanding node {node_outstanding:?} \
+                 auditor {model_outstanding}, lines' principal node {node_principal} auditor \
+                 {model_principal}",
+                program.id
+            ));
+        }
     }
     Ok(())
 }

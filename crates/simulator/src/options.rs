@@ -120,6 +120,11 @@ pub struct Options {
     /// the run (percent of its expected length), so check-ins and rules see two days. 0: the
     /// usual start.
     pub midnight_percent: u32,
+    /// Share of credit commands that are installment, coin and co-funding commands
+    /// (`convert_installments`, `settle_installments`, `redeem_coins`, `add_funder`,
+    /// `settle_funding`); with it the programs offer coins and co-funding and the workload tops
+    /// up their budgets. 0: none, and the programs and run are what they were before.
+    pub plans_percent: u32,
 }
 
 impl Options {
@@ -204,6 +209,7 @@ impl Options {
             grab_percent: 0,
             games_percent: 0,
             midnight_percent: 0,
+            plans_percent: 0,
         };
         // Drawn last, so the options above stay what they were before credit came in.
         if prng.percent(80) {
@@ -228,6 +234,10 @@ impl Options {
                 options.midnight_percent = u32::try_from(prng.range(5, 95)).expect("small");
             }
         }
+        // Drawn last, only with credit: every earlier option of a seed stays what it was.
+        if options.credit_percent > 0 && prng.percent(70) {
+            options.plans_percent = u32::try_from(prng.range(5, 30)).expect("small");
+        }
         options
     }
 }
@@ -244,7 +254,8 @@ impl fmt::Display for Options {
              snapshot_log_bytes_min={} records_sync_bytes={} wal_segment_size_max={} \
              faults(crash={}‰ torn={}% armed_crash={}‰ sync_failure={}‰ restart={}‰ \
              flip_at_restart={}% flip_records={}‰) \
-             credit(requests={}% lines_max={} day_close={}% chunk_max={} write_off_days={}) \
+             credit(requests={}% lines_max={} day_close={}% chunk_max={} write_off_days={} \
+             plans={}%) \
              promotions(requests={}% on_lines={}% grabs={}% games={}% midnight={}%)",
             self.seed,
             self.steps,
@@ -282,6 +293,7 @@ impl fmt::Display for Options {
             self.day_close_percent,
             self.day_close_chunk_max,
             self.write_off_days,
+            self.plans_percent,
             self.promotions_percent,
             self.promotions_line_percent,
             self.grab_percent,

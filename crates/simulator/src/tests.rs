@@ -245,6 +245,149 @@ fn credit_checkers_catch_a_disagreement() {
     assert!(checkers::credit_snapshots_agree(&state, &replica).is_err());
 }
 
+// Goal: the checkers of installment plans and co-funding can fail: a node and an auditor fed
+// the same conversion and drawdown agree (the plan's principal and fee, the funder's share),
+// and disagree once the auditor (standing in for a node that doubled a command) sees an early
+// settlement the node did not.
+#[test]
+fn plans_checkers_catch_a_disagreement() {
+    use credit::math::{Pricing, Rate};
+    use credit::{Command, CreditResult, Date, PROGRAM_SIZE, Program};
+    use engine::{Batch, Reply, Request, StateMachine};
+    use ledger::{Account, CreateAccountResult};
+
+    use crate::auditor::Auditor;
+    use crate::checkers;
+
+    let accounts: Vec<Account> = [1, 2, 3, 4, 5, 10, 11, 12, 13]
+        .into_iter()
+        .map(|id| Account {
+            id,
+            ledger: 1,
+            code: 1,
+            ..Account::default()
+        })
+        .collect();
+    let mut program = Program::from_bytes(&[0; PROGRAM_SIZE]).expect("zeros decode");
+    program.id = 500;
+    program.ledger = 1;
+    program.code = 7;
+    (
+        program.interest_account_id,
+        program.fee_account_id,
+        program.penalty_account_id,
+        program.loss_account_id,
+        program.recovery_account_id,
+    ) = (1, 2, 3, 4, 5);
+    program.start_date = Date::from_ymd(2026, 3, 1).expect("a date");
+    program.statement_day = 2;
+    program.due_day = 4;
+    program.min_payment_rate = Rate(1_000_000_000);
+    program.max_borrower_limit = 100_000;
+    program.min_age = 18;
+    program.waterfall = credit::Component::ALL;
+    program.apr_cap = Rate(2_400_000_000);
+    program.funding_account_id = 12;
+    program.platform_min_share_bps = 3_000;
+    let commands = vec![
+        Command::OpenLine {
+            id: 100,
+            borrower_id: 7,
+            program_id: 500,
+            limit: 10_000,
+            annual_income: 500_000,
+            birth_date: Date::from_ymd(1990, 1, 1).expect("a date"),
+            statement_day: 0,
+            due_day: 0,
+            applicant: 0,
+        },
+        Command::AddFunder {
+            program_id: 500,
+            account_id: 13,
+            share_bps: 2_000,
+        },
+        Command::Authorize {
+            id: 1 << 40,
+            line_id: 100,
+            merchant_account_id: 10,
+            amount: 3_001,
+            timeout: 0,
+        },
+        Command::Capture {
+            id: (1 << 40) + 1,
+            line_id: 100,
+            purchase_id: 1 << 40,
+            amount: 0,
+        },
+        Command::ConvertInstallments {
+            id: (1 << 40) + 2,
+            line_id: 100,
+            purchase_id: 1 << 40,
+            periods: 3,
+            pricing: Pricing::TotalRate(Rate(250_000_000)),
+            sponsor_account_id: 0,
+        },
+        Command::SettleFunding { program_id: 500 },
+    ];
+    let settle = Command::SettleInstallments {
+        id: (1 << 40) + 3,
+        line_id: 100,
+        plan_id: (1 << 40) + 2,
+        source_account_id: 11,
+        amount: 0,
+    };
+    let requests = [
+        Request::CreateAccounts(accounts),
+        Request::CreatePrograms(vec![program]),
+        Request::Credit(commands),
+        Request::Credit(vec![settle]),
+    ];
+    let mut timestamp = 0;
+    let batches: Vec<Batch> = requests
+        .into_iter()
+        .map(|request| {
+            timestamp += request.timestamp_count() + 10;
+            Batch {
+                timestamp,
+                requests: vec![request],
+            }
+        })
+        .collect();
+    let mut state = StateMachine::new(7);
+    let mut auditor = Auditor::new();
+    for (index, batch) in batches[..3].iter().enumerate() {
+        let op = index as u64 + 1;
+        let replies = state.apply(op, batch);
+        assert_eq!(replies, auditor.apply(op, batch));
+        let ok = replies.iter().all(|reply| match reply {
+            Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
+            Reply::CreatePrograms(codes) | Reply::Credit(codes) => {
+                codes.iter().all(|c| *c == CreditResult::Ok)
+            }
+            _ => false,
+        });
+        assert!(ok, "{replies:?}");
+    }
+    checkers::accounts_agree(&state, &auditor).unwrap();
+    checkers::credit_agree(&state, &auditor).unwrap();
+    checkers::credit_invariants(&state, &auditor).unwrap();
+    // The plan takes the whole purchase, its fee rounded once (3,001 × 2.5% = 75.025); the
+    // funder drew 20% of it rounded down (600.2), the platform the rest rounded up, and the
+    // settlement paid the funder's part into the funding account.
+    let plan = auditor.credit.plans[0];
+    assert_eq!(
+        (plan.principal, plan.fee, plan.remaining),
+        (3_001, 75, 3_001)
+    );
+    let funding = &auditor.credit.funding[0];
+    assert_eq!(funding.platform.outstanding, 2_401);
+    assert_eq!(funding.funders[0].share.outstanding, 600);
+    assert_eq!(auditor.accounts[&12].account.credits_posted, 600);
+
+    auditor.apply(4, &batches[3]);
+    assert!(checkers::credit_agree(&state, &auditor).is_err());
+}
+
 // Goal: the promotions checkers can fail: a node and an auditor fed the same promotions batches
 // agree (replies, views, invariants, snapshot bytes with a replica), and disagree once the
 // auditor (standing in for a node that lost or doubled a command) sees one more capture.

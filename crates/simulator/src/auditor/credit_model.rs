@@ -14,7 +14,9 @@
 //! Where the documentation is silent the model follows what the engine does today, and says
 //! so; `docs/simulator.md` lists the places where the two disagree.
 //!
-//! Not modelled (the workload never sends them): installment plans, reward coins, co-funding.
+//! Installment plans, reward coins and co-funding are in `plans_model.rs`; this file calls
+//! them where a line's commands and day-close meet them (refunds of converted purchases,
+//! statements billing periods, write-offs ending plans, funding following a line's principal).
 
 use std::collections::BTreeMap;
 
@@ -69,6 +71,8 @@ pub struct Cycle {
     pub fees: u64,
     pub interest: u64,
     pub penalties: u64,
+    /// Installment principal billed (periods falling due on this statement).
+    pub installments: u64,
 }
 
 /// The last statement; `date` 0: none yet.
@@ -100,6 +104,10 @@ pub struct ModelLine {
     pub annual_income: u64,
     pub owed: Owed,
     pub unbilled: u64,
+    /// Principal of installment plans not yet billed.
+    pub installment: u64,
+    /// Value of coins redeemed since the last statement (fen).
+    pub coins_redeemed: u64,
     pub credit_balance: u64,
     pub statement: Statement,
     pub cycle: Cycle,
@@ -142,6 +150,10 @@ pub struct ModelPurchase {
     pub merchant_account_id: u128,
     pub captured: u64,
     pub refunded: u64,
+    /// The business date of its capture.
+    pub captured_on: Date,
+    /// The index of the installment plan it was converted into.
+    pub plan: Option<usize>,
 }
 
 /// The credit engine's state, as the model keeps it.
@@ -157,12 +169,21 @@ pub struct CreditModel {
     pub close_cursor: u32,
     /// Transfers the engine posted on its own (interest, penalties, write-offs) so far.
     pub generated: u64,
+    /// Installment plans in creation order.
+    pub plans: Vec<super::plans_model::ModelPlan>,
+    /// Each program's co-funding, by program index.
+    pub funding: Vec<super::plans_model::ModelFunding>,
 }
 
 impl CreditModel {
     #[must_use]
     pub fn line(&self, id: u128) -> Option<&ModelLine> {
         self.line_index.get(&id).map(|&index| &self.lines[index])
+    }
+
+    #[must_use]
+    pub fn plan(&self, id: u128) -> Option<&super::plans_model::ModelPlan> {
+        self.plans.iter().find(|p| p.id == id)
     }
 
     /// A borrower's exposure in a program: the sum over its lines.
@@ -190,7 +211,7 @@ pub fn available(account: &Account, limit: u64) -> u64 {
 }
 
 /// `round(amount × rate)`, rate in units of 1e-10, saturating at `u64::MAX`.
-fn apply_rate(amount: u64, rate: Rate, mode: RoundingMode) -> u64 {
+pub(super) fn apply_rate(amount: u64, rate: Rate, mode: RoundingMode) -> u64 {
     let product = u128::from(amount) * u128::from(rate.0);
     let (quotient, remainder) = (product / RATE_SCALE, product % RATE_SCALE);
     let up = match mode {
@@ -212,7 +233,7 @@ fn daily_penalty(base: u64, program: &Program) -> u64 {
 }
 
 /// `min(balance, max(floor, round(rate × (balance − charges))) + charges + past due)`.
-fn minimum_payment(balance: u64, charges: u64, past_due: u64, program: &Program) -> u64 {
+pub(super) fn minimum_payment(balance: u64, charges: u64, past_due: u64, program: &Program) -> u64 {
     let base = balance.saturating_sub(charges);
     apply_rate(base, program.min_payment_rate, program.rounding)
         .max(program.min_payment_floor)
@@ -222,7 +243,7 @@ fn minimum_payment(balance: u64, charges: u64, past_due: u64, program: &Program)
 }
 
 /// The credit code for the ledger's answer to a posting.
-fn from_ledger(result: CreateTransferResult) -> CreditResult {
+pub(super) fn from_ledger(result: CreateTransferResult) -> CreditResult {
     use CreateTransferResult as L;
     use CreditResult as R;
     match result {
@@ -262,7 +283,7 @@ fn from_ledger(result: CreateTransferResult) -> CreditResult {
 }
 
 /// The id checks of a command that posts a transfer under its id.
-fn id_refusal(id: u128) -> Option<CreditResult> {
+pub(super) fn id_refusal(id: u128) -> Option<CreditResult> {
     if id == 0 {
         Some(CreditResult::IdMustNotBeZero)
     } else if id == u128::MAX {
@@ -275,7 +296,7 @@ fn id_refusal(id: u128) -> Option<CreditResult> {
 }
 
 /// Pays `amount` off the billed components in waterfall order; returns what is left.
-fn allocate(line: &mut ModelLine, waterfall: &[Component; 4], mut amount: u64) -> u64 {
+pub(super) fn allocate(line: &mut ModelLine, waterfall: &[Component; 4], mut amount: u64) -> u64 {
     for &component in waterfall {
         let slot = line.owed.slot(component);
         let paid = amount.min(*slot);
@@ -287,7 +308,7 @@ fn allocate(line: &mut ModelLine, waterfall: &[Component; 4], mut amount: u64) -
 
 /// Overdue ends when the missed minimum and the penalties are paid (a rest revolves); nothing
 /// owed, nothing revolves.
-fn settle_overdue(line: &mut ModelLine) {
+pub(super) fn settle_overdue(line: &mut ModelLine) {
     if line.overdue() && line.past_due == 0 && line.owed.penalty == 0 {
         line.overdue_since = Date(0);
         line.revolving = line.owed.total() > 0;
@@ -298,7 +319,7 @@ fn settle_overdue(line: &mut ModelLine) {
 }
 
 /// A transfer a program posts: its ledger, code and purpose; the rest zero.
-fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
+pub(super) fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
     Transfer {
         id,
         ledger: program.ledger,
@@ -309,10 +330,10 @@ fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
 }
 
 /// The timestamps of one command: each ledger event takes the next.
-struct Ticks(u64);
+pub(super) struct Ticks(pub(super) u64);
 
 impl Ticks {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         let tick = self.0;
         self.0 += 1;
         tick
@@ -321,7 +342,7 @@ impl Ticks {
 
 impl Auditor {
     /// A merchant or repayment source: it must exist and not be a credit line.
-    fn counterparty_refusal(&self, id: u128) -> Option<CreditResult> {
+    pub(super) fn counterparty_refusal(&self, id: u128) -> Option<CreditResult> {
         match self.accounts.get(&id) {
             None => Some(CreditResult::AccountNotFound),
             Some(state) if state.account.flags.managed() => Some(CreditResult::AccountIsManaged),
@@ -330,14 +351,14 @@ impl Auditor {
     }
 
     /// The line account's ledger state.
-    fn line_account(&self, id: u128) -> Account {
+    pub(super) fn line_account(&self, id: u128) -> Account {
         self.accounts[&id].account
     }
 
     /// Posts one transfer as the credit engine does: a request of one event at the next tick,
     /// reserved ids and managed accounts allowed. With a prefix (`credit_linked`), the prefix
     /// and the transfer go as one linked chain, one tick each, and the prefix is used up.
-    fn post(&mut self, ticks: &mut Ticks, transfer: Transfer) -> CreditResult {
+    pub(super) fn post(&mut self, ticks: &mut Ticks, transfer: Transfer) -> CreditResult {
         if !self.credit_prefix.is_empty() {
             let mut chain = std::mem::take(&mut self.credit_prefix);
             let prefix = chain.len();
@@ -373,7 +394,7 @@ impl Auditor {
     }
 
     /// The id of the next transfer the engine posts on its own.
-    fn generated_id(&mut self) -> u128 {
+    pub(super) fn generated_id(&mut self) -> u128 {
         self.credit.generated += 1;
         RESERVED_ID_MIN + u128::from(self.credit.generated)
     }
@@ -430,10 +451,16 @@ impl Auditor {
                 Some(_) => {}
             }
         }
+        if let Some(code) = self.program_terms_refusal(p) {
+            return code;
+        }
         if self.credit.business_date == Date(0) {
             self.credit.business_date = p.start_date;
         }
         self.credit.programs.push(*p);
+        self.credit
+            .funding
+            .push(super::plans_model::ModelFunding::default());
         R::Ok
     }
 
@@ -463,18 +490,36 @@ impl Auditor {
         source_account_id: u128,
         amount: u64,
     ) -> CreditResult {
-        self.repay(
+        let tracked = self.tracked(line_id);
+        let result = self.repay(
             &mut Ticks(first),
             id,
             line_id,
             source_account_id,
             amount,
             true,
-        )
+        );
+        self.follow(tracked);
+        result
     }
 
     /// Executes one credit command whose ledger events take timestamps from `first` on.
     pub(super) fn credit_command(&mut self, first: u64, command: &Command) -> CreditResult {
+        // Co-funding follows the principal of the line a command may change.
+        let tracked = match *command {
+            Command::Capture { line_id, .. }
+            | Command::Refund { line_id, .. }
+            | Command::Repay { line_id, .. }
+            | Command::SettleInstallments { line_id, .. }
+            | Command::RedeemCoins { line_id, .. } => self.tracked(line_id),
+            _ => None,
+        };
+        let result = self.dispatch_credit(first, command);
+        self.follow(tracked);
+        result
+    }
+
+    fn dispatch_credit(&mut self, first: u64, command: &Command) -> CreditResult {
         let mut ticks = Ticks(first);
         let ticks = &mut ticks;
         match *command {
@@ -512,7 +557,26 @@ impl Auditor {
                 amount,
             } => self.repay(ticks, id, line_id, source_account_id, amount, false),
             Command::DayClose { date, max_lines } => self.day_close(ticks, date, max_lines),
-            _ => panic!("the workload sends no {} commands", command.name()),
+            Command::ConvertInstallments { .. } => self.convert_installments(ticks, command),
+            Command::SettleInstallments {
+                id,
+                line_id,
+                plan_id,
+                source_account_id,
+                amount,
+            } => self.settle_installments(ticks, id, line_id, plan_id, source_account_id, amount),
+            Command::RedeemCoins {
+                id,
+                line_id,
+                coin_account_id,
+                coins,
+            } => self.redeem_coins(ticks, id, line_id, coin_account_id, coins),
+            Command::AddFunder {
+                program_id,
+                account_id,
+                share_bps,
+            } => self.add_funder(program_id, account_id, share_bps),
+            Command::SettleFunding { program_id } => self.settle_funding(ticks, program_id),
         }
     }
 
@@ -633,6 +697,8 @@ impl Auditor {
             annual_income,
             owed: Owed::default(),
             unbilled: 0,
+            installment: 0,
+            coins_redeemed: 0,
             credit_balance: 0,
             statement: Statement::default(),
             cycle: Cycle::default(),
@@ -728,7 +794,12 @@ impl Auditor {
             (LineStatus::Frozen, StatusChange::Unfreeze) => LineStatus::Active,
             (_, StatusChange::Close) => {
                 let account = self.accounts[&line_id].account;
-                if net_balance(&account) != 0 || account.debits_pending != 0 {
+                // Principal on installment plans is still owed even where a credit balance
+                // offsets it in the account (`docs/credit.md` is silent: as the engine does).
+                if net_balance(&account) != 0
+                    || account.debits_pending != 0
+                    || line.installment != 0
+                {
                     return CreditResult::LineHasBalance;
                 }
                 // A closed line holds no credit.
@@ -742,7 +813,7 @@ impl Auditor {
     }
 
     /// The line a money command names, after its id checks.
-    fn money_line(
+    pub(super) fn money_line(
         &self,
         id: u128,
         line_id: u128,
@@ -891,6 +962,8 @@ impl Auditor {
                 merchant_account_id: pending.credit_account_id,
                 captured: amount,
                 refunded: 0,
+                captured_on: self.credit.business_date,
+                plan: None,
             },
         );
         R::Ok
@@ -979,12 +1052,17 @@ impl Auditor {
             .get_mut(&purchase_id)
             .expect("captured")
             .refunded += amount;
-        // Unbilled first (the purchase's credit comes back), then what is billed, then a credit
+        // A converted purchase gives back its plan's principal not yet billed first, then
+        // unbilled (the purchase's credit comes back), then what is billed, then a credit
         // balance.
+        let from_plan = purchase
+            .plan
+            .map_or(0, |plan| self.refund_plan(plan, amount));
+        let amount_left = amount - from_plan;
         let line = &mut self.credit.lines[index];
-        let from_unbilled = amount.min(line.unbilled);
+        let from_unbilled = amount_left.min(line.unbilled);
         line.unbilled -= from_unbilled;
-        let rest = amount - from_unbilled;
+        let rest = amount_left - from_unbilled;
         let left = allocate(line, &program.waterfall, rest);
         // Paying the bill counts toward its minimum.
         line.paid_since_statement += rest - left;
@@ -1091,7 +1169,12 @@ impl Auditor {
             .saturating_add(max_lines.clamp(1, DAY_CLOSE_LINES_MAX))
             .min(count);
         for index in start..end {
+            let before = self.principal(index as usize);
             self.close_line(ticks, index as usize, date);
+            // A write-off's loss is split by `write_off` itself.
+            if self.credit.lines[index as usize].status != LineStatus::WrittenOff {
+                self.follow(Some((index as usize, before)));
+            }
         }
         self.credit.close_cursor = end;
         if end == count {
@@ -1162,13 +1245,18 @@ impl Auditor {
         }
         // 4. Statement day: bill the unbilled, use a credit balance, state the minimum.
         if date.day_of_month() == u32::from(line.statement_day) {
+            let installments_due = self.bill_plans(ticks, index);
+            let line = &mut self.credit.lines[index];
             let previous_balance = line.statement.balance;
             line.owed.principal += line.unbilled;
             line.unbilled = 0;
             let credit = std::mem::take(&mut line.credit_balance);
             line.credit_balance = allocate(line, &program.waterfall, credit);
             let balance = line.owed.total();
-            let charges = line.owed.fee + line.owed.interest + line.owed.penalty;
+            // Installment periods are due in full, like fees, interest and penalties.
+            let charges =
+                (line.owed.fee + line.owed.interest + line.owed.penalty + installments_due)
+                    .min(balance);
             line.statement = Statement {
                 date,
                 due_date: date.next_with_day(u32::from(line.due_day)),
@@ -1179,6 +1267,7 @@ impl Auditor {
             };
             line.cycle = Cycle::default();
             line.paid_since_statement = 0;
+            line.coins_redeemed = 0;
             if balance == 0 {
                 line.revolving = false;
             }
@@ -1186,13 +1275,19 @@ impl Auditor {
     }
 
     /// Posts interest or a penalty on a line; false if the ledger refused it (then skipped).
-    fn charge(&mut self, ticks: &mut Ticks, index: usize, kind: Posting, amount: u64) -> bool {
+    pub(super) fn charge(
+        &mut self,
+        ticks: &mut Ticks,
+        index: usize,
+        kind: Posting,
+        amount: u64,
+    ) -> bool {
         let line = self.credit.lines[index];
         let program = self.credit.programs[line.program];
-        let credit_account_id = if kind == Posting::Penalty {
-            program.penalty_account_id
-        } else {
-            program.interest_account_id
+        let credit_account_id = match kind {
+            Posting::Penalty => program.penalty_account_id,
+            Posting::InstallmentFee => program.fee_account_id,
+            _ => program.interest_account_id,
         };
         let id = self.generated_id();
         let transfer = Transfer {
@@ -1225,10 +1320,15 @@ impl Auditor {
                 return;
             }
         }
+        // Its plans end; its principal (billed, unbilled, on plans) is lost by all funders.
+        self.end_plans(index);
+        let principal = self.principal(index);
+        self.lose(line.program, principal);
         let line = &mut self.credit.lines[index];
         line.written_off = u64::try_from(net.max(0)).unwrap_or(u64::MAX);
         line.owed = Owed::default();
         line.unbilled = 0;
+        line.installment = 0;
         line.credit_balance = 0;
         line.past_due = 0;
         line.revolving = false;

@@ -9,17 +9,21 @@
 //! commands with one planted defect. Business days pass quickly: statements fall a few days
 //! after the start, due days a few days after them, and write-off comes after a few days
 //! overdue, so one run sees bills, revolving interest, penalties and write-offs.
+//!
+//! With `Options::plans_percent` it also converts purchases and bills into installment plans,
+//! settles plans early, redeems reward coins against bills, adds funders to a program and
+//! settles their funding (`plans_command`), with the accounts and program terms these need.
 
-use credit::math::{Rate, RoundingMode};
+use credit::math::{EarlySettlement, Pricing, Rate, RoundingMode};
 use credit::{
     APPLICANT_GUARDIAN_CONFIRMED, APPLICANT_STUDENT, Command, Component, Date, LineStatus,
-    PROGRAM_SIZE, Program, StatusChange, StudentPolicy,
+    PROGRAM_SIZE, PlanStatus, Program, StatusChange, StudentPolicy,
 };
 use engine::Request;
-use ledger::{Account, PendingStatus, RESERVED_ID_MIN};
+use ledger::{Account, AccountFlags, PendingStatus, RESERVED_ID_MIN, Transfer};
 
 use super::remember;
-use crate::auditor::Auditor;
+use crate::auditor::{Auditor, ModelLine};
 use crate::options::Options;
 use stdx::Prng;
 
@@ -33,6 +37,19 @@ const RECOVERY: u128 = 1005;
 const MERCHANTS: [u128; 2] = [1010, 1011];
 const BANK: u128 = 1020;
 const OTHER_LEDGER: u128 = 1030;
+/// With `plans_percent`: a bounded sponsor of interest-free plans, the programs' coin account
+/// (on the coin ledger) and coin budget (bounded), the funding account, three funders, a coin
+/// issuer and the three borrowers' coin accounts (bounded).
+const SPONSOR: u128 = 1040;
+const COIN_PROGRAM: u128 = 1041;
+const COIN_BUDGET: u128 = 1042;
+const FUNDING: u128 = 1043;
+const FUNDERS: [u128; 3] = [1044, 1045, 1046];
+const COIN_ISSUER: u128 = 1047;
+const COIN_USERS: [u128; 3] = [1050, 1051, 1052];
+const COIN_LEDGER: u32 = 9;
+/// Ids of the top-ups of the budgets and the coin accounts.
+const TOP_UP_BASE: u128 = 1 << 41;
 /// Ids no account has.
 const MISSING: u128 = 9999;
 /// The ledger of the programs and their accounts.
@@ -54,6 +71,7 @@ pub struct CreditWorkload {
     programs_sent: Vec<Program>,
     /// Authorizations sent: (purchase id, line id, amount).
     authorizations: Vec<(u128, u128, u64)>,
+    top_up_next: u128,
 }
 
 /// The credit state the current request is drawn against.
@@ -87,6 +105,7 @@ impl CreditWorkload {
             commands_sent: Vec::new(),
             programs_sent: Vec::new(),
             authorizations: Vec::new(),
+            top_up_next: TOP_UP_BASE,
         }
     }
 
@@ -99,7 +118,7 @@ impl CreditWorkload {
         auditor: &Auditor,
         event_count: usize,
     ) -> Request {
-        let missing: Vec<Account> = operator_accounts()
+        let missing: Vec<Account> = operator_accounts(options)
             .into_iter()
             .filter(|a| !auditor.accounts.contains_key(&a.id))
             .collect();
@@ -113,6 +132,9 @@ impl CreditWorkload {
             let count = event_count.clamp(1, 3);
             let programs = (0..count).map(|_| self.program(prng, options)).collect();
             return Request::CreatePrograms(programs);
+        }
+        if options.plans_percent > 0 && prng.percent(6) {
+            return self.top_ups(prng);
         }
         let view = self.view(auditor);
         let commands = (0..event_count.min(8))
@@ -178,6 +200,14 @@ impl CreditWorkload {
                 _ => program.recovery_account_id = OTHER_LEDGER,
             }
         }
+        if options.plans_percent > 0 && prng.percent(options.invalid_percent.max(5)) {
+            match prng.below(4) {
+                0 => program.coins_per_yuan = 0,
+                1 => program.platform_min_share_bps = 10_001,
+                2 => program.coin_funding_account_id = OTHER_LEDGER,
+                _ => program.funding_account_id = MISSING,
+            }
+        }
         remember(prng, &mut self.programs_sent, program);
         program
     }
@@ -195,7 +225,9 @@ impl CreditWorkload {
         {
             return command;
         }
-        let command = if prng.percent(options.day_close_percent) {
+        let command = if options.plans_percent > 0 && prng.percent(options.plans_percent) {
+            self.plans_command(prng, options, auditor, view)
+        } else if prng.percent(options.day_close_percent) {
             day_close(prng, options, view)
         } else {
             let lines = view.lines.len() as u64;
@@ -236,6 +268,11 @@ impl CreditWorkload {
                 | Command::Repay { amount, .. } => *amount = amount.wrapping_add(1),
                 Command::Void { purchase_id, .. } => *purchase_id = purchase_id.wrapping_add(1),
                 Command::SetLimit { limit, .. } => *limit = limit.wrapping_add(100),
+                Command::ConvertInstallments { periods, .. } => {
+                    *periods = if *periods == 3 { 6 } else { 3 };
+                }
+                Command::SettleInstallments { amount, .. } => *amount = amount.wrapping_add(1),
+                Command::RedeemCoins { coins, .. } => *coins = coins.wrapping_add(1),
                 _ => {}
             }
         }
@@ -514,6 +551,275 @@ impl CreditWorkload {
     }
 }
 
+/// Installment, coin and co-funding commands (with `Options::plans_percent`).
+impl CreditWorkload {
+    fn plans_command(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        match prng.below(100) {
+            0..35 => self.convert(prng, options, auditor, view),
+            35..50 => self.settle(prng, options, auditor, view),
+            50..75 => self.redeem(prng, options, auditor, view),
+            75..87 => add_funder(prng, view),
+            _ => Command::SettleFunding {
+                program_id: match prng.below(20) {
+                    0..17 => PROGRAM_IDS[0],
+                    17..19 => PROGRAM_IDS[1],
+                    _ => 503,
+                },
+            },
+        }
+    }
+
+    /// A conversion: mostly of a captured purchase not yet converted (its plan's principal is
+    /// what is left of it), sometimes of the bill, of an open authorization, an unknown id or
+    /// another line's purchase; mostly offered periods and Huabei- or Baitiao-like prices,
+    /// sometimes a price above the APR cap; a sponsor now and then.
+    fn convert(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        let model = &auditor.credit;
+        let candidates: Vec<(u128, u128)> = model
+            .purchases
+            .iter()
+            .filter(|(_, p)| {
+                let line = &model.lines[p.line];
+                p.plan.is_none()
+                    && p.captured > p.refunded
+                    && ((p.captured_on > line.statement.date
+                        && p.captured - p.refunded <= line.unbilled)
+                        || prng.percent(10))
+            })
+            .map(|(id, p)| (*id, model.lines[p.line].id))
+            .collect();
+        let (purchase_id, line_id) = match prng.below(100) {
+            0..75 if !candidates.is_empty() => *prng.pick(&candidates),
+            0..88 => (0, Self::line_id(prng, view)),
+            88..92 if !view.open.is_empty() => {
+                let (id, line, _) = *prng.pick(&view.open);
+                (id, line)
+            }
+            88..96 if !view.purchases.is_empty() => {
+                let (id, _, _) = *prng.pick(&view.purchases);
+                (id, Self::line_id(prng, view))
+            }
+            _ => (self.id_next + 7, Self::line_id(prng, view)),
+        };
+        let periods = if prng.percent(88) {
+            *prng.pick(&[3, 6, 9, 12, 24])
+        } else {
+            *prng.pick(&[0, 1, 5, 36, 255])
+        };
+        let pricing = match prng.below(20) {
+            0..13 => Pricing::TotalRate(Rate(*prng.pick(&[
+                250_000_000,
+                450_000_000,
+                650_000_000,
+                880_000_000,
+            ]))),
+            13..17 => Pricing::MonthlyRate(Rate(*prng.pick(&[50_000_000, 75_000_000]))),
+            17 => Pricing::TotalRate(Rate(0)),
+            // Far above the 24% cap, unless a sponsor pays it.
+            _ => Pricing::TotalRate(Rate(5_000_000_000)),
+        };
+        let sponsor_account_id = match prng.below(20) {
+            0..14 => 0,
+            14..18 => SPONSOR,
+            18 => BANK,
+            _ => *prng.pick(&[MISSING, OTHER_LEDGER]),
+        };
+        Command::ConvertInstallments {
+            id: self.money_id(prng, options),
+            line_id,
+            purchase_id,
+            periods,
+            pricing,
+            sponsor_account_id,
+        }
+    }
+
+    /// An early settlement: mostly of an active plan, by its line, for 0 (whatever is due) or
+    /// the exact total, sometimes one fen off, of an ended or unknown plan, another line's.
+    fn settle(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        let model = &auditor.credit;
+        let active: Vec<u128> = model
+            .plans
+            .iter()
+            .filter(|p| p.status == PlanStatus::Active)
+            .map(|p| p.id)
+            .collect();
+        let plan_id = match prng.below(10) {
+            0..8 if !active.is_empty() => *prng.pick(&active),
+            0..9 if !model.plans.is_empty() => prng.pick(&model.plans).id,
+            _ => self.id_next + 9,
+        };
+        let line_id = match model.plan(plan_id) {
+            Some(plan) if prng.percent(95) => model.lines[plan.line].id,
+            _ => Self::line_id(prng, view),
+        };
+        let total = auditor.settlement_total(plan_id).unwrap_or(1_000);
+        let amount = match prng.below(10) {
+            0..5 => 0,
+            5..8 => total,
+            8 => total + 1,
+            _ => total.saturating_sub(1),
+        };
+        let source_account_id = match prng.below(20) {
+            0..17 => BANK,
+            17 => MISSING,
+            18 => SPONSOR,
+            _ => Self::line_id(prng, view),
+        };
+        Command::SettleInstallments {
+            id: self.money_id(prng, options),
+            line_id,
+            plan_id,
+            source_account_id,
+            amount,
+        }
+    }
+
+    /// A redemption from the borrower's coin account (sometimes another's, a missing one, one
+    /// on the wrong ledger), mostly worth what the cap and the bill allow, sometimes one unit
+    /// over, none, or a number of coins that is not a whole fen.
+    fn redeem(
+        &mut self,
+        prng: &mut Prng,
+        options: &Options,
+        auditor: &Auditor,
+        view: &View,
+    ) -> Command {
+        // What coins may pay on a line now: at most the cap left and what is billed.
+        let value_max = |line: &ModelLine| {
+            let program = &auditor.credit.programs[line.program];
+            u64::try_from(
+                u128::from(line.statement.balance) * u128::from(program.coin_cap_bps) / 10_000,
+            )
+            .unwrap_or(u64::MAX)
+            .saturating_sub(line.coins_redeemed)
+            .min(line.owed.total())
+        };
+        // Mostly a line with a bill coins may pay (some of), in a program that offers coins.
+        let billed: Vec<u128> = auditor
+            .credit
+            .lines
+            .iter()
+            .filter(|l| {
+                auditor.credit.programs[l.program].coin_account_id != 0 && value_max(l) >= 10
+            })
+            .map(|l| l.id)
+            .collect();
+        let line_id = if !billed.is_empty() && prng.percent(80) {
+            *prng.pick(&billed)
+        } else {
+            Self::line_id(prng, view)
+        };
+        let line = auditor.credit.line(line_id);
+        let coin_account_id = match (prng.below(20), line) {
+            (0..17, Some(line)) => {
+                COIN_USERS[usize::try_from((line.borrower_id + 2) % 3).expect("small")]
+            }
+            (17, _) => MISSING,
+            (18, _) => BANK,
+            _ => *prng.pick(&COIN_USERS),
+        };
+        let (value_max, per_yuan) = line.map_or((100, 100), |line| {
+            let program = &auditor.credit.programs[line.program];
+            (value_max(line), u64::from(program.coins_per_yuan.max(1)))
+        });
+        // Coins come in units worth whole fen: `unit_coins` coins are worth `unit_value` fen.
+        let g = gcd(100, per_yuan);
+        let (unit_coins, unit_value) = (per_yuan / g, 100 / g);
+        let value = match prng.below(10) {
+            0..7 => prng.range(1, value_max.max(1)),
+            7 => value_max,
+            _ => value_max + unit_value,
+        };
+        let coins = match prng.below(20) {
+            0 => 0,
+            1 => prng.range(1, 1_000),
+            _ => (value / unit_value).max(1) * unit_coins,
+        };
+        Command::RedeemCoins {
+            id: self.money_id(prng, options),
+            line_id,
+            coin_account_id,
+            coins,
+        }
+    }
+
+    /// Top-ups: the sponsor's and the coin budgets from the bank, and the borrowers' coins.
+    fn top_ups(&mut self, prng: &mut Prng) -> Request {
+        let count = prng.range(1, 3);
+        let transfers = (0..count)
+            .map(|_| {
+                let (debit, credit, ledger) = match prng.below(3) {
+                    0 => (BANK, SPONSOR, LEDGER),
+                    1 => (BANK, COIN_BUDGET, LEDGER),
+                    _ => (COIN_ISSUER, *prng.pick(&COIN_USERS), COIN_LEDGER),
+                };
+                self.top_up_next += 1;
+                Transfer {
+                    id: self.top_up_next,
+                    debit_account_id: debit,
+                    credit_account_id: credit,
+                    amount: u128::from(prng.range(100, 5_000)),
+                    ledger,
+                    code: 9,
+                    ..Transfer::default()
+                }
+            })
+            .collect();
+        Request::CreateTransfers(transfers)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// A funder: mostly one of three with a share of 5-30%, sometimes the funding account, a
+/// line, a missing or other-ledger account, a zero or whole share, an unknown program.
+fn add_funder(prng: &mut Prng, view: &View) -> Command {
+    let program_id = match prng.below(20) {
+        0..17 => PROGRAM_IDS[0],
+        17..19 => PROGRAM_IDS[1],
+        _ => 503,
+    };
+    let account_id = match prng.below(20) {
+        0..15 => *prng.pick(&FUNDERS),
+        15 => FUNDING,
+        16 => MISSING,
+        17 => OTHER_LEDGER,
+        _ => CreditWorkload::line_id(prng, view),
+    };
+    let share_bps = match prng.below(10) {
+        0..7 => u16::try_from(prng.range(500, 3_000)).expect("small"),
+        7 => 0,
+        8 => 10_000,
+        _ => 7_000,
+    };
+    Command::AddFunder {
+        program_id,
+        account_id,
+        share_bps,
+    }
+}
+
 fn day_close(prng: &mut Prng, options: &Options, view: &View) -> Command {
     let date = match prng.below(20) {
         0 => Date(view.business_date.0.saturating_sub(1)),
@@ -575,7 +881,7 @@ fn set_status(prng: &mut Prng, view: &View) -> Command {
 }
 
 /// The operator's accounts, created before the programs.
-fn operator_accounts() -> Vec<Account> {
+fn operator_accounts(options: &Options) -> Vec<Account> {
     let account = |id, ledger| Account {
         id,
         ledger,
@@ -588,6 +894,19 @@ fn operator_accounts() -> Vec<Account> {
         .map(|id| account(id, LEDGER))
         .collect();
     accounts.push(account(OTHER_LEDGER, LEDGER + 1));
+    if options.plans_percent > 0 {
+        let bounded = |id, ledger| Account {
+            flags: AccountFlags(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+            ..account(id, ledger)
+        };
+        accounts.push(bounded(SPONSOR, LEDGER));
+        accounts.push(account(COIN_PROGRAM, COIN_LEDGER));
+        accounts.push(bounded(COIN_BUDGET, LEDGER));
+        accounts.push(account(FUNDING, LEDGER));
+        accounts.extend(FUNDERS.map(|id| account(id, LEDGER)));
+        accounts.push(account(COIN_ISSUER, COIN_LEDGER));
+        accounts.extend(COIN_USERS.map(|id| bounded(id, COIN_LEDGER)));
+    }
     accounts
 }
 
@@ -643,6 +962,31 @@ fn draw_programs(prng: &mut Prng, options: &Options) -> Vec<Program> {
                 RoundingMode::HalfEven,
                 RoundingMode::Down,
             ]);
+            p
+        })
+        .collect::<Vec<Program>>()
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut p)| {
+            // Drawn after every program's other terms, only with the option: a seed without
+            // it draws the programs it drew before.
+            if options.plans_percent > 0 {
+                if index == 0 || prng.percent(50) {
+                    p.coin_account_id = COIN_PROGRAM;
+                    p.coin_funding_account_id = COIN_BUDGET;
+                    p.coins_per_yuan = *prng.pick(&[100, 1000, 30]);
+                    p.coin_cap_bps = *prng.pick(&[1_000, 5_000, 10_000]);
+                }
+                if index == 0 {
+                    p.funding_account_id = FUNDING;
+                    p.platform_min_share_bps = *prng.pick(&[3_000, 5_000]);
+                }
+                p.early_settlement = *prng.pick(&[
+                    EarlySettlement::ChargeAllRemaining,
+                    EarlySettlement::WaiveRemaining,
+                    EarlySettlement::ProRata,
+                ]);
+            }
             p
         })
         .collect()
