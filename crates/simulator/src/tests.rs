@@ -128,8 +128,7 @@ fn checkers_catch_a_disagreement() {
 // for a node that lost or doubled a command) sees one more repayment.
 #[test]
 fn credit_checkers_catch_a_disagreement() {
-    use credit::math::Rate;
-    use credit::{Command, CreditResult, Date, PROGRAM_SIZE, Program};
+    use credit::{Command, CreditResult, Date};
     use engine::{Batch, Reply, Request, StateMachine};
     use ledger::{Account, CreateAccountResult};
 
@@ -145,24 +144,7 @@ fn credit_checkers_catch_a_disagreement() {
             ..Account::default()
         })
         .collect();
-    let mut program = Program::from_bytes(&[0; PROGRAM_SIZE]).expect("zeros decode");
-    program.id = 500;
-    program.ledger = 1;
-    program.code = 7;
-    (
-        program.interest_account_id,
-        program.fee_account_id,
-        program.penalty_account_id,
-        program.loss_account_id,
-        program.recovery_account_id,
-    ) = (1, 2, 3, 4, 5);
-    program.start_date = Date::from_ymd(2026, 3, 1).expect("a date");
-    program.statement_day = 2;
-    program.due_day = 4;
-    program.min_payment_rate = Rate(1_000_000_000);
-    program.max_borrower_limit = 100_000;
-    program.min_age = 18;
-    program.waterfall = credit::Component::ALL;
+    let program = test_program();
     let commands = vec![
         Command::OpenLine {
             id: 100,
@@ -252,7 +234,7 @@ fn credit_checkers_catch_a_disagreement() {
 #[test]
 fn plans_checkers_catch_a_disagreement() {
     use credit::math::{Pricing, Rate};
-    use credit::{Command, CreditResult, Date, PROGRAM_SIZE, Program};
+    use credit::{Command, CreditResult, Date};
     use engine::{Batch, Reply, Request, StateMachine};
     use ledger::{Account, CreateAccountResult};
 
@@ -268,24 +250,7 @@ fn plans_checkers_catch_a_disagreement() {
             ..Account::default()
         })
         .collect();
-    let mut program = Program::from_bytes(&[0; PROGRAM_SIZE]).expect("zeros decode");
-    program.id = 500;
-    program.ledger = 1;
-    program.code = 7;
-    (
-        program.interest_account_id,
-        program.fee_account_id,
-        program.penalty_account_id,
-        program.loss_account_id,
-        program.recovery_account_id,
-    ) = (1, 2, 3, 4, 5);
-    program.start_date = Date::from_ymd(2026, 3, 1).expect("a date");
-    program.statement_day = 2;
-    program.due_day = 4;
-    program.min_payment_rate = Rate(1_000_000_000);
-    program.max_borrower_limit = 100_000;
-    program.min_age = 18;
-    program.waterfall = credit::Component::ALL;
+    let mut program = test_program();
     program.apr_cap = Rate(2_400_000_000);
     program.funding_account_id = 12;
     program.platform_min_share_bps = 3_000;
@@ -622,6 +587,33 @@ impl Driver {
     fn run(&mut self, request: engine::Request) -> Vec<engine::Reply> {
         self.run_after(1_000, Some(request))
     }
+}
+
+/// Program 500 on ledger 1 for the credit checker tests: accounts 1-5 take interest, fees,
+/// penalties, losses and recoveries; statements on the 2nd, due on the 4th, from 2026-03-01.
+fn test_program() -> credit::Program {
+    use credit::math::Rate;
+    use credit::{Date, PROGRAM_SIZE, Program};
+
+    let mut program = Program::from_bytes(&[0; PROGRAM_SIZE]).expect("zeros decode");
+    program.id = 500;
+    program.ledger = 1;
+    program.code = 7;
+    (
+        program.interest_account_id,
+        program.fee_account_id,
+        program.penalty_account_id,
+        program.loss_account_id,
+        program.recovery_account_id,
+    ) = (1, 2, 3, 4, 5);
+    program.start_date = Date::from_ymd(2026, 3, 1).expect("a date");
+    program.statement_day = 2;
+    program.due_day = 4;
+    program.min_payment_rate = Rate(1_000_000_000);
+    program.max_borrower_limit = 100_000;
+    program.min_age = 18;
+    program.waterfall = credit::Component::ALL;
+    program
 }
 
 fn checkout_command(id: u128, amount: u64, timeout: u32, coupons: &[u128]) -> promotions::Command {
