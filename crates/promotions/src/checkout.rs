@@ -352,7 +352,7 @@ impl Promotions {
             let c = &mut self.campaigns[campaign as usize];
             c.reserved += a.discount;
             c.redemptions += u32::from(first);
-            let usage = self.usage.entry((campaign, user_id)).or_default();
+            let usage = self.usage.entry_or_default((campaign, user_id));
             usage.redemptions += u32::from(first);
             usage.discount += a.discount;
         }
@@ -704,7 +704,7 @@ impl Promotions {
         let c = &mut self.campaigns[index as usize];
         c.issued += 1;
         c.grabbed += amount;
-        self.usage.entry((index, user_id)).or_default().grabbed = amount;
+        self.usage.entry_or_default((index, user_id)).grabbed = amount;
         self.ops.insert(id, command.fingerprint());
         R::Ok
     }

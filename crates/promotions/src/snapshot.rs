@@ -5,7 +5,10 @@
 //! u64), coupons (count u32, in creation order), usage (count u32, sorted by campaign then
 //! user), checkouts (count u32, in creation order; each its 256-byte command record and its
 //! state) and ops (count u32, sorted by id; each the id and the command record without its
-//! trailing zeros, length-prefixed u16). Version 2 (`EFPROMO2`) keeps of each op the id and
+//! trailing zeros, length-prefixed u16). Version 3 (`EFPROMO3`, written now) is version 2 with
+//! usage and ops listed in insertion order (the order the log created them, kept by
+//! `stdx::DenseMap`) instead of sorted, so that a snapshot of millions of grabs sorts nothing;
+//! any order of distinct keys decodes, and the state keeps it. Version 2 (`EFPROMO2`) keeps of each op the id and
 //! its record's fingerprint u64 (`Command::fingerprint`) instead, and adds after the ops: game
 //! usage (count u32, sorted by campaign then user: campaign u32, user u128, draws u32, check-in
 //! day u32, coins u64), prizes (count u32, by campaign
@@ -17,9 +20,9 @@
 //! and rules (count u32, sorted by campaign: campaign u32, length u8, text). Version 1 decodes
 //! with all of these empty. The expiry queues are rebuilt from the live checkouts and lots.
 //!
-//! Decoding never panics on any bytes and accepts only the canonical encoding (sorted keys,
-//! zero padding) of a consistent state: after the records it checks the invariants between
-//! them (`Promotions::check_records`). The invariants against the budget accounts need the
+//! Decoding never panics on any bytes and accepts only the canonical encoding (distinct keys,
+//! sorted where the version sorts them, zero padding) of a consistent state: after the records
+//! it checks the invariants between them (`Promotions::check_records`). The invariants against the budget accounts need the
 //! ledger and are checked once it is restored (`Promotions::check_ledger`).
 
 use std::fmt;
@@ -37,7 +40,8 @@ use crate::state::{
     GameUsage, NO_CHECKOUT, Promotions, Usage,
 };
 
-const MAGIC: &[u8; 8] = b"EFPROMO2";
+const MAGIC: &[u8; 8] = b"EFPROMO3";
+const MAGIC_V2: &[u8; 8] = b"EFPROMO2";
 const MAGIC_V1: &[u8; 8] = b"EFPROMO1";
 
 /// Why bytes are not a promotions snapshot, or a promotions state is not consistent.
@@ -113,7 +117,8 @@ fn inconsistent(what: &'static str, id: u128) -> E {
 }
 
 impl Promotions {
-    /// Appends the snapshot encoding. Equal states encode to equal bytes.
+    /// Appends the snapshot encoding. States the same commands built encode to equal bytes
+    /// (usage and ops in the order they were created, everything else in id or creation order).
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         Writer(out).count(self.campaigns.len());
@@ -140,10 +145,9 @@ impl Promotions {
                 .u8(c.status as u8)
                 .u32(c.checkout);
         }
-        let mut usage: Vec<_> = self.usage.iter().collect();
-        usage.sort_unstable_by_key(|(k, _)| **k);
-        w.count(usage.len());
-        for ((campaign, user), u) in usage {
+        // In insertion order, which the log decides: equal states list them equally.
+        w.count(self.usage.len());
+        for ((campaign, user), u) in self.usage.iter() {
             w.u32(*campaign)
                 .u128(*user)
                 .u32(u.coupons)
@@ -163,11 +167,9 @@ impl Promotions {
             }
             w.u64(c.deadline).u8(c.status as u8).u64(c.buyer_refunded);
         }
-        let mut ops: Vec<_> = self.ops.iter().collect();
-        ops.sort_unstable_by_key(|(id, _)| **id);
         let mut w = Writer(out);
-        w.count(ops.len());
-        for (&id, &print) in ops {
+        w.count(self.ops.len());
+        for (&id, &print) in self.ops.iter() {
             w.u128(id).u64(print);
         }
         self.encode_games(out);
@@ -365,11 +367,16 @@ impl Promotions {
 
     /// Decodes a snapshot, returning the state and the bytes after it.
     pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<(Promotions, &[u8]), E> {
-        let v2 = match bytes.get(..MAGIC.len()) {
-            Some(magic) if magic == MAGIC => true,
-            Some(magic) if magic == MAGIC_V1 => false,
+        let version = match bytes.get(..MAGIC.len()) {
+            Some(magic) if magic == MAGIC => 3,
+            Some(magic) if magic == MAGIC_V2 => 2,
+            Some(magic) if magic == MAGIC_V1 => 1,
             _ => return Err(E::BadMagic),
         };
+        let v2 = version >= 2;
+        // Versions 1 and 2 sorted usage and ops by key; version 3 lists them in insertion
+        // order, and any order of distinct keys decodes.
+        let sorted = version < 3;
         let mut r = Reader::new(&bytes[MAGIC.len()..]);
         let mut p = Promotions::new(hash_key);
         for _ in 0..count(&mut r, CAMPAIGN_SIZE)? {
@@ -437,8 +444,11 @@ impl Promotions {
         let mut last = None;
         for _ in 0..count(&mut r, 44)? {
             let key = (r.u32()?, r.u128()?);
-            if last.is_some_and(|last| last >= key) {
+            if sorted && last.is_some_and(|last| last >= key) {
                 return Err(E::NotCanonical("usage not sorted"));
+            }
+            if p.usage.contains_key(&key) {
+                return Err(E::Invalid("duplicate usage"));
             }
             last = Some(key);
             if key.0 as usize >= campaigns {
@@ -512,8 +522,11 @@ impl Promotions {
         let mut last = None;
         for _ in 0..count(&mut r, if v2 { 24 } else { 18 })? {
             let id = r.u128()?;
-            if last.is_some_and(|last| last >= id) {
+            if sorted && last.is_some_and(|last| last >= id) {
                 return Err(E::NotCanonical("ops not sorted"));
+            }
+            if p.ops.contains_key(&id) {
+                return Err(E::Invalid("duplicate op"));
             }
             last = Some(id);
             let print = if v2 {
@@ -555,7 +568,7 @@ impl Promotions {
         let mut reserved = vec![0u64; n];
         let mut draws = vec![0u64; n];
         let mut coins = vec![0u64; n];
-        for (&(campaign, _), u) in &self.usage {
+        for (&(campaign, _), u) in self.usage.iter() {
             let c = &self.campaigns[campaign as usize].record;
             let id = c.id;
             coupons[campaign as usize] += u64::from(u.coupons);

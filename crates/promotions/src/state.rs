@@ -18,7 +18,7 @@ use credit::{Credit, CreditResult};
 use ledger::{
     Account, AccountFlags, CreateAccountResult, Ledger, RESERVED_ID_MIN, Transfer, TransferFlags,
 };
-use stdx::{IdMap, id_map};
+use stdx::{DenseMap, IdMap, id_map};
 
 use crate::games::{CoinAccount, CoinLot, Draw, Facts, Prize, StoredRule};
 use crate::record::{COUPONS_MAX, Campaign, CampaignKind, Command, Offer, StatusChange};
@@ -231,13 +231,14 @@ pub struct Promotions {
     pub(crate) coupon_index: IdMap<u128, u32>,
     /// Coupons by (user, coupon index), for the best-coupons query.
     pub(crate) user_coupons: BTreeSet<(u128, u32)>,
-    pub(crate) usage: IdMap<(u32, u128), Usage>,
+    /// Per (campaign, user), in the order first used (a snapshot lists them so, unsorted).
+    pub(crate) usage: DenseMap<(u32, u128), Usage>,
     pub(crate) game_usage: BTreeMap<(u32, u128), GameUsage>,
     pub(crate) checkouts: Vec<Checkout>,
     pub(crate) checkout_index: IdMap<u128, u32>,
     /// Live checkouts with a deadline, by (deadline, checkout index).
     pub(crate) expiry: BTreeSet<(u64, u32)>,
-    pub(crate) ops: IdMap<u128, Op>,
+    pub(crate) ops: DenseMap<u128, Op>,
     /// Lotteries' prizes, by campaign index, in prize order.
     pub(crate) prizes: BTreeMap<u32, Vec<Prize>>,
     pub(crate) draws: Vec<Draw>,
@@ -385,12 +386,12 @@ impl Promotions {
             coupons: Vec::new(),
             coupon_index: id_map(hash_key),
             user_coupons: BTreeSet::new(),
-            usage: id_map(hash_key),
+            usage: DenseMap::new(hash_key),
             game_usage: BTreeMap::new(),
             checkouts: Vec::new(),
             checkout_index: id_map(hash_key),
             expiry: BTreeSet::new(),
-            ops: id_map(hash_key),
+            ops: DenseMap::new(hash_key),
             prizes: BTreeMap::new(),
             draws: Vec::new(),
             draw_index: id_map(hash_key),
@@ -1034,7 +1035,7 @@ impl Promotions {
             now.saturating_add(u64::from(record.coupon_valid_for) * NS_PER_S)
         };
         self.campaigns[index as usize].issued += 1;
-        self.usage.entry((index, user_id)).or_default().coupons += 1;
+        self.usage.entry_or_default((index, user_id)).coupons += 1;
         let coupon = u32::try_from(self.coupons.len()).expect("coupons fit u32");
         self.coupon_index.insert(id, coupon);
         self.user_coupons.insert((user_id, coupon));

@@ -1150,3 +1150,38 @@ fn many_campaigns_coupons_and_checkouts_survive_a_restart() {
     assert_eq!(w.promotions.coupons.len(), 200);
     assert_eq!(w.promotions.campaigns.len(), 40);
 }
+
+// Goal: usage and ops are listed in the order the commands created them (version 3), not
+// sorted: a snapshot of grabs by users in descending order restores and encodes to the same
+// bytes, keeps that order, and the same bytes marked version 2 (which sorted them) are refused.
+#[test]
+fn usage_and_ops_keep_their_order_through_a_snapshot() {
+    let mut w = World::new();
+    assert_eq!(w.campaign(&red_packets(100, yuan(100), 10, 7)), R::Ok);
+    assert_eq!(w.run(fund(2, 100, yuan(100))), R::Ok);
+    for user in (0..10u128).rev() {
+        let grab = Command::GrabRedPacket {
+            id: 1_000 - user,
+            campaign_id: 100,
+            user_id: user,
+            account_id: WALLET,
+            user_segments: 0,
+        };
+        assert_eq!(w.run(grab), R::Ok);
+    }
+    let users: Vec<u128> = w.promotions.usage.iter().map(|(k, _)| k.1).collect();
+    assert_eq!(users, (0..10u128).rev().collect::<Vec<_>>());
+    w.restart();
+    let users: Vec<u128> = w.promotions.usage.iter().map(|(k, _)| k.1).collect();
+    assert_eq!(users, (0..10u128).rev().collect::<Vec<_>>());
+    let mut bytes = Vec::new();
+    w.promotions.encode_snapshot(&mut bytes);
+    assert_eq!(&bytes[..8], b"EFPROMO3");
+    bytes[..8].copy_from_slice(b"EFPROMO2");
+    assert_eq!(
+        Promotions::decode_snapshot(&bytes, 1).err(),
+        Some(crate::PromotionsSnapshotError::NotCanonical(
+            "usage not sorted"
+        ))
+    );
+}

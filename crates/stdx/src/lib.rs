@@ -6,7 +6,9 @@
 use std::hash::{BuildHasher, Hasher};
 
 pub mod bytes;
+mod dense_map;
 mod id_index;
+pub use dense_map::DenseMap;
 pub use id_index::{Candidates, IdIndex};
 mod prng;
 pub use prng::Prng;
