@@ -21,8 +21,6 @@
 //! on any decoded values. A failure is `CreditSnapshotError::Inconsistent`, naming the broken
 //! invariant and the line, program, plan or borrower key.
 
-use std::hash::BuildHasher;
-
 use ledger::Ledger;
 
 use crate::funding::Share;
@@ -195,25 +193,11 @@ impl Credit {
         Ok(())
     }
 
-    /// The borrower index holds every line under its borrower key and nothing else, and each
-    /// borrower's exposure (the sum of its lines') fits u64. `exposures` holds (key, exposure)
-    /// per line.
+    /// Each borrower key's exposure is the sum of its lines' exposures, and every key has a
+    /// line. `exposures` holds (key, exposure) per line.
     fn check_exposures(&self, mut exposures: Vec<(u128, u128)>) -> Result<(), CreditSnapshotError> {
-        for (index, line) in self.lines.iter().enumerate() {
-            let hash = self
-                .hasher
-                .hash_one(borrower_key(line.borrower_id, line.program));
-            if !self.borrowers.candidates(hash).any(|p| p == index as u64) {
-                return Err(inconsistent(
-                    "line missing from the borrower index",
-                    line.id,
-                ));
-            }
-        }
-        if self.borrowers.len() != self.lines.len() {
-            return Err(inconsistent("borrower index entry without a line", 0));
-        }
         exposures.sort_unstable();
+        let mut keys = 0;
         let mut at = 0;
         while at < exposures.len() {
             let key = exposures[at].0;
@@ -222,9 +206,16 @@ impl Credit {
                 sum += exposures[at].1;
                 at += 1;
             }
-            if u64::try_from(sum).is_err() {
-                return Err(inconsistent("borrower exposure overflows u64", key));
+            keys += 1;
+            if self.borrowers.get(&key).map(|&e| u128::from(e)) != Some(sum) {
+                return Err(inconsistent(
+                    "borrower exposure != the sum of its lines' exposures",
+                    key,
+                ));
             }
+        }
+        if keys != self.borrowers.len() {
+            return Err(inconsistent("borrower exposure without a line", 0));
         }
         Ok(())
     }

@@ -332,13 +332,13 @@ impl Credit {
         for line in &self.lines {
             put_line(&mut o, line);
         }
-        // Derived from the lines; listed so that a reader sees each borrower's exposure, and
-        // checked against the lines on decode.
-        let borrowers = self.borrower_exposures();
+        let mut borrowers: Vec<(u128, u64)> =
+            self.borrowers.iter().map(|(&k, &v)| (k, v)).collect();
+        borrowers.sort_unstable();
         o.count(borrowers.len());
         for (key, exposure) in borrowers {
             o.u128(key);
-            o.u64(u64::try_from(exposure).expect("a borrower's exposure fits u64"));
+            o.u64(exposure);
         }
         let mut purchases: Vec<(u128, Purchase)> =
             self.purchases.iter().map(|(&k, &v)| (k, v)).collect();
@@ -408,9 +408,7 @@ impl Credit {
                 return Err(CreditSnapshotError::Invalid("duplicate line"));
             }
             credit.lines.push(line);
-            let index = u32::try_from(index).expect("u32 count");
-            credit.index_line(line.id, index);
-            credit.index_borrower(index);
+            credit.index_line(line.id, u32::try_from(index).expect("u32 count"));
         }
         if credit.close_cursor as usize > lines {
             return Err(CreditSnapshotError::Invalid(
@@ -418,7 +416,6 @@ impl Credit {
             ));
         }
         let borrowers = count(&mut r, 24)?;
-        let mut listed = Vec::with_capacity(borrowers);
         let mut previous = None;
         for _ in 0..borrowers {
             let key = r.u128()?;
@@ -428,30 +425,10 @@ impl Credit {
                     "borrowers not sorted by key",
                 ));
             }
-            if previous == Some(key) {
+            previous = Some(key);
+            if credit.borrowers.insert(key, exposure).is_some() {
                 return Err(CreditSnapshotError::Invalid("duplicate borrower"));
             }
-            previous = Some(key);
-            listed.push((key, u128::from(exposure)));
-        }
-        // The exposures follow from the lines: a list that says otherwise is inconsistent,
-        // named by the first key (ascending) where the two differ.
-        let derived = credit.borrower_exposures();
-        if listed != derived {
-            // Both ascending by unique keys (so by entry): the smallest key listed in one and
-            // not the other, or with another exposure.
-            let differs = listed
-                .iter()
-                .chain(&derived)
-                .filter(|entry| {
-                    listed.binary_search(entry).is_err() || derived.binary_search(entry).is_err()
-                })
-                .map(|entry| entry.0)
-                .min();
-            return Err(CreditSnapshotError::Inconsistent {
-                what: "borrower exposure != the sum of its lines' exposures",
-                id: differs.unwrap_or(0),
-            });
         }
         let purchases = count(&mut r, 60)?;
         let mut purchase_plans = Vec::new();

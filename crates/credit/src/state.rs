@@ -276,10 +276,8 @@ pub struct Credit {
     /// Lines by the hash of their id (confirmed against `lines`): see `find_line`.
     pub(crate) line_index: IdIndex,
     pub(crate) hasher: IdHashBuilder,
-    /// Lines by the hash of their borrower key ((borrower, program index) folded into one
-    /// u128, `borrower_key`), confirmed against the line: a borrower's exposure is the sum of
-    /// its lines' (`exposure_of`), never stored apart from them.
-    pub(crate) borrowers: IdIndex,
+    /// Sum of line exposures per borrower and program: (borrower, program index) hashed as one key.
+    pub(crate) borrowers: IdMap<u128, u64>,
     pub(crate) purchases: IdMap<u128, Purchase>,
     /// The business date being traded; 0 until the first program.
     pub(crate) business_date: Date,
@@ -352,7 +350,7 @@ impl Credit {
             lines: Vec::new(),
             line_index: IdIndex::new(),
             hasher: IdHashBuilder::new(hash_key),
-            borrowers: IdIndex::new(),
+            borrowers: id_map(hash_key),
             purchases: id_map(hash_key),
             business_date: Date(0),
             close_cursor: 0,
@@ -385,52 +383,6 @@ impl Credit {
                 self.lines[usize::try_from(index).expect("line indexes fit")].id == id
             })
             .map(|index| u32::try_from(index).expect("line indexes are u32"))
-    }
-
-    /// The sum of the exposures of the lines under this borrower key: what counts against the
-    /// borrower cap. It fits u64: opening a line and raising a limit check the new sum
-    /// (`exceeds_borrower_cap`), and every other change lowers it.
-    pub(crate) fn exposure_of(&self, key: u128) -> u64 {
-        let sum: u128 = self
-            .borrowers
-            .candidates(self.hasher.hash_one(key))
-            .map(|index| &self.lines[usize::try_from(index).expect("line indexes fit")])
-            .filter(|line| borrower_key(line.borrower_id, line.program) == key)
-            .map(|line| u128::from(line.exposure()))
-            .sum();
-        u64::try_from(sum).expect("a borrower's exposure fits u64")
-    }
-
-    /// Every borrower key with its exposure, ascending by key (what snapshots list). Summed in
-    /// u128: a decoded state is checked with it before its bounds are (`check_records`).
-    pub(crate) fn borrower_exposures(&self) -> Vec<(u128, u128)> {
-        let mut exposures: Vec<(u128, u128)> = self
-            .lines
-            .iter()
-            .map(|line| {
-                let key = borrower_key(line.borrower_id, line.program);
-                (key, u128::from(line.exposure()))
-            })
-            .collect();
-        exposures.sort_unstable_by_key(|&(key, _)| key);
-        exposures.dedup_by(|line, first| {
-            let same = line.0 == first.0;
-            if same {
-                // At most 2^32 lines of at most 2^64 each: no overflow.
-                first.1 += line.1;
-            }
-            same
-        });
-        exposures
-    }
-
-    /// Indexes the line stored at `index` under its borrower key (not indexed yet).
-    pub(crate) fn index_borrower(&mut self, index: u32) {
-        let line = &self.lines[index as usize];
-        let hash = self
-            .hasher
-            .hash_one(borrower_key(line.borrower_id, line.program));
-        self.borrowers.insert(hash, u64::from(index));
     }
 
     /// Indexes the line stored at `index` under its id (not indexed yet).
@@ -896,7 +848,7 @@ impl Credit {
             }
         }
         let key = borrower_key(borrower_id, program_index);
-        let exposure = self.exposure_of(key);
+        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
         let Some(new_exposure) = exposure.checked_add(limit) else {
             return R::ExceedsBorrowerCap;
         };
@@ -917,6 +869,7 @@ impl Credit {
             // Checked above: the id is free and the account is well-formed.
             return R::LedgerRejected;
         }
+        self.borrowers.insert(key, new_exposure);
         let index = self.line_count();
         self.index_line(id, index);
         self.lines.push(Line {
@@ -944,7 +897,6 @@ impl Credit {
             revolving: false,
             written_off: 0,
         });
-        self.index_borrower(index);
         R::Ok
     }
 
@@ -966,8 +918,9 @@ impl Credit {
             return Some(CreditResult::LineOverdue);
         }
         let program = &self.programs[line.program as usize];
-        let exposure = self.exposure_of(borrower_key(line.borrower_id, line.program));
-        // No underflow: a borrower's exposure is the sum of its lines', this one's included.
+        let key = borrower_key(line.borrower_id, line.program);
+        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        // No underflow: a borrower's exposure is the sum of its lines' (`check_records`).
         let others = exposure - line.exposure();
         let Some(total) = new_exposure_of_line.and_then(|new| others.checked_add(new)) else {
             return Some(CreditResult::ExceedsBorrowerCap);
@@ -991,13 +944,17 @@ impl Credit {
             .unwrap_or(CreditResult::Ok)
     }
 
-    /// Sets a line's limits. The borrower's exposure follows (it is the sum of its lines'); no
-    /// overflow: a raise was checked to fit with the borrower's other lines (`raise_refusal`),
-    /// and every other change lowers the exposure.
     fn set_exposure(&mut self, index: u32, limit: u64, temporary: TemporaryLimit) {
         let line = &mut self.lines[index as usize];
+        let key = borrower_key(line.borrower_id, line.program);
+        let before = line.exposure();
         line.limit = limit;
         line.temporary = temporary;
+        let after = line.exposure();
+        let total = self.borrowers.get_mut(&key).expect("borrower of a line");
+        // No overflow: `total` includes `before`, and a raise was checked to fit with the
+        // borrower's other lines (`raise_refusal`); every other change lowers the exposure.
+        *total = *total - before + after;
     }
 
     fn set_limit(&mut self, line_id: u128, limit: u64) -> CreditResult {
