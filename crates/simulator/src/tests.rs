@@ -129,7 +129,7 @@ fn checkers_catch_a_disagreement() {
 #[test]
 fn credit_checkers_catch_a_disagreement() {
     use credit::{Command, CreditResult, Date};
-    use engine::{Batch, Reply, Request, StateMachine};
+    use engine::{Reply, Request, StateMachine};
     use ledger::{Account, CreateAccountResult};
 
     use crate::auditor::Auditor;
@@ -187,17 +187,7 @@ fn credit_checkers_catch_a_disagreement() {
         Request::Credit(commands),
         Request::Credit(vec![repay]),
     ];
-    let mut timestamp = 0;
-    let batches: Vec<Batch> = requests
-        .into_iter()
-        .map(|request| {
-            timestamp += request.timestamp_count() + 10;
-            Batch {
-                timestamp,
-                requests: vec![request],
-            }
-        })
-        .collect();
+    let batches = one_request_per_batch(requests);
     let mut state = StateMachine::new(7);
     let mut replica = StateMachine::new(8);
     let mut auditor = Auditor::new();
@@ -235,7 +225,7 @@ fn credit_checkers_catch_a_disagreement() {
 fn plans_checkers_catch_a_disagreement() {
     use credit::math::{Pricing, Rate};
     use credit::{Command, CreditResult, Date};
-    use engine::{Batch, Reply, Request, StateMachine};
+    use engine::{Reply, Request, StateMachine};
     use ledger::{Account, CreateAccountResult};
 
     use crate::auditor::Auditor;
@@ -307,17 +297,7 @@ fn plans_checkers_catch_a_disagreement() {
         Request::Credit(commands),
         Request::Credit(vec![settle]),
     ];
-    let mut timestamp = 0;
-    let batches: Vec<Batch> = requests
-        .into_iter()
-        .map(|request| {
-            timestamp += request.timestamp_count() + 10;
-            Batch {
-                timestamp,
-                requests: vec![request],
-            }
-        })
-        .collect();
+    let batches = one_request_per_batch(requests);
     let mut state = StateMachine::new(7);
     let mut auditor = Auditor::new();
     for (index, batch) in batches[..3].iter().enumerate() {
@@ -358,7 +338,7 @@ fn plans_checkers_catch_a_disagreement() {
 // auditor (standing in for a node that lost or doubled a command) sees one more capture.
 #[test]
 fn promotions_checkers_catch_a_disagreement() {
-    use engine::{Batch, Reply, Request, StateMachine};
+    use engine::{Reply, Request, StateMachine};
     use ledger::{Account, AccountFlags, CreateAccountResult, CreateTransferResult, Transfer};
     use promotions::{Campaign, CampaignKind, Command, Offer, PromotionResult};
 
@@ -452,17 +432,7 @@ fn promotions_checkers_catch_a_disagreement() {
             checkout_id: 200,
         }]),
     ];
-    let mut timestamp = 0;
-    let batches: Vec<Batch> = requests
-        .into_iter()
-        .map(|request| {
-            timestamp += request.timestamp_count() + 10;
-            Batch {
-                timestamp,
-                requests: vec![request],
-            }
-        })
-        .collect();
+    let batches = one_request_per_batch(requests);
     let mut state = StateMachine::new(7);
     let mut replica = StateMachine::new(8);
     let mut auditor = Auditor::new();
@@ -587,6 +557,23 @@ impl Driver {
     fn run(&mut self, request: engine::Request) -> Vec<engine::Reply> {
         self.run_after(1_000, Some(request))
     }
+}
+
+/// One batch per request, engine time 10 ns past each request's timestamps.
+fn one_request_per_batch(
+    requests: impl IntoIterator<Item = engine::Request>,
+) -> Vec<engine::Batch> {
+    let mut timestamp = 0;
+    requests
+        .into_iter()
+        .map(|request| {
+            timestamp += request.timestamp_count() + 10;
+            engine::Batch {
+                timestamp,
+                requests: vec![request],
+            }
+        })
+        .collect()
 }
 
 /// Program 500 on ledger 1 for the credit checker tests: accounts 1-5 take interest, fees,
