@@ -128,9 +128,9 @@ fn checkers_catch_a_disagreement() {
 // for a node that lost or doubled a command) sees one more repayment.
 #[test]
 fn credit_checkers_catch_a_disagreement() {
-    use credit::{Command, CreditResult, Date};
-    use engine::{Reply, Request, StateMachine};
-    use ledger::{Account, CreateAccountResult};
+    use credit::{Command, Date};
+    use engine::{Request, StateMachine};
+    use ledger::Account;
 
     use crate::auditor::Auditor;
     use crate::checkers;
@@ -196,14 +196,7 @@ fn credit_checkers_catch_a_disagreement() {
         let replies = state.apply(op, batch);
         assert_eq!(replies, auditor.apply(op, batch));
         replica.apply(op, batch);
-        let ok = replies.iter().all(|reply| match reply {
-            Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
-            Reply::CreatePrograms(codes) | Reply::Credit(codes) => {
-                codes.iter().all(|c| *c == CreditResult::Ok)
-            }
-            _ => false,
-        });
-        assert!(ok, "{replies:?}");
+        assert!(credit_replies_all_ok(&replies), "{replies:?}");
     }
     checkers::accounts_agree(&state, &auditor).unwrap();
     checkers::credit_agree(&state, &auditor).unwrap();
@@ -224,9 +217,9 @@ fn credit_checkers_catch_a_disagreement() {
 #[test]
 fn plans_checkers_catch_a_disagreement() {
     use credit::math::{Pricing, Rate};
-    use credit::{Command, CreditResult, Date};
-    use engine::{Reply, Request, StateMachine};
-    use ledger::{Account, CreateAccountResult};
+    use credit::{Command, Date};
+    use engine::{Request, StateMachine};
+    use ledger::Account;
 
     use crate::auditor::Auditor;
     use crate::checkers;
@@ -304,14 +297,7 @@ fn plans_checkers_catch_a_disagreement() {
         let op = index as u64 + 1;
         let replies = state.apply(op, batch);
         assert_eq!(replies, auditor.apply(op, batch));
-        let ok = replies.iter().all(|reply| match reply {
-            Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
-            Reply::CreatePrograms(codes) | Reply::Credit(codes) => {
-                codes.iter().all(|c| *c == CreditResult::Ok)
-            }
-            _ => false,
-        });
-        assert!(ok, "{replies:?}");
+        assert!(credit_replies_all_ok(&replies), "{replies:?}");
     }
     checkers::accounts_agree(&state, &auditor).unwrap();
     checkers::credit_agree(&state, &auditor).unwrap();
@@ -557,6 +543,21 @@ impl Driver {
     fn run(&mut self, request: engine::Request) -> Vec<engine::Reply> {
         self.run_after(1_000, Some(request))
     }
+}
+
+/// Whether every account, program and credit command in `replies` answered `ok`.
+fn credit_replies_all_ok(replies: &[engine::Reply]) -> bool {
+    use credit::CreditResult;
+    use engine::Reply;
+    use ledger::CreateAccountResult;
+
+    replies.iter().all(|reply| match reply {
+        Reply::CreateAccounts(codes) => codes.iter().all(|c| *c == CreateAccountResult::Ok),
+        Reply::CreatePrograms(codes) | Reply::Credit(codes) => {
+            codes.iter().all(|c| *c == CreditResult::Ok)
+        }
+        _ => false,
+    })
 }
 
 /// One batch per request, engine time 10 ns past each request's timestamps.
