@@ -22,6 +22,9 @@
 //!    pending holds; then
 //! 6. captures of every checkout. A purchase is its checkout and its capture, both durable:
 //!    `purchases_with_coupons_per_second` is the purchase count over the two phases' time.
+//!    With `one_step`, each checkout is captured as it is made (`capture`: the discounts and
+//!    the payment posted at once, what a balance or card payment is), there is no capture
+//!    phase, and the purchase rate is the checkouts'.
 //!
 //! After the run the budgets and merchants are looked up (through the client, or the state)
 //! and checked against the plan: every pool emptied to the fen, every coupon budget spent to
@@ -115,6 +118,8 @@ pub struct PromotionsConfig {
     pub purchase_count: u64,
     pub merchant_count: u64,
     pub payer: Payer,
+    /// Checkouts captured as they are made (no capture phase).
+    pub one_step: bool,
     /// Commands per request (per call to the client in `tcp`), at most 4096.
     pub batch_size: usize,
     /// Concurrent tasks, each waiting for its answer before sending again (`tcp`).
@@ -143,6 +148,7 @@ impl PromotionsConfig {
             purchase_count: 2_000_000,
             merchant_count: 1000,
             payer: Payer::Account,
+            one_step: false,
             batch_size: PROMOTIONS_REQUEST_MAX,
             clients: 4,
             connections: None,
@@ -172,6 +178,7 @@ pub struct PhaseFigures {
 pub struct PromotionsReport {
     pub mode: &'static str,
     pub payer: &'static str,
+    pub one_step: bool,
     pub pools: u64,
     pub packets_per_pool: u32,
     pub user_count: u64,
@@ -192,7 +199,8 @@ pub struct PromotionsReport {
     pub coupons: PhaseFigures,
     pub checkouts: PhaseFigures,
     pub captures: PhaseFigures,
-    /// Purchases (checkout + capture) over the time of both phases.
+    /// Purchases (checkout + capture) over the time of both phases (with `one_step`, the
+    /// checkouts' time: there are no captures).
     pub purchases_with_coupons_per_second: f64,
     /// The discounts the purchases took, all sponsors together, in fen.
     pub discount_fen: u64,
@@ -241,7 +249,7 @@ impl PromotionsReport {
         };
         format!(
             concat!(
-                "{{\"bench\":\"promotions\",\"mode\":\"{}\",\"payer\":\"{}\",",
+                "{{\"bench\":\"promotions\",\"mode\":\"{}\",\"payer\":\"{}\",\"one_step\":{},",
                 "\"grabs_per_second\":{:.0},\"purchases_with_coupons_per_second\":{:.0},",
                 "\"checkouts_per_second\":{:.0},\"captures_per_second\":{:.0},",
                 "\"coupons_per_second\":{:.0},\"rejected_count\":{},\"verified\":{},",
@@ -253,6 +261,7 @@ impl PromotionsReport {
             ),
             self.mode,
             self.payer,
+            self.one_step,
             self.grabs.per_second,
             self.purchases_with_coupons_per_second,
             self.checkouts.per_second,
@@ -322,8 +331,14 @@ impl PromotionsReport {
         text.push_str(&line("checkouts", &self.checkouts));
         text.push_str(&line("captures", &self.captures));
         text.push_str(&format!(
-            "purchases with coupons (checkout + capture) {:.0}/s, discounts {} fen\n",
-            self.purchases_with_coupons_per_second, self.discount_fen
+            "purchases with coupons ({}) {:.0}/s, discounts {} fen\n",
+            if self.one_step {
+                "one step"
+            } else {
+                "checkout + capture"
+            },
+            self.purchases_with_coupons_per_second,
+            self.discount_fen
         ));
         text.push_str(&format!(
             "{} rejected; state {}; RSS {:.2} GiB, peak {:.2} GiB",
@@ -527,6 +542,7 @@ struct Plan {
     merchant_count: u64,
     purchase_count: u64,
     payer: Payer,
+    one_step: bool,
     batch_size: u64,
     total_fen: u64,
     /// The line limit (and the program's borrower limit), with `payer = Line`.
@@ -604,6 +620,7 @@ impl Plan {
             merchant_count: config.merchant_count,
             purchase_count: config.purchase_count,
             payer: config.payer,
+            one_step: config.one_step,
             batch_size: config.batch_size as u64,
             total_fen,
             limit: LINE_LIMIT_MIN,
@@ -654,7 +671,9 @@ impl Plan {
             Phase::Campaigns | Phase::Fund => self.pools + 2 * coupons,
             Phase::Grab => self.grab_count(),
             Phase::Coupons => 2 * self.purchase_count,
-            Phase::Checkout | Phase::Capture => self.purchase_count,
+            Phase::Checkout => self.purchase_count,
+            Phase::Capture if self.one_step => 0,
+            Phase::Capture => self.purchase_count,
         }
     }
 
@@ -913,7 +932,11 @@ impl Plan {
             merchant_account_id: self
                 .merchant_id(draw(self.seed, STREAM_MERCHANT, p) % self.merchant_count),
             amount: self.amount(p),
-            timeout: CHECKOUT_TIMEOUT_SECONDS,
+            timeout: if self.one_step {
+                0
+            } else {
+                CHECKOUT_TIMEOUT_SECONDS
+            },
             code: CODE,
             card_issuer: BANK_ISSUER,
             card_bin: BIN_LOW
@@ -921,6 +944,7 @@ impl Plan {
                     .expect("below 100"),
             category: CATEGORY,
             coupons: [platform, bank, 0, 0],
+            capture: self.one_step,
         }
     }
 
@@ -1192,6 +1216,7 @@ pub fn run(
     Ok(PromotionsReport {
         mode: config.mode.name(),
         payer: config.payer.name(),
+        one_step: config.one_step,
         pools: plan.pools,
         packets_per_pool: config.packets_per_pool,
         user_count: plan.user_count,

@@ -948,6 +948,7 @@ impl Plan {
                 card_bin: 0,
                 category: CATEGORY,
                 coupons: [coupon_id, 0, 0, 0],
+                capture: false,
             },
         ]
     }

@@ -59,6 +59,7 @@ enum Target {
     ///   durable, binary protocol:  --json
     ///   engine alone:              --mode state-machine --json
     ///   paid by credit lines:      --payer line
+    ///   one-step purchases:        --one-step
     ///   a running server:          --addr 127.0.0.1:3000 --seed 2
     #[command(verbatim_doc_comment)]
     Promotions(PromotionsArgs),
@@ -197,6 +198,9 @@ struct PromotionsArgs {
     /// What pays the purchases.
     #[arg(long, value_enum, default_value = "account")]
     payer: PromotionsPayer,
+    /// One-step purchases: each checkout captured as it is made (no capture phase).
+    #[arg(long)]
+    one_step: bool,
     /// Grabs, checkouts or captures per request (at most 4096: 256-byte records in a 1 MiB
     /// frame).
     #[arg(long, default_value_t = 4096)]
@@ -464,6 +468,7 @@ fn run_promotions(args: PromotionsArgs) -> anyhow::Result<ExitCode> {
             PromotionsPayer::Account => bench::Payer::Account,
             PromotionsPayer::Line => bench::Payer::Line,
         },
+        one_step: args.one_step,
         batch_size: args.batch,
         clients: args.clients,
         connections: args.connections.map(usize::try_from).transpose()?,

@@ -341,6 +341,9 @@ pub struct CheckoutArgs {
     /// The merchant's category.
     #[arg(long, default_value_t = 0)]
     pub category: u32,
+    /// One step: post the discounts and the payment now (no hold, no capture; no --timeout).
+    #[arg(long)]
+    pub capture: bool,
 }
 
 #[derive(Debug, Args)]
@@ -656,6 +659,7 @@ impl CheckoutArgs {
             "card_bin": self.card_bin,
             "category": self.category,
             "coupons": coupons,
+            "capture": self.capture,
         })
     }
 }

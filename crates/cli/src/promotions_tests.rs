@@ -427,6 +427,7 @@ fn promotions_command_lines_parse() {
         "20,21",
         "--coupon",
         "22",
+        "--capture",
     ]);
     let Ok(Cli {
         command:
@@ -441,6 +442,7 @@ fn promotions_command_lines_parse() {
     assert_eq!(checkout.coupons, [20, 21, 22]);
     assert_eq!(checkout.to_json()["amount"], "25000");
     assert_eq!(checkout.to_json()["coupons"], json!(["20", "21", "22"]));
+    assert_eq!(checkout.to_json()["capture"], true);
 
     let bad: &[&[&str]] = &[
         // No id, sponsor, budget, ledger or code, and nothing to read them from.
@@ -659,6 +661,7 @@ async fn promotions_round_trip_against_a_server() {
         card_issuer: 0,
         card_bin: 0,
         category: 0,
+        capture: false,
     };
     assert_eq!(
         run(PromotionsCommand::Checkout(checkout(30, 7, vec![20]))).await,

@@ -30,8 +30,8 @@ pub use plans::{Plan, PlanStatus};
 pub use result::CreditResult;
 pub use snapshot::CreditSnapshotError;
 pub use state::{
-    Credit, Cycle, Line, LineStatus, LineView, NO_PLAN, Owed, Posting, Purchase, Statement,
-    TemporaryLimit, aging_bucket,
+    Credit, Cycle, Line, LineStatus, LineView, NO_PLAN, Owed, Posting, Purchase, Purchased,
+    Statement, TemporaryLimit, aging_bucket,
 };
 
 #[cfg(test)]

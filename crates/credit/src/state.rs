@@ -31,6 +31,16 @@ use crate::math;
 use crate::plans::{Plan, PlanStatus};
 use crate::result::CreditResult;
 
+/// A one-step purchase ([`Credit::purchase_linked`]): `amount` on line `line_id` at a merchant,
+/// `id` both the purchase's and its transfer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Purchased {
+    pub id: u128,
+    pub line_id: u128,
+    pub merchant_account_id: u128,
+    pub amount: u64,
+}
+
 /// What a transfer posted by the credit engine is for, in its `user_data_32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -640,6 +650,36 @@ impl Credit {
         result
     }
 
+    /// A one-step purchase on a line, with `prefix` posted before it in one linked chain: an
+    /// authorization and its full capture at once, as one posted transfer line → merchant
+    /// (posting `Capture`, id `id`), for another product module (a promotions checkout made and
+    /// captured together). It is refused exactly where the authorization or the capture would
+    /// be; once posted it is a captured purchase `id` like any other (refund, installments,
+    /// billing). Takes `prefix.len() + 1` timestamps from `first`.
+    ///
+    /// On a refusal caused by a prefix transfer, [`Credit::prefix_failure`] says which one.
+    pub fn purchase_linked(
+        &mut self,
+        ledger: &mut Ledger,
+        first: u64,
+        purchase: Purchased,
+        prefix: &[Transfer],
+    ) -> CreditResult {
+        self.prefix.clear();
+        self.prefix.extend_from_slice(prefix);
+        self.prefix_failure = None;
+        let mut clock = Clock::new(first, prefix.len() as u64 + 1);
+        let tracked = self
+            .find_line(purchase.line_id)
+            .map(|index| (index, self.lines[index as usize].principal()));
+        let result = self.purchase_now(ledger, &mut clock, purchase);
+        if let Some((index, before)) = tracked {
+            self.follow_principal(index, before);
+        }
+        self.prefix.clear();
+        result
+    }
+
     /// Credits a line's bill from an account the engine's product modules own (a promotions
     /// budget paying a red packet as a bill credit): a repayment in every respect (waterfall,
     /// past due, overdue, a credit balance for any excess), except that its source may be a
@@ -1058,29 +1098,9 @@ impl Credit {
         if ledger.find_transfer(id).is_some() {
             return self.post(ledger, clock, &transfer);
         }
-        match line.status {
-            LineStatus::Closed => return R::LineClosed,
-            LineStatus::WrittenOff => return R::LineWrittenOff,
-            LineStatus::Frozen => return R::LineFrozen,
-            LineStatus::Active => {}
-        }
-        if line.overdue() {
-            return R::LineOverdue;
-        }
-        if amount == 0 {
-            return R::AmountMustNotBeZero;
-        }
-        if let Some(code) = counterparty_refusal(ledger, merchant_account_id) {
-            return code;
-        }
-        let (account, _) = ledger.lookup_account(line_id).expect("line account");
-        if u128::from(amount)
-            > u128::from(available(
-                &account,
-                line.effective_limit(self.business_date),
-            ))
+        if let Some(code) = self.spend_refusal(ledger, &line, line_id, merchant_account_id, amount)
         {
-            return R::InsufficientCredit;
+            return code;
         }
         // The capture checks again, with its funding (the cycle may have closed by then); this
         // keeps a hold that could not be captured in this cycle off the line.
@@ -1088,6 +1108,113 @@ impl Credit {
             return R::OverflowsLineCounters;
         }
         self.post(ledger, clock, &transfer)
+    }
+
+    /// Why `line` cannot spend `amount` at a merchant now, if it cannot: the checks an
+    /// authorization and a one-step purchase share, in precedence order.
+    fn spend_refusal(
+        &self,
+        ledger: &Ledger,
+        line: &Line,
+        line_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+    ) -> Option<CreditResult> {
+        use CreditResult as R;
+        match line.status {
+            LineStatus::Closed => return Some(R::LineClosed),
+            LineStatus::WrittenOff => return Some(R::LineWrittenOff),
+            LineStatus::Frozen => return Some(R::LineFrozen),
+            LineStatus::Active => {}
+        }
+        if line.overdue() {
+            return Some(R::LineOverdue);
+        }
+        if amount == 0 {
+            return Some(R::AmountMustNotBeZero);
+        }
+        if let Some(code) = counterparty_refusal(ledger, merchant_account_id) {
+            return Some(code);
+        }
+        let (account, _) = ledger.lookup_account(line_id).expect("line account");
+        let available = available(&account, line.effective_limit(self.business_date));
+        (u128::from(amount) > u128::from(available)).then_some(R::InsufficientCredit)
+    }
+
+    /// [`Credit::purchase_linked`]: the authorization's checks, then the capture's.
+    fn purchase_now(
+        &mut self,
+        ledger: &mut Ledger,
+        clock: &mut Clock,
+        purchase: Purchased,
+    ) -> CreditResult {
+        use CreditResult as R;
+        let Purchased {
+            id,
+            line_id,
+            merchant_account_id,
+            amount,
+        } = purchase;
+        let (index, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let transfer = Transfer {
+            debit_account_id: line_id,
+            credit_account_id: merchant_account_id,
+            amount: u128::from(amount),
+            ..posting(&program, id, Posting::Capture)
+        };
+        if ledger.find_transfer(id).is_some() {
+            return self.post(ledger, clock, &transfer);
+        }
+        if let Some(code) = self.spend_refusal(ledger, &line, line_id, merchant_account_id, amount)
+        {
+            return code;
+        }
+        let from_credit = amount.min(line.credit_balance);
+        let drawn = amount - from_credit;
+        if !fits(&[(line.debt(), drawn), (line.cycle.purchases, amount)]) {
+            return R::OverflowsLineCounters;
+        }
+        if !self.funding[line.program as usize].can_draw(drawn) {
+            return R::OverflowsFundingCounters;
+        }
+        let result = self.post(ledger, clock, &transfer);
+        if result != R::Ok {
+            return result;
+        }
+        self.captured(index, id, merchant_account_id, amount, from_credit);
+        R::Ok
+    }
+
+    /// Books a captured purchase on line `index`: `from_credit` of `amount` paid by the line's
+    /// credit balance, the rest new principal.
+    fn captured(
+        &mut self,
+        index: u32,
+        purchase_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+        from_credit: u64,
+    ) {
+        let line = &mut self.lines[index as usize];
+        line.credit_balance -= from_credit;
+        // Checked by the caller, as is the funding's share of the drawdown
+        // (`follow_principal`).
+        line.unbilled += amount - from_credit;
+        line.cycle.purchases += amount;
+        self.purchases.insert(
+            purchase_id,
+            Purchase {
+                line: index,
+                merchant_account_id,
+                captured: amount,
+                refunded: 0,
+                captured_on: self.business_date,
+                plan: NO_PLAN,
+            },
+        );
     }
 
     /// The pending transfer of a purchase on this line, checked for capture or void.
@@ -1169,21 +1296,12 @@ impl Credit {
         if result != R::Ok {
             return result;
         }
-        let line = &mut self.lines[index as usize];
-        line.credit_balance -= from_credit;
-        // Checked above, as is the funding's share of the drawdown (`follow_principal`).
-        line.unbilled += drawn;
-        line.cycle.purchases += amount;
-        self.purchases.insert(
+        self.captured(
+            index,
             purchase_id,
-            Purchase {
-                line: index,
-                merchant_account_id: pending.credit_account_id,
-                captured: amount,
-                refunded: 0,
-                captured_on: self.business_date,
-                plan: NO_PLAN,
-            },
+            pending.credit_account_id,
+            amount,
+            from_credit,
         );
         R::Ok
     }

@@ -174,10 +174,11 @@ fn arb_promotion() -> impl Strategy<Value = promotions::Command> {
             prop_oneof![1u128..5, 30u128..33],
             1u64..400,
             0u32..2,
-            prop::option::of(210u128..230)
+            prop::option::of(210u128..230),
+            any::<bool>()
         )
             .prop_map(
-                |(id, user_id, payer_id, amount, timeout, coupon)| P::Checkout {
+                |(id, user_id, payer_id, amount, timeout, coupon, capture)| P::Checkout {
                     id,
                     user_id,
                     payer_id,
@@ -189,6 +190,7 @@ fn arb_promotion() -> impl Strategy<Value = promotions::Command> {
                     card_bin: 0,
                     category: 0,
                     coupons: [coupon.unwrap_or(0), 0, 0, 0],
+                    capture,
                 }
             ),
         (260u128..280, checkout.clone())
@@ -414,6 +416,7 @@ fn promotions_through_the_engine() {
                 card_bin: 0,
                 category: 0,
                 coupons: [210, 0, 0, 0],
+                capture: false,
             },
             P::CaptureCheckout {
                 id: 260,

@@ -58,6 +58,7 @@ impl Promotions {
                 card_bin: basket.card_bin,
                 category: basket.category,
                 coupons: list,
+                capture: false,
             };
             self.plan(ledger, now, &command)
                 .ok()

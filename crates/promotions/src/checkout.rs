@@ -232,6 +232,7 @@ impl Promotions {
             amount,
             timeout,
             code,
+            capture,
             ..
         } = *command
         else {
@@ -253,6 +254,9 @@ impl Promotions {
         }
         if amount == 0 {
             return R::AmountMustNotBeZero;
+        }
+        if capture && timeout != 0 {
+            return R::TimeoutWithCapture;
         }
         let plan = match self.plan(ledger, now, command) {
             Ok(plan) => plan,
@@ -301,16 +305,32 @@ impl Promotions {
                 .enumerate()
                 .map(|(k, a)| self.hold(id, k, a, merchant_account_id, timeout)),
         );
+        if capture {
+            // One step: the discounts are paid now, not held (same ids as the holds).
+            for t in &mut chain {
+                t.flags.0 &= !TransferFlags::PENDING;
+            }
+        }
         let holds = chain.len();
         let result = if plan.buyer > 0 && payer_line {
-            let authorize = credit::Command::Authorize {
-                id,
-                line_id: payer_id,
-                merchant_account_id,
-                amount: plan.buyer,
-                timeout,
+            let result = if capture {
+                let purchase = credit::Purchased {
+                    id,
+                    line_id: payer_id,
+                    merchant_account_id,
+                    amount: plan.buyer,
+                };
+                credit.purchase_linked(ledger, clock.next, purchase, &chain)
+            } else {
+                let authorize = credit::Command::Authorize {
+                    id,
+                    line_id: payer_id,
+                    merchant_account_id,
+                    amount: plan.buyer,
+                    timeout,
+                };
+                credit.execute_linked(ledger, clock.next, &authorize, &chain)
             };
-            let result = credit.execute_linked(ledger, clock.next, &authorize, &chain);
             clock.take(holds as u64 + 1);
             match (result, credit.prefix_failure()) {
                 (credit::CreditResult::Ok, _) => R::Ok,
@@ -327,7 +347,7 @@ impl Promotions {
                     timeout,
                     ledger: merchant.ledger,
                     code,
-                    flags: TransferFlags(TransferFlags::PENDING),
+                    flags: TransferFlags(if capture { 0 } else { TransferFlags::PENDING }),
                     ..Transfer::default()
                 });
             }
@@ -346,11 +366,19 @@ impl Promotions {
         for (k, a) in plan.applied[..plan.count].iter().enumerate() {
             let first = self.first_of_campaign(&plan.applied[..plan.count], k);
             let coupon = &mut self.coupons[a.coupon as usize];
-            coupon.status = CouponStatus::Reserved;
+            coupon.status = if capture {
+                CouponStatus::Used
+            } else {
+                CouponStatus::Reserved
+            };
             coupon.checkout = index;
             let campaign = coupon.campaign;
             let c = &mut self.campaigns[campaign as usize];
-            c.reserved += a.discount;
+            if capture {
+                c.spent += a.discount;
+            } else {
+                c.reserved += a.discount;
+            }
             c.redemptions += u32::from(first);
             let usage = self.usage.entry_or_default((campaign, user_id));
             usage.redemptions += u32::from(first);
@@ -364,7 +392,11 @@ impl Promotions {
             applied: plan.applied,
             applied_count: u8::try_from(plan.count).expect("at most COUPONS_MAX"),
             deadline,
-            status: CheckoutStatus::Authorized,
+            status: if capture {
+                CheckoutStatus::Captured
+            } else {
+                CheckoutStatus::Authorized
+            },
             buyer_refunded: 0,
         });
         if deadline != 0 {

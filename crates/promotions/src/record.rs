@@ -279,6 +279,9 @@ pub enum Command {
         category: u32,
         /// Coupon ids; zeros after the last.
         coupons: [u128; COUPONS_MAX],
+        /// A one-step payment: the discounts and the payment are posted at once (a checkout
+        /// captured as it is made; `timeout` must be 0), not held for `capture_checkout`.
+        capture: bool,
     },
     /// Posts every hold of a checkout: the coupons are used.
     CaptureCheckout { id: u128, checkout_id: u128 },
@@ -470,6 +473,7 @@ impl Command {
                 card_bin,
                 category,
                 coupons,
+                capture,
             } => {
                 w.u8(KIND_CHECKOUT)
                     .u128(id)
@@ -485,6 +489,7 @@ impl Command {
                 for coupon in coupons {
                     w.u128(coupon);
                 }
+                w.u8(u8::from(capture));
             }
             Command::CaptureCheckout { id, checkout_id } => {
                 w.u8(KIND_CAPTURE).u128(id).u128(checkout_id);
@@ -624,6 +629,11 @@ impl Command {
                 for coupon in &mut coupons {
                     *coupon = r.u128()?;
                 }
+                let capture = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(invalid(&r)),
+                };
                 Command::Checkout {
                     id,
                     user_id,
@@ -636,6 +646,7 @@ impl Command {
                     card_bin,
                     category,
                     coupons,
+                    capture,
                 }
             }
             KIND_CAPTURE => Command::CaptureCheckout {

@@ -48,6 +48,8 @@ result_codes! {
         LotteryStarted = 39 => "lottery_started",
         UserNotEligible = 37 => "user_not_eligible",
         AmountMustNotBeZero = 38 => "amount_must_not_be_zero",
+        /// A one-step checkout (`capture`) holds nothing, so it takes no `timeout`.
+        TimeoutWithCapture = 75 => "timeout_with_capture",
         // Coupons.
         StockExhausted = 40 => "stock_exhausted",
         PerUserCouponLimit = 41 => "per_user_coupon_limit",

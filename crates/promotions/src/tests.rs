@@ -260,7 +260,21 @@ fn checkout(id: u128, user_id: u128, payer_id: u128, amount: u64, coupons: &[u12
         card_bin: 622_588,
         category: 0,
         coupons: list,
+        capture: false,
     }
+}
+
+/// `checkout`, in one step: captured as it is made (no timeout).
+fn purchase(id: u128, user_id: u128, payer_id: u128, amount: u64, coupons: &[u128]) -> Command {
+    let mut command = checkout(id, user_id, payer_id, amount, coupons);
+    if let Command::Checkout {
+        timeout, capture, ..
+    } = &mut command
+    {
+        *timeout = 0;
+        *capture = true;
+    }
+    command
 }
 
 // Goal: a bank-card 满减 coupon through a payment's whole life by an ordinary account: the
@@ -366,6 +380,113 @@ fn bank_card_coupon_through_a_payment() {
         }),
         R::Exists
     );
+}
+
+// Goal: a one-step checkout (`capture`) posts the discount and the payment at once, by an
+// account and on a credit line: nothing is held, the coupon is used, the checkout is captured
+// (refundable, not capturable or voidable again), and a timeout with it is refused without a
+// trace.
+#[test]
+fn one_step_checkout_posts_everything_at_once() {
+    let mut w = World::new();
+    let mut c = bank_coupon(100);
+    c.restore_on_refund = true;
+    c.card_issuer = 0;
+    c.bin_low = 0;
+    c.bin_high = 0;
+    assert_eq!(w.campaign(&c), R::Ok);
+    assert_eq!(w.run(fund(1, 100, yuan(1_000))), R::Ok);
+    assert_eq!(w.run(claim(500, 100, 42)), R::Ok);
+    assert_eq!(w.run(claim(501, 100, 42)), R::Ok);
+
+    let before = (w.ledger.transfer_count(), w.ledger.ledger_totals());
+    let mut timed = purchase(2, 42, WALLET, yuan(300), &[500]);
+    if let Command::Checkout { timeout, .. } = &mut timed {
+        *timeout = 60;
+    }
+    assert_eq!(w.run(timed), R::TimeoutWithCapture);
+    assert_eq!(
+        (w.ledger.transfer_count(), w.ledger.ledger_totals()),
+        before
+    );
+
+    // By an account: the budget pays the discount, the wallet the rest, both posted.
+    assert_eq!(w.run(purchase(2, 42, WALLET, yuan(300), &[500])), R::Ok);
+    assert_eq!(w.run(purchase(2, 42, WALLET, yuan(300), &[500])), R::Exists);
+    assert_eq!(
+        w.run(checkout(2, 42, WALLET, yuan(300), &[500])),
+        R::ExistsWithDifferentFields
+    );
+    assert_eq!(w.pending_credits(MERCHANT), 0);
+    assert_eq!(w.account(10_100).debits_pending, 0);
+    assert_eq!(w.net(MERCHANT), i128::from(yuan(300)));
+    assert_eq!(w.net(WALLET), -i128::from(yuan(270)));
+    assert_eq!(w.net(10_100), i128::from(yuan(970)));
+    let coupon = w.promotions.coupon(500).expect("coupon");
+    assert_eq!(coupon.status, CouponStatus::Used);
+    let view = w.promotions.campaign(100).expect("campaign");
+    assert_eq!(
+        (view.reserved, view.spent, view.redemptions),
+        (0, yuan(30), 1)
+    );
+    let checkout_view = w.promotions.checkout(2).expect("checkout");
+    assert_eq!(
+        (checkout_view.status, checkout_view.deadline),
+        (CheckoutStatus::Captured, 0)
+    );
+    for command in [
+        Command::CaptureCheckout {
+            id: 3,
+            checkout_id: 2,
+        },
+        Command::VoidCheckout {
+            id: 3,
+            checkout_id: 2,
+        },
+    ] {
+        assert_eq!(w.run(command), R::CheckoutAlreadyCaptured);
+    }
+
+    // On a credit line: a captured credit purchase (billed, refundable), no authorization.
+    let available = |w: &World| w.credit.line_view(&w.ledger, LINE).expect("line").available;
+    assert_eq!(
+        w.run(purchase(4, 42, LINE, yuan(1_100), &[501])),
+        R::InsufficientFunds
+    );
+    assert_eq!(w.net(10_100), i128::from(yuan(970)));
+    assert_eq!(w.run(purchase(4, 42, LINE, yuan(200), &[501])), R::Ok);
+    // 满200减30: the line pays 170.
+    assert_eq!(available(&w), yuan(830));
+    assert_eq!(w.account(LINE).debits_pending, 0);
+    let line = w.credit.line(LINE).expect("line");
+    assert_eq!(line.unbilled, yuan(170));
+    assert_eq!(
+        w.credit.purchase(4).expect("a captured purchase").captured,
+        yuan(170)
+    );
+    assert_eq!(w.net(MERCHANT), i128::from(yuan(500)));
+    assert_eq!(w.net(10_100), i128::from(yuan(940)));
+    w.restart();
+    assert_eq!(w.run(purchase(4, 42, LINE, yuan(200), &[501])), R::Exists);
+
+    // Refunds of both, in full: every part goes back, and the coupons are usable again.
+    for (id, checkout_id, amount) in [(5, 2, yuan(300)), (6, 4, yuan(200))] {
+        let refund = Command::RefundCheckout {
+            id,
+            checkout_id,
+            amount,
+        };
+        assert_eq!(w.run(refund), R::Ok);
+    }
+    assert_eq!(w.net(MERCHANT), 0);
+    assert_eq!(w.net(WALLET), 0);
+    assert_eq!(w.net(10_100), i128::from(yuan(1_000)));
+    assert_eq!(w.credit.line(LINE).expect("line").unbilled, 0);
+    assert_eq!(available(&w), yuan(1_000));
+    for coupon in [500, 501] {
+        let status = w.promotions.coupon(coupon).expect("coupon").status;
+        assert_eq!(status, CouponStatus::Available);
+    }
 }
 
 // Goal: a payment on a credit line carries a coupon: the line is held only for what the buyer
@@ -739,7 +860,7 @@ proptest! {
             Command::Checkout {
                 id: ids[0], user_id: ids[1], payer_id: ids[2], merchant_account_id: ids[3],
                 amount, timeout: small, code: 3, card_issuer: small ^ 1, card_bin: small >> 3,
-                category: small >> 1, coupons: [ids[4], ids[5], ids[6], ids[7]],
+                category: small >> 1, coupons: [ids[4], ids[5], ids[6], ids[7]], capture: amount % 2 == 1,
             },
             Command::CaptureCheckout { id: ids[0], checkout_id: ids[1] },
             Command::VoidCheckout { id: ids[0], checkout_id: ids[1] },
@@ -782,6 +903,7 @@ enum Op {
         picks: Vec<usize>,
         amount: u64,
         on_line: bool,
+        one_step: bool,
     },
     Capture {
         pick: usize,
@@ -802,8 +924,8 @@ enum Op {
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0usize..3, 1u128..4).prop_map(|(campaign, user)| Op::Claim { campaign, user }),
-        4 => (1u128..4, proptest::collection::vec(0usize..12, 0..3), 1u64..40_000, any::<bool>())
-            .prop_map(|(user, picks, amount, on_line)| Op::Checkout { user, picks, amount, on_line }),
+        4 => (1u128..4, proptest::collection::vec(0usize..12, 0..3), 1u64..40_000, any::<bool>(), proptest::bool::weighted(0.3))
+            .prop_map(|(user, picks, amount, on_line, one_step)| Op::Checkout { user, picks, amount, on_line, one_step }),
         3 => (0usize..20).prop_map(|pick| Op::Capture { pick }),
         1 => (0usize..20).prop_map(|pick| Op::Void { pick }),
         2 => (0usize..20, 1u64..=100).prop_map(|(pick, share)| Op::Refund { pick, share }),
@@ -868,21 +990,29 @@ proptest! {
                         model.coupons.insert(id, (campaign, user, CouponStatus::Available));
                     }
                 }
-                Op::Checkout { user, picks, amount, on_line } => {
+                Op::Checkout { user, picks, amount, on_line, one_step } => {
                     let ids: Vec<u128> = model.coupons.keys().copied().collect();
                     let mut coupons: Vec<u128> = picks.iter().filter_map(|&p| ids.get(p).copied()).collect();
                     coupons.dedup();
                     let payer = if on_line { LINE } else { WALLET };
-                    let result = w.run(checkout(id, user, payer, amount, &coupons));
+                    let command = if one_step { purchase } else { checkout };
+                    let result = w.run(command(id, user, payer, amount, &coupons));
                     if result == R::Ok {
+                        let (status, coupon_status) = if one_step {
+                            model.merchant += i128::from(amount);
+                            (CheckoutStatus::Captured, CouponStatus::Used)
+                        } else {
+                            (CheckoutStatus::Authorized, CouponStatus::Reserved)
+                        };
                         for c in &coupons {
                             let entry = model.coupons.get_mut(c).expect("modelled");
                             prop_assert_eq!(entry.1, user);
                             prop_assert_eq!(entry.2, CouponStatus::Available);
-                            entry.2 = CouponStatus::Reserved;
+                            entry.2 = coupon_status;
                         }
                         let deadline = w.promotions.checkout(id).expect("checkout").deadline;
-                        model.checkouts.insert(id, (CheckoutStatus::Authorized, amount, 0, coupons, deadline));
+                        prop_assert!(!one_step || deadline == 0);
+                        model.checkouts.insert(id, (status, amount, 0, coupons, deadline));
                     } else {
                         prop_assert!(w.promotions.checkout(id).is_none());
                     }
@@ -1028,6 +1158,11 @@ fn record_offsets_match_the_docs() {
     assert_eq!((b[0], b[1], b[17], b[33], b[49]), (5, 0x11, 0x22, 0x33, 10));
     assert_eq!(b[65], 0x44);
     assert_eq!(b[91], 0x55);
+    assert_eq!(b[155], 0);
+    let mut b = Vec::new();
+    purchase(0x11, 0x22, 0x33, 0x44, &[0x55]).encode(&mut b);
+    assert_eq!(b[155], 1);
+    assert!(b[156..].iter().all(|&x| x == 0));
 }
 
 // Goal: a payment carrying two coupons of one campaign is one redemption of it (of the

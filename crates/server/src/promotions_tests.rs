@@ -198,6 +198,7 @@ fn promotion_commands_decode_by_type() {
             card_bin: 622_201,
             category: 8,
             coupons: [20, 21, 0, 0],
+            capture: false,
         }
     );
     assert_eq!(

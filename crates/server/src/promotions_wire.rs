@@ -467,7 +467,8 @@ impl ToSchema for CouponIds {
 /// from its campaign's budget and the payer (a credit line, or an ordinary account such as a
 /// balance or a bank's clearing account) is held for the rest, all as pending transfers in
 /// one linked chain that expire together after `timeout` seconds (0: never). `id` is the
-/// checkout's, and the payer's hold's.
+/// checkout's, and the payer's hold's. With `capture` the payment is made in one step: the
+/// discounts and the payment are posted at once, nothing is held (`timeout` must be 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckoutInput {
@@ -485,6 +486,8 @@ pub struct CheckoutInput {
     /// The merchant's category.
     pub category: u32,
     pub coupons: CouponIds,
+    /// One step: captured as it is made (default false: held for `capture_checkout`).
+    pub capture: bool,
 }
 
 impl CheckoutInput {
@@ -502,6 +505,7 @@ impl CheckoutInput {
             card_bin: self.card_bin,
             category: self.category,
             coupons: self.coupons.0,
+            capture: self.capture,
         }
     }
 
@@ -521,6 +525,7 @@ impl CheckoutInput {
                 card_bin,
                 category,
                 coupons,
+                capture,
             } => Some(CheckoutInput {
                 id: Dec128(id),
                 user_id: Dec128(user_id),
@@ -533,6 +538,7 @@ impl CheckoutInput {
                 card_bin,
                 category,
                 coupons: CouponIds(coupons),
+                capture,
             }),
             _ => None,
         }

@@ -374,6 +374,7 @@ fn promotions_checkers_catch_a_disagreement() {
         card_bin: 0,
         category: 0,
         coupons: [100, 0, 0, 0],
+        capture: false,
     };
     let requests = [
         Request::CreateAccounts(vec![account(1, 0), account(2, 0), account(3, limited)]),
@@ -619,6 +620,7 @@ fn checkout_command(id: u128, amount: u64, timeout: u32, coupons: &[u128]) -> pr
         card_bin: 0,
         category: 0,
         coupons: listed,
+        capture: false,
     }
 }
 
@@ -956,6 +958,7 @@ fn games_checkers_catch_a_disagreement() {
                 card_bin: 0,
                 category: 0,
                 coupons: [0; 4],
+                capture: false,
             },
             Command::CaptureCheckout {
                 id: 201,

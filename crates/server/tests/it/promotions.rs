@@ -302,6 +302,30 @@ async fn coupon_campaign_end_to_end() {
         posted(&server, MERCHANT).await,
         ("5000".into(), "25000".into())
     );
+
+    // A one-step payment (`capture`): posted at once, captured; with a timeout it is refused.
+    let mut one_step = checkout(38, 7, &[]);
+    one_step["capture"] = json!(true);
+    let mut timed = checkout(39, 7, &[]);
+    timed["capture"] = json!(true);
+    timed["timeout"] = json!(60);
+    server
+        .post_ok(
+            "/v1/promotions/commands",
+            &json!({ "commands": [timed, one_step] }),
+            &["timeout_with_capture", "ok"],
+        )
+        .await;
+    let paid = server.get("/v1/promotions/checkouts/38").await;
+    assert_eq!(paid.body["status"], "captured", "{}", paid.text);
+    assert_eq!(
+        posted(&server, MERCHANT).await,
+        ("5000".into(), "50000".into())
+    );
+    assert_eq!(
+        posted(&server, WALLET).await,
+        ("47000".into(), "104400".into())
+    );
     server.stop().await;
 }
 

@@ -831,7 +831,6 @@ impl Auditor {
     }
 
     fn authorize(&mut self, ticks: &mut Ticks, command: &Command) -> CreditResult {
-        use CreditResult as R;
         let Command::Authorize {
             id,
             line_id,
@@ -859,28 +858,88 @@ impl Auditor {
         if self.transfers.contains_key(&id) {
             return self.post(ticks, transfer);
         }
+        if let Some(code) = self.spend_refusal(&line, line_id, merchant_account_id, amount) {
+            return code;
+        }
+        self.post(ticks, transfer)
+    }
+
+    /// Why a line cannot spend `amount` at a merchant: an authorization's checks, in order.
+    fn spend_refusal(
+        &self,
+        line: &ModelLine,
+        line_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+    ) -> Option<CreditResult> {
+        use CreditResult as R;
         match line.status {
-            LineStatus::Closed => return R::LineClosed,
-            LineStatus::WrittenOff => return R::LineWrittenOff,
-            LineStatus::Frozen => return R::LineFrozen,
+            LineStatus::Closed => return Some(R::LineClosed),
+            LineStatus::WrittenOff => return Some(R::LineWrittenOff),
+            LineStatus::Frozen => return Some(R::LineFrozen),
             LineStatus::Active => {}
         }
         if line.overdue() {
-            return R::LineOverdue;
+            return Some(R::LineOverdue);
         }
         if amount == 0 {
-            return R::AmountMustNotBeZero;
+            return Some(R::AmountMustNotBeZero);
         }
         if let Some(code) = self.counterparty_refusal(merchant_account_id) {
-            return code;
+            return Some(code);
         }
         // Holds due to expire count until the ledger expires them, at the posting.
         let account = self.line_account(line_id);
         let limit = line.effective_limit(self.credit.business_date);
-        if amount > available(&account, limit) {
-            return R::InsufficientCredit;
+        (amount > available(&account, limit)).then_some(R::InsufficientCredit)
+    }
+
+    /// A one-step purchase for promotions (a checkout made and captured at once): the
+    /// authorization's checks, then one posted transfer line → merchant after `prefix` in one
+    /// chain, booked as a captured purchase.
+    pub(super) fn credit_purchase_linked(
+        &mut self,
+        first: u64,
+        purchase: credit::Purchased,
+        prefix: &[Transfer],
+    ) -> (CreditResult, Option<usize>) {
+        self.credit_prefix = prefix.to_vec();
+        self.prefix_failure = None;
+        let tracked = self.tracked(purchase.line_id);
+        let result = self.purchase_now(&mut Ticks(first), purchase);
+        self.follow(tracked);
+        self.credit_prefix.clear();
+        (result, self.prefix_failure)
+    }
+
+    fn purchase_now(&mut self, ticks: &mut Ticks, purchase: credit::Purchased) -> CreditResult {
+        let credit::Purchased {
+            id,
+            line_id,
+            merchant_account_id,
+            amount,
+        } = purchase;
+        let (index, line, program) = match self.money_line(id, line_id) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let transfer = Transfer {
+            debit_account_id: line_id,
+            credit_account_id: merchant_account_id,
+            amount: u128::from(amount),
+            ..posting(&program, id, Posting::Capture)
+        };
+        if self.transfers.contains_key(&id) {
+            return self.post(ticks, transfer);
         }
-        self.post(ticks, transfer)
+        if let Some(code) = self.spend_refusal(&line, line_id, merchant_account_id, amount) {
+            return code;
+        }
+        let result = self.post(ticks, transfer);
+        if result == CreditResult::Ok {
+            self.book_capture(index, id, merchant_account_id, amount);
+        }
+        result
     }
 
     /// The open authorization `purchase_id` of this line, for a capture or a void.
@@ -949,7 +1008,18 @@ impl Auditor {
         if result != R::Ok {
             return result;
         }
-        // A credit balance pays for the purchase first.
+        self.book_capture(index, purchase_id, pending.credit_account_id, amount);
+        R::Ok
+    }
+
+    /// A captured purchase on line `index`: a credit balance pays for it first.
+    fn book_capture(
+        &mut self,
+        index: usize,
+        purchase_id: u128,
+        merchant_account_id: u128,
+        amount: u64,
+    ) {
         let line = &mut self.credit.lines[index];
         let from_credit = amount.min(line.credit_balance);
         line.credit_balance -= from_credit;
@@ -959,14 +1029,13 @@ impl Auditor {
             purchase_id,
             ModelPurchase {
                 line: index,
-                merchant_account_id: pending.credit_account_id,
+                merchant_account_id,
                 captured: amount,
                 refunded: 0,
                 captured_on: self.credit.business_date,
                 plan: None,
             },
         );
-        R::Ok
     }
 
     fn void(

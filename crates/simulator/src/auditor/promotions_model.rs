@@ -1234,6 +1234,7 @@ impl Auditor {
             amount,
             timeout,
             code,
+            capture,
             ..
         } = *command
         else {
@@ -1254,6 +1255,9 @@ impl Auditor {
         }
         if amount == 0 {
             return R::AmountMustNotBeZero;
+        }
+        if capture && timeout != 0 {
+            return R::TimeoutWithCapture;
         }
         let plan = match self.plan(now, command) {
             Ok(plan) => plan,
@@ -1302,19 +1306,35 @@ impl Auditor {
             .enumerate()
             .map(|(k, a)| {
                 let c = campaign_of(self, a);
-                hold(&c, id, k, merchant_account_id, a.discount, timeout)
+                let mut t = hold(&c, id, k, merchant_account_id, a.discount, timeout);
+                if capture {
+                    // One step: each discount paid now, under its hold's id.
+                    t.flags = TransferFlags(0);
+                }
+                t
             })
             .collect();
         let holds = chain.len();
         let result = if plan.buyer > 0 && payer_line {
-            let authorize = credit::Command::Authorize {
-                id,
-                line_id: payer_id,
-                merchant_account_id,
-                amount: plan.buyer,
-                timeout,
+            let linked = if capture {
+                let purchase = credit::Purchased {
+                    id,
+                    line_id: payer_id,
+                    merchant_account_id,
+                    amount: plan.buyer,
+                };
+                self.credit_purchase_linked(now, purchase, &chain)
+            } else {
+                let authorize = credit::Command::Authorize {
+                    id,
+                    line_id: payer_id,
+                    merchant_account_id,
+                    amount: plan.buyer,
+                    timeout,
+                };
+                self.credit_linked(now, &authorize, &chain)
             };
-            match self.credit_linked(now, &authorize, &chain) {
+            match linked {
                 (CreditResult::Ok, _) => R::Ok,
                 (CreditResult::InsufficientFunds, Some(_)) => R::BudgetExhausted,
                 (code, _) => from_credit(code),
@@ -1329,7 +1349,7 @@ impl Auditor {
                     timeout,
                     ledger: merchant.ledger,
                     code,
-                    flags: TransferFlags(TransferFlags::PENDING),
+                    flags: TransferFlags(if capture { 0 } else { TransferFlags::PENDING }),
                     ..Transfer::default()
                 });
             }
@@ -1347,10 +1367,18 @@ impl Auditor {
         let index = p.checkouts.len();
         for a in &plan.applied {
             let coupon = &mut p.coupons[a.coupon];
-            coupon.status = CouponStatus::Reserved;
+            coupon.status = if capture {
+                CouponStatus::Used
+            } else {
+                CouponStatus::Reserved
+            };
             coupon.checkout = Some(index);
             let campaign = coupon.campaign;
-            p.campaigns[campaign].reserved += a.discount;
+            if capture {
+                p.campaigns[campaign].spent += a.discount;
+            } else {
+                p.campaigns[campaign].reserved += a.discount;
+            }
             p.usage.entry((campaign, user_id)).or_default().discount += a.discount;
         }
         for campaign in p.redeemed(&plan.applied) {
@@ -1371,7 +1399,11 @@ impl Auditor {
             buyer_amount: plan.buyer,
             applied: plan.applied,
             deadline,
-            status: CheckoutStatus::Authorized,
+            status: if capture {
+                CheckoutStatus::Captured
+            } else {
+                CheckoutStatus::Authorized
+            },
             buyer_refunded: 0,
         });
         R::Ok
@@ -2211,6 +2243,7 @@ impl Auditor {
                 card_bin: basket.card_bin,
                 category: basket.category,
                 coupons,
+                capture: false,
             };
             self.plan(now, &command)
                 .ok()

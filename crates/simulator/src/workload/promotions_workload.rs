@@ -495,6 +495,7 @@ impl PromotionsWorkload {
                     card_bin,
                     category,
                     coupons,
+                    capture,
                 } => Command::Checkout {
                     id,
                     user_id,
@@ -507,6 +508,7 @@ impl PromotionsWorkload {
                     card_bin,
                     category,
                     coupons,
+                    capture,
                 },
                 Command::CaptureCheckout { id, checkout_id } => {
                     Command::VoidCheckout { id, checkout_id }
@@ -804,6 +806,14 @@ impl PromotionsWorkload {
             4..8 => 0,
             _ => 3600,
         };
+        // A one-step checkout (captured as it is made) holds nothing, so it has no timeout,
+        // but now and then one by mistake (`timeout_with_capture`).
+        let capture = prng.percent(25);
+        let timeout = if capture && !prng.percent(options.invalid_percent) {
+            0
+        } else {
+            timeout
+        };
         let code = if prng.percent(options.invalid_percent / 2) {
             0
         } else {
@@ -826,6 +836,7 @@ impl PromotionsWorkload {
             card_bin: *prng.pick(&[BIN_LOW + 100, BIN_HIGH, 400_123, 0]),
             category: *prng.pick(&[0, 5, 5, 7]),
             coupons,
+            capture,
         }
     }
 
