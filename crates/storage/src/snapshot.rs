@@ -117,9 +117,14 @@ pub(crate) fn snapshot_write<V: Vfs>(
         }
         _ => {}
     }
-    let mut file = vfs
-        .create(&temporary)
-        .map_err(|error| StorageError::io(&temporary, "create", error))?;
+    // Direct I/O for a durable snapshot: its bytes reach the disk by `sync_data`, not through
+    // the page cache (a file from `create_direct` must end with `sync_data`).
+    let created = if durable {
+        vfs.create_direct(&temporary)
+    } else {
+        vfs.create(&temporary)
+    };
+    let mut file = created.map_err(|error| StorageError::io(&temporary, "create", error))?;
     let header = format::snapshot_header_encode(op, payload);
     file.append(&header)
         .map_err(|error| StorageError::io(&temporary, "write", error))?;
