@@ -26,7 +26,7 @@ use ledger::Ledger;
 use crate::funding::Share;
 use crate::plans::PlanStatus;
 use crate::snapshot::CreditSnapshotError;
-use crate::state::{Credit, Line, borrower_key, waterfall_is_permutation};
+use crate::state::{Credit, Line, LineStatus, waterfall_is_permutation};
 
 fn inconsistent(what: &'static str, id: u128) -> CreditSnapshotError {
     CreditSnapshotError::Inconsistent { what, id }
@@ -74,7 +74,7 @@ impl Credit {
         }
         let mut principal = vec![0u128; self.programs.len()];
         let mut installment = vec![0u128; self.lines.len()];
-        let mut exposures: Vec<(u128, u128)> = Vec::with_capacity(self.lines.len());
+        let mut exposures: Vec<(u32, u128, u128)> = Vec::with_capacity(self.lines.len());
         for line in &self.lines {
             if line_total(line).is_none() {
                 return Err(inconsistent("line balance overflows u64", line.id));
@@ -94,14 +94,23 @@ impl Credit {
             if line.credit_balance != 0 && (line.owed.total() != 0 || line.unbilled != 0) {
                 return Err(inconsistent("line credit balance beside a debt", line.id));
             }
+            // Overdue ends when the past due and the penalties are paid (`settle_overdue`), and
+            // a write-off then needs a debt to write off.
+            if line.status != LineStatus::WrittenOff {
+                // What is past due is part of what is owed (each payment lowers both by what
+                // it pays of them); so a debt outlives being overdue.
+                if line.past_due > line.owed.total() {
+                    return Err(inconsistent("line past due beyond what it owes", line.id));
+                }
+                if line.overdue() && line.owed.total() == 0 {
+                    return Err(inconsistent("line overdue without a debt", line.id));
+                }
+            }
             let Some(program) = principal.get_mut(line.program as usize) else {
                 return Err(inconsistent("line of an unknown program", line.id));
             };
             *program += u128::from(line.principal());
-            exposures.push((
-                borrower_key(line.borrower_id, line.program),
-                u128::from(line.exposure()),
-            ));
+            exposures.push((line.program, line.borrower_id, u128::from(line.exposure())));
         }
         self.check_exposures(exposures)?;
         for (index, plan) in self.plans.iter().enumerate() {
@@ -193,30 +202,67 @@ impl Credit {
         Ok(())
     }
 
-    /// Each borrower key's exposure is the sum of its lines' exposures, and every key has a
-    /// line. `exposures` holds (key, exposure) per line.
-    fn check_exposures(&self, mut exposures: Vec<(u128, u128)>) -> Result<(), CreditSnapshotError> {
+    /// Each borrower's exposure in a program is the sum of its lines' exposures there, and
+    /// every borrower has a line. `exposures` holds (program, borrower, exposure) per line.
+    fn check_exposures(
+        &self,
+        mut exposures: Vec<(u32, u128, u128)>,
+    ) -> Result<(), CreditSnapshotError> {
         exposures.sort_unstable();
-        let mut keys = 0;
+        if self.borrowers.len() != self.programs.len() {
+            return Err(inconsistent("borrower maps != programs", 0));
+        }
+        let mut borrowers = vec![0usize; self.programs.len()];
         let mut at = 0;
         while at < exposures.len() {
-            let key = exposures[at].0;
+            let (program, borrower, _) = exposures[at];
             let mut sum = 0u128;
-            while at < exposures.len() && exposures[at].0 == key {
-                sum += exposures[at].1;
+            while at < exposures.len() && exposures[at].0 == program && exposures[at].1 == borrower
+            {
+                sum += exposures[at].2;
                 at += 1;
             }
-            keys += 1;
-            if self.borrowers.get(&key).map(|&e| u128::from(e)) != Some(sum) {
+            borrowers[program as usize] += 1;
+            if self.borrowers[program as usize]
+                .get(&borrower)
+                .map(|&e| u128::from(e))
+                != Some(sum)
+            {
                 return Err(inconsistent(
                     "borrower exposure != the sum of its lines' exposures",
-                    key,
+                    borrower,
                 ));
             }
         }
-        if keys != self.borrowers.len() {
+        if borrowers
+            .iter()
+            .zip(&self.borrowers)
+            .any(|(&counted, map)| counted != map.len())
+        {
             return Err(inconsistent("borrower exposure without a line", 0));
         }
+        Ok(())
+    }
+
+    /// Rebuilds the borrower exposures from the lines (a decoded snapshot carries none); a sum
+    /// past `u64` is an inconsistent state.
+    pub(crate) fn rebuild_borrowers(&mut self) -> Result<(), CreditSnapshotError> {
+        let mut borrowers: Vec<_> = self
+            .programs
+            .iter()
+            .map(|_| std::collections::HashMap::with_hasher(self.hasher))
+            .collect();
+        for line in &self.lines {
+            let map: &mut stdx::IdMap<u128, u64> = borrowers
+                .get_mut(line.program as usize)
+                .ok_or(inconsistent("line of an unknown program", line.id))?;
+            let exposure = map.entry(line.borrower_id).or_insert(0);
+            *exposure = exposure.checked_add(line.exposure()).ok_or(inconsistent(
+                "borrower exposure overflows",
+                line.borrower_id,
+            ))?;
+        }
+        self.borrowers = borrowers;
         Ok(())
     }
 

@@ -1,12 +1,16 @@
 //! The snapshot codec of the credit state: equal states encode to equal bytes.
 //!
-//! Layout (little-endian): magic `EFCREDT1`, business date u32, day-close cursor u32, generated
+//! Layout (little-endian): magic `EFCREDT3`, business date u32, day-close cursor u32, generated
 //! id sequence u64, then programs (count u32, 256-byte records in creation order), lines (count
-//! u32, fixed records in opening order), borrower exposures (count u32, sorted by key),
-//! purchases (count u32, sorted by id), installment plans (count u32, in creation order) and
-//! each program's funding (platform share, then count u32 and funders in order). Hash maps are
-//! rebuilt on decode, never iterated to encode without sorting. Decoding never panics on any
-//! bytes.
+//! u32, fixed records in opening order), purchases (count u32, sorted by id), installment plans
+//! (count u32, in creation order) and each program's funding (platform share, then count u32
+//! and funders in order). Hash maps are rebuilt on decode, never iterated to encode without
+//! sorting; the borrowers' exposures are sums over the lines, rebuilt from them. Decoding
+//! never panics on any bytes.
+//!
+//! `EFCREDT2` (before 2026-11-25) also listed borrower exposures after the lines (count u32,
+//! sorted by a key that folded the program into the borrower id, so two borrowers of different
+//! programs could share one): it still decodes, its exposures checked for form and dropped.
 //!
 //! Decoding accepts only the canonical encoding (sorted keys, zero padding), so a state that
 //! decodes encodes back to exactly its bytes, and only a consistent state: after the records,
@@ -25,7 +29,9 @@ use crate::state::{
     Credit, Cycle, Line, LineStatus, NO_PLAN, Owed, Purchase, Statement, TemporaryLimit,
 };
 
-const MAGIC: &[u8; 8] = b"EFCREDT2";
+const MAGIC: &[u8; 8] = b"EFCREDT3";
+/// The version that listed borrower exposures (decoded, not written).
+const MAGIC_2: &[u8; 8] = b"EFCREDT2";
 
 /// Why bytes are not a credit snapshot, or a credit state is not consistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,14 +338,6 @@ impl Credit {
         for line in &self.lines {
             put_line(&mut o, line);
         }
-        let mut borrowers: Vec<(u128, u64)> =
-            self.borrowers.iter().map(|(&k, &v)| (k, v)).collect();
-        borrowers.sort_unstable();
-        o.count(borrowers.len());
-        for (key, exposure) in borrowers {
-            o.u128(key);
-            o.u64(exposure);
-        }
         let mut purchases: Vec<(u128, Purchase)> =
             self.purchases.iter().map(|(&k, &v)| (k, v)).collect();
         purchases.sort_unstable_by_key(|(id, _)| *id);
@@ -377,9 +375,15 @@ impl Credit {
         bytes: &[u8],
         hash_key: u64,
     ) -> Result<(Credit, &[u8]), CreditSnapshotError> {
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(CreditSnapshotError::BadMagic)?;
+        let (rest, lists_borrowers) = match bytes.strip_prefix(MAGIC.as_slice()) {
+            Some(rest) => (rest, false),
+            None => (
+                bytes
+                    .strip_prefix(MAGIC_2.as_slice())
+                    .ok_or(CreditSnapshotError::BadMagic)?,
+                true,
+            ),
+        };
         let mut r = Reader::new(rest);
         let mut credit = Credit::new(hash_key);
         credit.business_date = date(&mut r)?;
@@ -415,21 +419,21 @@ impl Credit {
                 "day-close cursor past the lines",
             ));
         }
-        let borrowers = count(&mut r, 24)?;
-        let mut previous = None;
-        for _ in 0..borrowers {
-            let key = r.u128()?;
-            let exposure = r.u64()?;
-            if previous.is_some_and(|p| key < p) {
-                return Err(CreditSnapshotError::NotCanonical(
-                    "borrowers not sorted by key",
-                ));
-            }
-            previous = Some(key);
-            if credit.borrowers.insert(key, exposure).is_some() {
-                return Err(CreditSnapshotError::Invalid("duplicate borrower"));
+        if lists_borrowers {
+            let borrowers = count(&mut r, 24)?;
+            let mut previous = None;
+            for _ in 0..borrowers {
+                let key = r.u128()?;
+                r.u64()?;
+                if previous.is_some_and(|p| key <= p) {
+                    return Err(CreditSnapshotError::NotCanonical(
+                        "borrowers not sorted by key",
+                    ));
+                }
+                previous = Some(key);
             }
         }
+        credit.rebuild_borrowers()?;
         let purchases = count(&mut r, 60)?;
         let mut purchase_plans = Vec::new();
         let mut previous = None;

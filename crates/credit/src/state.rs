@@ -286,8 +286,10 @@ pub struct Credit {
     /// Lines by the hash of their id (confirmed against `lines`): see `find_line`.
     pub(crate) line_index: IdIndex,
     pub(crate) hasher: IdHashBuilder,
-    /// Sum of line exposures per borrower and program: (borrower, program index) hashed as one key.
-    pub(crate) borrowers: IdMap<u128, u64>,
+    /// Sum of line exposures per borrower, one map per program (by program index): the key is
+    /// exactly the client's borrower id, so no two borrowers ever share a cap. Not in
+    /// snapshots: rebuilt from the lines on decode.
+    pub(crate) borrowers: Vec<IdMap<u128, u64>>,
     pub(crate) purchases: IdMap<u128, Purchase>,
     /// The business date being traded; 0 until the first program.
     pub(crate) business_date: Date,
@@ -346,11 +348,6 @@ pub(crate) fn fits(additions: &[(u64, u64)]) -> bool {
         .all(|&(counter, amount)| counter.checked_add(amount).is_some())
 }
 
-pub(crate) fn borrower_key(borrower_id: u128, program: u32) -> u128 {
-    // Borrower ids are client-chosen; folding the program into the low bits keeps one map.
-    borrower_id ^ (u128::from(program) << 96).rotate_left(17)
-}
-
 impl Credit {
     #[must_use]
     pub fn new(hash_key: u64) -> Credit {
@@ -360,7 +357,7 @@ impl Credit {
             lines: Vec::new(),
             line_index: IdIndex::new(),
             hasher: IdHashBuilder::new(hash_key),
-            borrowers: id_map(hash_key),
+            borrowers: Vec::new(),
             purchases: id_map(hash_key),
             business_date: Date(0),
             close_cursor: 0,
@@ -585,6 +582,8 @@ impl Credit {
         }
         let index = u32::try_from(self.programs.len()).expect("program count fits u32");
         self.programs.push(*p);
+        self.borrowers
+            .push(std::collections::HashMap::with_hasher(self.hasher));
         self.funding.push(Funding::default());
         self.program_index.insert(p.id, index);
         R::Ok
@@ -887,8 +886,10 @@ impl Credit {
                 StudentPolicy::RequireGuardian => {}
             }
         }
-        let key = borrower_key(borrower_id, program_index);
-        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        let exposure = self.borrowers[program_index as usize]
+            .get(&borrower_id)
+            .copied()
+            .unwrap_or(0);
         let Some(new_exposure) = exposure.checked_add(limit) else {
             return R::ExceedsBorrowerCap;
         };
@@ -909,7 +910,7 @@ impl Credit {
             // Checked above: the id is free and the account is well-formed.
             return R::LedgerRejected;
         }
-        self.borrowers.insert(key, new_exposure);
+        self.borrowers[program_index as usize].insert(borrower_id, new_exposure);
         let index = self.line_count();
         self.index_line(id, index);
         self.lines.push(Line {
@@ -958,8 +959,10 @@ impl Credit {
             return Some(CreditResult::LineOverdue);
         }
         let program = &self.programs[line.program as usize];
-        let key = borrower_key(line.borrower_id, line.program);
-        let exposure = self.borrowers.get(&key).copied().unwrap_or(0);
+        let exposure = self.borrowers[line.program as usize]
+            .get(&line.borrower_id)
+            .copied()
+            .unwrap_or(0);
         // No underflow: a borrower's exposure is the sum of its lines' (`check_records`).
         let others = exposure - line.exposure();
         let Some(total) = new_exposure_of_line.and_then(|new| others.checked_add(new)) else {
@@ -986,12 +989,13 @@ impl Credit {
 
     fn set_exposure(&mut self, index: u32, limit: u64, temporary: TemporaryLimit) {
         let line = &mut self.lines[index as usize];
-        let key = borrower_key(line.borrower_id, line.program);
         let before = line.exposure();
         line.limit = limit;
         line.temporary = temporary;
         let after = line.exposure();
-        let total = self.borrowers.get_mut(&key).expect("borrower of a line");
+        let total = self.borrowers[line.program as usize]
+            .get_mut(&line.borrower_id)
+            .expect("borrower of a line");
         // No overflow: `total` includes `before`, and a raise was checked to fit with the
         // borrower's other lines (`raise_refusal`); every other change lowers the exposure.
         *total = *total - before + after;

@@ -431,8 +431,9 @@ fn saved_recovery_crashes_are_refused_by_name() {
         // funding, `Owed::total`, billing a plan: panics in day-close after recovery).
         (
             "3286f098dda62ec0",
-            "credit state inconsistent: borrower exposure != the sum of its lines' exposures \
-             (id 9001)",
+            // A shifted line record: overdue since day 9001 with nothing owed. (It was refused
+            // for its borrower exposures while snapshots listed them: `EFCREDT2`.)
+            "credit state inconsistent: line overdue without a debt (id 1001)",
         ),
         (
             "c7edee9a1d02c3a4",

@@ -508,6 +508,54 @@ fn eligibility() {
     assert_eq!(w.run(student), CreditResult::ApplicantIsStudent);
 }
 
+// Goal: the borrower cap counts one borrower's lines in one program: never another borrower's,
+// never another program's. Borrowers 9 and 9 ^ 2^113 in programs 0 and 1 used to share one
+// cap (their keys folded the program into the id by XOR and met); a snapshot restores the
+// caps from the lines.
+#[test]
+fn borrower_caps_are_per_borrower_and_program() {
+    let mut w = World::new();
+    assert_eq!(w.program(&program(501)), CreditResult::Ok);
+    let open = |w: &mut World, id: u128, borrower_id: u128, program_id: u128, limit: u64| {
+        w.run(Command::OpenLine {
+            id,
+            borrower_id,
+            program_id,
+            limit,
+            annual_income: yuan(1_000_000),
+            birth_date: date(1990, 5, 20),
+            statement_day: 0,
+            due_day: 0,
+            applicant: 0,
+        })
+    };
+    let twin = 9 ^ (1u128 << 113);
+    assert_eq!(
+        open(&mut w, 1001, 9, PROGRAM, yuan(200_000)),
+        CreditResult::Ok
+    );
+    assert_eq!(
+        open(&mut w, 1002, twin, 501, yuan(200_000)),
+        CreditResult::Ok
+    );
+    assert_eq!(open(&mut w, 1003, 9, 501, yuan(200_000)), CreditResult::Ok);
+    for restarted in [false, true] {
+        if restarted {
+            let mut bytes = Vec::new();
+            w.credit.encode_snapshot(&mut bytes);
+            w.credit = Credit::decode_snapshot(&bytes, 1).expect("decodes").0;
+        }
+        for (borrower_id, program_id) in [(9, PROGRAM), (9, 501), (twin, 501)] {
+            assert_eq!(
+                open(&mut w, 1004, borrower_id, program_id, 1),
+                CreditResult::ExceedsBorrowerCap,
+                "{borrower_id} in {program_id}, restarted: {restarted}"
+            );
+        }
+    }
+    assert_eq!(open(&mut w, 1004, twin, PROGRAM, 1), CreditResult::Ok);
+}
+
 // Goal: idempotency: every money command retried with the same id answers `exists` and moves
 // nothing; a different body answers `exists_with_different_fields`; clients cannot touch lines.
 #[test]

@@ -16,7 +16,6 @@ const BORROWER_SIZE: usize = 24;
 /// Offsets of the sections of a credit snapshot, read from its counts.
 struct Layout {
     lines: usize,
-    borrowers: usize,
     purchases: usize,
     plans: usize,
     funding: usize,
@@ -30,13 +29,11 @@ fn layout(bytes: &[u8]) -> Layout {
     // Magic, business date, day-close cursor, generated id sequence.
     let programs = 24;
     let lines = programs + 4 + 256 * u32_at(bytes, programs);
-    let borrowers = lines + 4 + LINE_SIZE * u32_at(bytes, lines);
-    let purchases = borrowers + 4 + BORROWER_SIZE * u32_at(bytes, borrowers);
+    let purchases = lines + 4 + LINE_SIZE * u32_at(bytes, lines);
     let plans = purchases + 4 + PURCHASE_SIZE * u32_at(bytes, purchases);
     let funding = plans + 4 + PLAN_SIZE * u32_at(bytes, plans);
     Layout {
         lines: lines + 4,
-        borrowers: borrowers + 4,
         purchases: purchases + 4,
         plans: plans + 4,
         funding,
@@ -79,6 +76,41 @@ fn world() -> World {
     w
 }
 
+/// `bytes` (an `EFCREDT3` snapshot) as the `EFCREDT2` encoder wrote it: that magic, and a
+/// borrowers section of `borrowers` (key, exposure) after the lines.
+fn version_2(bytes: &[u8], borrowers: &[(u128, u64)]) -> Vec<u8> {
+    let at = layout(bytes).purchases - 4;
+    let mut old = b"EFCREDT2".to_vec();
+    old.extend_from_slice(&bytes[8..at]);
+    old.extend_from_slice(&u32::try_from(borrowers.len()).unwrap().to_le_bytes());
+    for (key, exposure) in borrowers {
+        old.extend_from_slice(&key.to_le_bytes());
+        old.extend_from_slice(&exposure.to_le_bytes());
+    }
+    old.extend_from_slice(&bytes[at..]);
+    old
+}
+
+// Goal: a snapshot of the version that listed borrower exposures (`EFCREDT2`) still decodes,
+// to the state it was taken of: the listed exposures are dropped and rebuilt from the lines,
+// and the state encodes in the current version.
+#[test]
+fn version_2_snapshots_decode() {
+    let w = world();
+    let bytes = encode(&w.credit);
+    assert_eq!(&bytes[..8], b"EFCREDT3");
+    // The old keys are not the exposures' owners any more: whatever they say, the lines rule.
+    let old = version_2(&bytes, &[(3, yuan(5_000)), (7, 1)]);
+    let decoded = decode(&old).expect("an EFCREDT2 snapshot decodes");
+    assert_eq!(encode(&decoded), bytes);
+    assert_eq!(decoded.check_consistency(&w.ledger), Ok(()));
+    let truncated = &old[..layout(&bytes).purchases - 4 + 8 + 4 + BORROWER_SIZE];
+    assert_eq!(
+        decode(truncated).err(),
+        Some(CreditSnapshotError::Truncated)
+    );
+}
+
 fn encode(credit: &Credit) -> Vec<u8> {
     let mut bytes = Vec::new();
     credit.encode_snapshot(&mut bytes);
@@ -89,9 +121,10 @@ fn decode(bytes: &[u8]) -> Result<Credit, CreditSnapshotError> {
     Credit::decode_snapshot(bytes, 1).map(|(credit, _)| credit)
 }
 
-// Goal (fuzz finding F2): the decoder accepts only the canonical encoding: borrowers sorted by
-// key, purchases by id, plan padding zero. Each of these payloads used to decode (and then
-// encode to other bytes); now each is refused as `NotCanonical`, naming what is out of form.
+// Goal (fuzz finding F2): the decoder accepts only the canonical encoding: purchases sorted by
+// id, plan padding zero (and, in an `EFCREDT2` snapshot, borrowers sorted by key). Each of
+// these payloads used to decode (and then encode to other bytes); now each is refused as
+// `NotCanonical`, naming what is out of form.
 #[test]
 fn non_canonical_snapshots_are_refused() {
     let w = world();
@@ -99,7 +132,6 @@ fn non_canonical_snapshots_are_refused() {
     let decoded = decode(&bytes).expect("the canonical encoding decodes");
     assert_eq!(encode(&decoded), bytes);
     let at = layout(&bytes);
-    assert_eq!(u32_at(&bytes, at.borrowers - 4), 2, "two borrowers");
     assert!(u32_at(&bytes, at.purchases - 4) >= 2, "two purchases");
     assert_eq!(u32_at(&bytes, at.plans - 4), 1, "one plan");
 
@@ -108,8 +140,7 @@ fn non_canonical_snapshots_are_refused() {
         bytes.copy_within(start + size..start + 2 * size, start);
         bytes[start + size..start + 2 * size].copy_from_slice(&first);
     };
-    let mut bad = bytes.clone();
-    swap(&mut bad, at.borrowers, BORROWER_SIZE);
+    let bad = version_2(&bytes, &[(7, yuan(10_000)), (3, yuan(5_000))]);
     assert_eq!(
         decode(&bad).err(),
         Some(CreditSnapshotError::NotCanonical(
@@ -150,12 +181,6 @@ fn inconsistent_snapshots_are_refused() {
         edit(&mut bad);
         decode(&bad).err()
     };
-    let key = u128::from_le_bytes(bytes[at.borrowers..at.borrowers + 16].try_into().unwrap());
-    let exposure = at.borrowers + 16;
-    assert_eq!(
-        edited(&|b| add_u64(b, exposure, 1)),
-        inconsistent("borrower exposure != the sum of its lines' exposures", key)
-    );
     // The line's owed principal (after ids, program, four bytes, five u64 and two dates, then
     // penalty, fee, interest).
     let principal = line + 112;
@@ -167,6 +192,17 @@ fn inconsistent_snapshots_are_refused() {
     assert_eq!(
         edited(&|b| b[line + 36 + 1] = 0),
         Some(CreditSnapshotError::Invalid("line statement or due day"))
+    );
+    // Line 200 owes nothing: past due (after the owed components and what was paid) or
+    // overdue (after the cycles, written off, birth date and the revolving flag) it cannot be.
+    let second = line + LINE_SIZE;
+    assert_eq!(
+        edited(&|b| set_u64(b, second + 128, 1)),
+        inconsistent("line past due beyond what it owes", 200)
+    );
+    assert_eq!(
+        edited(&|b| b[second + 293..second + 297].copy_from_slice(&20_000u32.to_le_bytes())),
+        inconsistent("line overdue without a debt", 200)
     );
     let credit_balance = line + 72;
     assert_eq!(

@@ -6,9 +6,9 @@
 //! is the payload. Properties: never a panic; a state that restores encodes back to exactly the
 //! payload, and a credit state to exactly the bytes it consumed (both encodings are canonical:
 //! sorted or in creation order, no padding; the decoders refuse any other, fuzz finding F2); a
-//! payload whose promotions section is of an older version (`EFPROMO1`, `EFPROMO2`) encodes in
-//! the current one instead, and that encoding must restore and encode to itself; a restored
-//! state holds the credit invariants (`Credit::check_lines`).
+//! payload whose promotions or credit section is of an older version (`EFPROMO1`, `EFPROMO2`,
+//! `EFCREDT2`) encodes in the current one instead, and that encoding must restore and encode
+//! to itself; a restored state holds the credit invariants (`Credit::check_lines`).
 
 use credit::Credit;
 use engine::{Batch, StateMachine};
@@ -17,10 +17,10 @@ use ledger::Transfer;
 use crate::Target;
 use crate::targets::samples;
 
-/// Whether the payload holds a promotions section of a version before the current one (which
-/// re-encodes in the current version, so not to the same bytes).
-fn older_promotions(payload: &[u8]) -> bool {
-    [b"EFPROMO1", b"EFPROMO2"]
+/// Whether the payload holds a promotions or credit section of a version before the current
+/// one (which re-encodes in the current version, so not to the same bytes).
+fn older_sections(payload: &[u8]) -> bool {
+    [b"EFPROMO1", b"EFPROMO2", b"EFCREDT2"]
         .iter()
         .any(|magic| payload.windows(8).any(|w| w == *magic))
 }
@@ -98,8 +98,8 @@ impl Snapshot {
         state.ledger().check_conservation();
         state.credit().check_lines(state.ledger());
         let out = state.encode_snapshot();
-        if out != payload && older_promotions(payload) {
-            // An older promotions section decodes and is written in the current version:
+        if out != payload && older_sections(payload) {
+            // An older section decodes and is written in the current version:
             // then that encoding must be a fixed point (restored, it encodes to itself).
             return self.upgraded(&out, floor);
         }
@@ -153,6 +153,18 @@ impl Snapshot {
                 let mut out = Vec::new();
                 credit.encode_snapshot(&mut out);
                 let consumed = &payload[..payload.len() - rest.len()];
+                if out[..] != consumed[..] && consumed.starts_with(b"EFCREDT2") {
+                    // An older version, written in the current one: that must be a fixed point.
+                    let (again, _) = Credit::decode_snapshot(&out, HASH_KEY).map_err(|e| {
+                        format!("credit-upgrade: the upgraded encoding does not decode: {e}")
+                    })?;
+                    let mut twice = Vec::new();
+                    again.encode_snapshot(&mut twice);
+                    if twice != out {
+                        return Err("credit-upgrade: not a fixed point".to_string());
+                    }
+                    return Ok("credit/ok-upgraded".to_string());
+                }
                 if out[..] != consumed[..] {
                     return Err(format!(
                         "credit-reencode: a credit state encodes to other bytes (first at {} of \
