@@ -12,6 +12,7 @@
 
 mod account;
 mod account_table;
+mod open_pending;
 mod result;
 mod snapshot;
 mod state;

@@ -16,6 +16,7 @@ use stdx::{IdHashBuilder, IdIndex, IdMap, id_map};
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 use crate::account_table::AccountTable;
+use crate::open_pending::OpenPending;
 use crate::result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 use crate::transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 
@@ -131,7 +132,7 @@ pub struct Ledger {
     pub(crate) pending: IdMap<u128, PendingStatus>,
     /// Bodies of unresolved pending transfers below the cold floor, by position: expiry, post
     /// and void need them without I/O.
-    pub(crate) open_pending: IdMap<u64, Transfer>,
+    pub(crate) open_pending: OpenPending,
     /// Cold transfers loaded by the shell for the batch being applied, by position.
     prefetched: IdMap<u64, Transfer>,
     /// Unresolved pending transfers with a timeout, by (expires_at, position).
@@ -160,7 +161,7 @@ impl Ledger {
             hasher: IdHashBuilder::new(hash_key),
             failed: id_map(hash_key),
             pending: id_map(hash_key),
-            open_pending: id_map(hash_key),
+            open_pending: OpenPending::new(hash_key),
             prefetched: id_map(hash_key),
             expiry: BTreeSet::new(),
             commit_timestamp: 0,
