@@ -1092,12 +1092,16 @@ impl Credit {
             Err(code) => return code,
         };
         let transfer = Transfer {
-            debit_account_id: line_id,
-            credit_account_id: merchant_account_id,
-            amount: u128::from(amount),
             timeout,
             flags: TransferFlags(TransferFlags::PENDING),
-            ..posting(&program, id, Posting::Authorization)
+            ..spending(
+                &program,
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                Posting::Authorization,
+            )
         };
         if ledger.find_transfer(id).is_some() {
             return self.post(ledger, clock, &transfer);
@@ -1163,12 +1167,14 @@ impl Credit {
             Ok(found) => found,
             Err(code) => return code,
         };
-        let transfer = Transfer {
-            debit_account_id: line_id,
-            credit_account_id: merchant_account_id,
-            amount: u128::from(amount),
-            ..posting(&program, id, Posting::Capture)
-        };
+        let transfer = spending(
+            &program,
+            id,
+            line_id,
+            merchant_account_id,
+            amount,
+            Posting::Capture,
+        );
         if ledger.find_transfer(id).is_some() {
             return self.post(ledger, clock, &transfer);
         }
@@ -1873,6 +1879,23 @@ pub(crate) fn id_refusal(id: u128) -> Option<CreditResult> {
 }
 
 /// The fields every transfer a program posts shares: its id, ledger, code and purpose.
+/// A line's spending at a merchant: `amount` from the line to the merchant, as `kind`.
+fn spending(
+    program: &Program,
+    id: u128,
+    line_id: u128,
+    merchant_account_id: u128,
+    amount: u64,
+    kind: Posting,
+) -> Transfer {
+    Transfer {
+        debit_account_id: line_id,
+        credit_account_id: merchant_account_id,
+        amount: u128::from(amount),
+        ..posting(program, id, kind)
+    }
+}
+
 pub(crate) fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
     Transfer {
         id,

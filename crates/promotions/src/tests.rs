@@ -277,6 +277,23 @@ fn purchase(id: u128, user_id: u128, payer_id: u128, amount: u64, coupons: &[u12
     command
 }
 
+/// Campaign 100 (满200减30, any card, restored on a full refund), funded with 1,000 yuan, and
+/// its coupon 500 claimed by user 42.
+fn world_with_a_coupon() -> World {
+    let mut w = World::new();
+    let c = Campaign {
+        restore_on_refund: true,
+        card_issuer: 0,
+        bin_low: 0,
+        bin_high: 0,
+        ..bank_coupon(100)
+    };
+    assert_eq!(w.campaign(&c), R::Ok);
+    assert_eq!(w.run(fund(1, 100, yuan(1_000))), R::Ok);
+    assert_eq!(w.run(claim(500, 100, 42)), R::Ok);
+    w
+}
+
 // Goal: a bank-card 满减 coupon through a payment's whole life by an ordinary account: the
 // discount is reserved from the bank's budget with the payer's hold, posted at capture, and the
 // coupon is then spent; refusals leave no trace.
@@ -388,15 +405,7 @@ fn bank_card_coupon_through_a_payment() {
 // trace.
 #[test]
 fn one_step_checkout_posts_everything_at_once() {
-    let mut w = World::new();
-    let mut c = bank_coupon(100);
-    c.restore_on_refund = true;
-    c.card_issuer = 0;
-    c.bin_low = 0;
-    c.bin_high = 0;
-    assert_eq!(w.campaign(&c), R::Ok);
-    assert_eq!(w.run(fund(1, 100, yuan(1_000))), R::Ok);
-    assert_eq!(w.run(claim(500, 100, 42)), R::Ok);
+    let mut w = world_with_a_coupon();
     assert_eq!(w.run(claim(501, 100, 42)), R::Ok);
 
     let before = (w.ledger.transfer_count(), w.ledger.ledger_totals());
@@ -494,15 +503,7 @@ fn one_step_checkout_posts_everything_at_once() {
 // follow through credit's own purchase records.
 #[test]
 fn coupon_on_a_credit_line_purchase() {
-    let mut w = World::new();
-    let mut c = bank_coupon(100);
-    c.restore_on_refund = true;
-    c.card_issuer = 0;
-    c.bin_low = 0;
-    c.bin_high = 0;
-    assert_eq!(w.campaign(&c), R::Ok);
-    assert_eq!(w.run(fund(1, 100, yuan(1_000))), R::Ok);
-    assert_eq!(w.run(claim(500, 100, 42)), R::Ok);
+    let mut w = world_with_a_coupon();
     let available = |w: &World| w.credit.line_view(&w.ledger, LINE).expect("line").available;
     assert_eq!(available(&w), yuan(1_000));
     // Over the line's credit: the budget hold does not happen either.

@@ -319,6 +319,23 @@ pub(super) fn settle_overdue(line: &mut ModelLine) {
 }
 
 /// A transfer a program posts: its ledger, code and purpose; the rest zero.
+/// A line's spending at a merchant: `amount` from the line to the merchant, as `kind`.
+fn spending(
+    program: &Program,
+    id: u128,
+    line_id: u128,
+    merchant_account_id: u128,
+    amount: u64,
+    kind: Posting,
+) -> Transfer {
+    Transfer {
+        debit_account_id: line_id,
+        credit_account_id: merchant_account_id,
+        amount: u128::from(amount),
+        ..posting(program, id, kind)
+    }
+}
+
 pub(super) fn posting(program: &Program, id: u128, kind: Posting) -> Transfer {
     Transfer {
         id,
@@ -847,12 +864,16 @@ impl Auditor {
         };
         // The engine leaves user_data_128 zero on authorizations (docs/simulator.md).
         let transfer = Transfer {
-            debit_account_id: line_id,
-            credit_account_id: merchant_account_id,
-            amount: u128::from(amount),
             timeout,
             flags: TransferFlags(TransferFlags::PENDING),
-            ..posting(&program, id, Posting::Authorization)
+            ..spending(
+                &program,
+                id,
+                line_id,
+                merchant_account_id,
+                amount,
+                Posting::Authorization,
+            )
         };
         // A retry: the ledger says whether it is the same.
         if self.transfers.contains_key(&id) {
@@ -923,12 +944,14 @@ impl Auditor {
             Ok(found) => found,
             Err(code) => return code,
         };
-        let transfer = Transfer {
-            debit_account_id: line_id,
-            credit_account_id: merchant_account_id,
-            amount: u128::from(amount),
-            ..posting(&program, id, Posting::Capture)
-        };
+        let transfer = spending(
+            &program,
+            id,
+            line_id,
+            merchant_account_id,
+            amount,
+            Posting::Capture,
+        );
         if self.transfers.contains_key(&id) {
             return self.post(ticks, transfer);
         }
