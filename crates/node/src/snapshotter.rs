@@ -5,7 +5,11 @@
 //! for the deterministic simulator the same write runs inline, in `send` itself
 //! (`Snapshotter::inline`), and the result waits for the writer's next `finished`.
 //!
-//! Invariant: one snapshot at a time (`in_flight`); a finished one is handed out exactly once.
+//! Invariant: one snapshot at a time (`in_flight`); a finished one is handed out exactly once,
+//! with the buffer it was written from, which the writer encodes the next one into (a fresh
+//! buffer of gigabytes would fault in, and have the kernel zero, every one of its pages: seconds
+//! of the writer's time per snapshot on this VM, BENCHMARKS.md "Snapshots written around the page
+//! cache").
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -15,6 +19,9 @@ use storage::{OsVfs, SnapshotWriter, StorageError, Vfs, WrittenSnapshot};
 
 pub(crate) type SnapshotDone = Result<(WrittenSnapshot, usize, Duration), StorageError>;
 
+/// A finished snapshot and the buffer it was written from.
+pub(crate) type Finished = (SnapshotDone, Vec<u8>);
+
 pub(crate) struct Snapshotter<V: Vfs> {
     worker: Worker<V>,
     pub(crate) in_flight: bool,
@@ -23,12 +30,12 @@ pub(crate) struct Snapshotter<V: Vfs> {
 enum Worker<V: Vfs> {
     Thread {
         requests: Option<Sender<(u64, Vec<u8>)>>,
-        done: Receiver<SnapshotDone>,
+        done: Receiver<Finished>,
         handle: Option<JoinHandle<()>>,
     },
     Inline {
         writer: SnapshotWriter<V>,
-        done: Option<SnapshotDone>,
+        done: Option<Finished>,
     },
 }
 
@@ -44,7 +51,7 @@ impl Snapshotter<OsVfs> {
                     let result = writer
                         .write(op, &bytes)
                         .map(|written| (written, bytes.len(), started.elapsed()));
-                    if finished.send(result).is_err() {
+                    if finished.send((result, bytes)).is_err() {
                         break;
                     }
                 }
@@ -83,14 +90,14 @@ impl<V: Vfs> Snapshotter<V> {
                 let result = writer
                     .write(op, &bytes)
                     .map(|written| (written, bytes.len(), Duration::ZERO));
-                *done = Some(result);
+                *done = Some((result, bytes));
             }
         }
         self.in_flight = true;
         Ok(())
     }
 
-    pub(crate) fn finished(&mut self, wait: bool) -> Option<SnapshotDone> {
+    pub(crate) fn finished(&mut self, wait: bool) -> Option<Finished> {
         if !self.in_flight {
             return None;
         }
