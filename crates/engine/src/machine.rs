@@ -243,19 +243,12 @@ impl StateMachine {
     #[must_use]
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_snapshot_into(&mut out);
-        out
-    }
-
-    /// [`StateMachine::encode_snapshot`] into `out` (cleared first, its capacity kept): the
-    /// node reuses one buffer, so a snapshot of gigabytes does not fault in fresh pages.
-    pub fn encode_snapshot_into(&self, out: &mut Vec<u8>) {
-        out.clear();
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&self.op.to_le_bytes());
-        self.credit.encode_snapshot(out);
-        self.promotions.encode_snapshot(out);
-        self.ledger.encode_snapshot(out);
+        self.credit.encode_snapshot(&mut out);
+        self.promotions.encode_snapshot(&mut out);
+        self.ledger.encode_snapshot(&mut out);
+        out
     }
 
     /// Decodes a snapshot; the transfers below its cold floor are then fed back from the

@@ -43,8 +43,6 @@ pub struct NodeCore<V: Vfs> {
     /// The ledger's cold floor: what `evict` last evicted below.
     evicted_below: u64,
     snapshotter: Snapshotter<V>,
-    /// The buffer snapshots are encoded into, back from the snapshotter after each write.
-    snapshot_buffer: Vec<u8>,
     /// The write-ahead log; `None` only while a helper thread writes and syncs it
     /// ([`NodeCore::commit_overlapped`]).
     log: Option<LogWriter<V>>,
@@ -237,7 +235,6 @@ impl<V: Vfs + Clone> NodeCore<V> {
             archiver,
             evicted_below,
             snapshotter,
-            snapshot_buffer: Vec::new(),
             log: Some(LogWriter {
                 wal,
                 buffer: Vec::new(),
@@ -443,8 +440,7 @@ impl<V: Vfs> NodeCore<V> {
             return Ok(());
         }
         let started = Instant::now();
-        let mut bytes = std::mem::take(&mut self.snapshot_buffer);
-        self.read(|state| state.encode_snapshot_into(&mut bytes));
+        let bytes = self.read(StateMachine::encode_snapshot);
         metrics::histogram!("elevenfold_snapshot_encode_seconds")
             .record(started.elapsed().as_secs_f64());
         self.last_snapshot_bytes = bytes.len() as u64;
@@ -454,10 +450,9 @@ impl<V: Vfs> NodeCore<V> {
 
     /// Takes in the snapshot the snapshot writer finished, if any (waiting for it if `wait`).
     fn install_snapshot(&mut self, wait: bool) -> Result<(), String> {
-        let Some((finished, buffer)) = self.snapshotter.finished(wait) else {
+        let Some(finished) = self.snapshotter.finished(wait) else {
             return Ok(());
         };
-        self.snapshot_buffer = buffer;
         let (written, bytes, duration) = finished.map_err(|e| format!("snapshot: {e}"))?;
         let op = written.op();
         self.log

@@ -5,11 +5,7 @@
 //! for the deterministic simulator the same write runs inline, in `send` itself
 //! (`Snapshotter::inline`), and the result waits for the writer's next `finished`.
 //!
-//! Invariant: one snapshot at a time (`in_flight`); a finished one is handed out exactly once,
-//! with the buffer it was written from, which the writer encodes the next one into (a fresh
-//! buffer of gigabytes would fault in, and have the kernel zero, every one of its pages: seconds
-//! of the writer's time per snapshot on this VM, BENCHMARKS.md "Snapshots written around the page
-//! cache").
+//! Invariant: one snapshot at a time (`in_flight`); a finished one is handed out exactly once.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -19,9 +15,6 @@ use storage::{OsVfs, SnapshotWriter, StorageError, Vfs, WrittenSnapshot};
 
 pub(crate) type SnapshotDone = Result<(WrittenSnapshot, usize, Duration), StorageError>;
 
-/// A finished snapshot and the buffer it was written from.
-pub(crate) type Finished = (SnapshotDone, Vec<u8>);
-
 pub(crate) struct Snapshotter<V: Vfs> {
     worker: Worker<V>,
     pub(crate) in_flight: bool,
@@ -30,12 +23,12 @@ pub(crate) struct Snapshotter<V: Vfs> {
 enum Worker<V: Vfs> {
     Thread {
         requests: Option<Sender<(u64, Vec<u8>)>>,
-        done: Receiver<Finished>,
+        done: Receiver<SnapshotDone>,
         handle: Option<JoinHandle<()>>,
     },
     Inline {
         writer: SnapshotWriter<V>,
-        done: Option<Finished>,
+        done: Option<SnapshotDone>,
     },
 }
 
@@ -51,7 +44,7 @@ impl Snapshotter<OsVfs> {
                     let result = writer
                         .write(op, &bytes)
                         .map(|written| (written, bytes.len(), started.elapsed()));
-                    if finished.send((result, bytes)).is_err() {
+                    if finished.send(result).is_err() {
                         break;
                     }
                 }
@@ -90,14 +83,14 @@ impl<V: Vfs> Snapshotter<V> {
                 let result = writer
                     .write(op, &bytes)
                     .map(|written| (written, bytes.len(), Duration::ZERO));
-                *done = Some((result, bytes));
+                *done = Some(result);
             }
         }
         self.in_flight = true;
         Ok(())
     }
 
-    pub(crate) fn finished(&mut self, wait: bool) -> Option<Finished> {
+    pub(crate) fn finished(&mut self, wait: bool) -> Option<SnapshotDone> {
         if !self.in_flight {
             return None;
         }
