@@ -22,6 +22,7 @@
 //! invariant and the line, program, plan or borrower key.
 
 use ledger::Ledger;
+use stdx::IdMap;
 
 use crate::funding::Share;
 use crate::plans::PlanStatus;
@@ -74,7 +75,6 @@ impl Credit {
         }
         let mut principal = vec![0u128; self.programs.len()];
         let mut installment = vec![0u128; self.lines.len()];
-        let mut exposures: Vec<(u32, u128, u128)> = Vec::with_capacity(self.lines.len());
         for line in &self.lines {
             if line_total(line).is_none() {
                 return Err(inconsistent("line balance overflows u64", line.id));
@@ -110,9 +110,8 @@ impl Credit {
                 return Err(inconsistent("line of an unknown program", line.id));
             };
             *program += u128::from(line.principal());
-            exposures.push((line.program, line.borrower_id, u128::from(line.exposure())));
         }
-        self.check_exposures(exposures)?;
+        self.check_exposures()?;
         for (index, plan) in self.plans.iter().enumerate() {
             let listed = u32::try_from(index).is_ok_and(|i| {
                 self.line_plans
@@ -203,57 +202,42 @@ impl Credit {
     }
 
     /// Each borrower's exposure in a program is the sum of its lines' exposures there, and
-    /// every borrower has a line. `exposures` holds (program, borrower, exposure) per line.
-    fn check_exposures(
-        &self,
-        mut exposures: Vec<(u32, u128, u128)>,
-    ) -> Result<(), CreditSnapshotError> {
-        exposures.sort_unstable();
-        if self.borrowers.len() != self.programs.len() {
+    /// every borrower has a line.
+    fn check_exposures(&self) -> Result<(), CreditSnapshotError> {
+        let summed = self.summed_exposures()?;
+        if self.borrowers.len() != summed.len() {
             return Err(inconsistent("borrower maps != programs", 0));
         }
-        let mut borrowers = vec![0usize; self.programs.len()];
-        let mut at = 0;
-        while at < exposures.len() {
-            let (program, borrower, _) = exposures[at];
-            let mut sum = 0u128;
-            while at < exposures.len() && exposures[at].0 == program && exposures[at].1 == borrower
-            {
-                sum += exposures[at].2;
-                at += 1;
-            }
-            borrowers[program as usize] += 1;
-            if self.borrowers[program as usize]
-                .get(&borrower)
-                .map(|&e| u128::from(e))
-                != Some(sum)
+        for (held, summed) in self.borrowers.iter().zip(&summed) {
+            if let Some((&borrower, _)) = summed
+                .iter()
+                .find(|&(borrower, exposure)| held.get(borrower) != Some(exposure))
             {
                 return Err(inconsistent(
                     "borrower exposure != the sum of its lines' exposures",
                     borrower,
                 ));
             }
-        }
-        if borrowers
-            .iter()
-            .zip(&self.borrowers)
-            .any(|(&counted, map)| counted != map.len())
-        {
-            return Err(inconsistent("borrower exposure without a line", 0));
+            if held.len() != summed.len() {
+                return Err(inconsistent("borrower exposure without a line", 0));
+            }
         }
         Ok(())
     }
 
-    /// Rebuilds the borrower exposures from the lines (a decoded snapshot carries none); a sum
-    /// past `u64` is an inconsistent state.
+    /// Rebuilds the borrower exposures from the lines (a decoded snapshot carries none).
     pub(crate) fn rebuild_borrowers(&mut self) -> Result<(), CreditSnapshotError> {
-        let mut borrowers: Vec<_> = self
-            .programs
-            .iter()
-            .map(|_| std::collections::HashMap::with_hasher(self.hasher))
-            .collect();
+        self.borrowers = self.summed_exposures()?;
+        Ok(())
+    }
+
+    /// Each program's borrowers' exposures, summed over the lines; a sum past `u64` is an
+    /// inconsistent state.
+    fn summed_exposures(&self) -> Result<Vec<IdMap<u128, u64>>, CreditSnapshotError> {
+        let mut summed: Vec<IdMap<u128, u64>> =
+            self.programs.iter().map(|_| self.borrower_map()).collect();
         for line in &self.lines {
-            let map: &mut stdx::IdMap<u128, u64> = borrowers
+            let map = summed
                 .get_mut(line.program as usize)
                 .ok_or(inconsistent("line of an unknown program", line.id))?;
             let exposure = map.entry(line.borrower_id).or_insert(0);
@@ -262,8 +246,7 @@ impl Credit {
                 line.borrower_id,
             ))?;
         }
-        self.borrowers = borrowers;
-        Ok(())
+        Ok(summed)
     }
 
     /// Checks every line against its ledger account: it exists, and its net debit balance is

@@ -392,6 +392,11 @@ impl Credit {
             .map(|index| u32::try_from(index).expect("line indexes are u32"))
     }
 
+    /// An empty map of borrowers' exposures in one program.
+    pub(crate) fn borrower_map(&self) -> IdMap<u128, u64> {
+        IdMap::with_hasher(self.hasher)
+    }
+
     /// Indexes the line stored at `index` under its id (not indexed yet).
     pub(crate) fn index_line(&mut self, id: u128, index: u32) {
         let hash = self.hasher.hash_one(id);
@@ -582,8 +587,7 @@ impl Credit {
         }
         let index = u32::try_from(self.programs.len()).expect("program count fits u32");
         self.programs.push(*p);
-        self.borrowers
-            .push(std::collections::HashMap::with_hasher(self.hasher));
+        self.borrowers.push(self.borrower_map());
         self.funding.push(Funding::default());
         self.program_index.insert(p.id, index);
         R::Ok
@@ -600,16 +604,41 @@ impl Credit {
     }
 
     fn run(&mut self, ledger: &mut Ledger, clock: &mut Clock, command: &Command) -> CreditResult {
-        // Co-funding follows the principal of the line a command may change (an authorization,
-        // the peak path, changes none: no second lookup of its line).
-        let tracked = command
-            .principal_line_id()
+        // An authorization, the peak path, changes no principal: no second lookup of its line.
+        self.following(command.principal_line_id(), |credit| {
+            credit.dispatch(ledger, clock, command)
+        })
+    }
+
+    /// Runs `f`, then has co-funding follow the principal of line `line_id` (if it is one), as
+    /// for every command that may change it.
+    fn following(
+        &mut self,
+        line_id: Option<u128>,
+        f: impl FnOnce(&mut Credit) -> CreditResult,
+    ) -> CreditResult {
+        let tracked = line_id
             .and_then(|id| self.find_line(id))
             .map(|index| (index, self.lines[index as usize].principal()));
-        let result = self.dispatch(ledger, clock, command);
+        let result = f(self);
         if let Some((index, before)) = tracked {
             self.follow_principal(index, before);
         }
+        result
+    }
+
+    /// Runs `f` with `prefix` to post before its own transfer in one linked chain (`post`), and
+    /// [`Credit::prefix_failure`] cleared for it.
+    fn with_prefix(
+        &mut self,
+        prefix: &[Transfer],
+        f: impl FnOnce(&mut Credit) -> CreditResult,
+    ) -> CreditResult {
+        self.prefix.clear();
+        self.prefix.extend_from_slice(prefix);
+        self.prefix_failure = None;
+        let result = f(self);
+        self.prefix.clear();
         result
     }
 
@@ -640,13 +669,8 @@ impl Credit {
             ),
             "only purchase commands link"
         );
-        self.prefix.clear();
-        self.prefix.extend_from_slice(prefix);
-        self.prefix_failure = None;
         let mut clock = Clock::new(first, command.timestamp_count() + prefix.len() as u64);
-        let result = self.run(ledger, &mut clock, command);
-        self.prefix.clear();
-        result
+        self.with_prefix(prefix, |credit| credit.run(ledger, &mut clock, command))
     }
 
     /// A one-step purchase on a line, with `prefix` posted before it in one linked chain: an
@@ -664,19 +688,12 @@ impl Credit {
         purchase: Purchased,
         prefix: &[Transfer],
     ) -> CreditResult {
-        self.prefix.clear();
-        self.prefix.extend_from_slice(prefix);
-        self.prefix_failure = None;
         let mut clock = Clock::new(first, prefix.len() as u64 + 1);
-        let tracked = self
-            .find_line(purchase.line_id)
-            .map(|index| (index, self.lines[index as usize].principal()));
-        let result = self.purchase_now(ledger, &mut clock, purchase);
-        if let Some((index, before)) = tracked {
-            self.follow_principal(index, before);
-        }
-        self.prefix.clear();
-        result
+        self.with_prefix(prefix, |credit| {
+            credit.following(Some(purchase.line_id), |credit| {
+                credit.purchase_now(ledger, &mut clock, purchase)
+            })
+        })
     }
 
     /// Credits a line's bill from an account the engine's product modules own (a promotions
@@ -692,26 +709,20 @@ impl Credit {
         source_account_id: u128,
         amount: u64,
     ) -> CreditResult {
-        self.prefix.clear();
-        self.prefix_failure = None;
         let mut clock = Clock::new(first, 1);
-        // Co-funding follows the principal, as for every command that changes it (`run`).
-        let tracked = self
-            .find_line(line_id)
-            .map(|index| (index, self.lines[index as usize].principal()));
-        let result = self.repay(
-            ledger,
-            &mut clock,
-            id,
-            line_id,
-            source_account_id,
-            amount,
-            true,
-        );
-        if let Some((index, before)) = tracked {
-            self.follow_principal(index, before);
-        }
-        result
+        self.with_prefix(&[], |credit| {
+            credit.following(Some(line_id), |credit| {
+                credit.repay(
+                    ledger,
+                    &mut clock,
+                    id,
+                    line_id,
+                    source_account_id,
+                    amount,
+                    true,
+                )
+            })
+        })
     }
 
     /// Which prefix transfer refused the last `execute_linked` (see there).
@@ -1182,36 +1193,37 @@ impl Credit {
         {
             return code;
         }
-        let from_credit = amount.min(line.credit_balance);
-        let drawn = amount - from_credit;
-        if !fits(&[(line.debt(), drawn), (line.cycle.purchases, amount)]) {
-            return R::OverflowsLineCounters;
-        }
-        if !self.funding[line.program as usize].can_draw(drawn) {
-            return R::OverflowsFundingCounters;
+        if let Some(code) = self.capture_refusal(&line, amount) {
+            return code;
         }
         let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
-        self.captured(index, id, merchant_account_id, amount, from_credit);
+        self.captured(index, id, merchant_account_id, amount);
         R::Ok
     }
 
-    /// Books a captured purchase on line `index`: `from_credit` of `amount` paid by the line's
-    /// credit balance, the rest new principal.
-    fn captured(
-        &mut self,
-        index: u32,
-        purchase_id: u128,
-        merchant_account_id: u128,
-        amount: u64,
-        from_credit: u64,
-    ) {
+    /// A credit balance pays a capture first; the rest is new principal, a drawdown. Whether
+    /// the line's counters or its program's funding could not take that.
+    fn capture_refusal(&self, line: &Line, amount: u64) -> Option<CreditResult> {
+        let drawn = amount - amount.min(line.credit_balance);
+        if !fits(&[(line.debt(), drawn), (line.cycle.purchases, amount)]) {
+            return Some(CreditResult::OverflowsLineCounters);
+        }
+        if !self.funding[line.program as usize].can_draw(drawn) {
+            return Some(CreditResult::OverflowsFundingCounters);
+        }
+        None
+    }
+
+    /// Books a captured purchase on line `index` (checked by `capture_refusal`): the line's
+    /// credit balance pays first, the rest is new principal.
+    fn captured(&mut self, index: u32, purchase_id: u128, merchant_account_id: u128, amount: u64) {
         let line = &mut self.lines[index as usize];
+        let from_credit = amount.min(line.credit_balance);
         line.credit_balance -= from_credit;
-        // Checked by the caller, as is the funding's share of the drawdown
-        // (`follow_principal`).
+        // The funding's share of the drawdown follows in `follow_principal`.
         line.unbilled += amount - from_credit;
         line.cycle.purchases += amount;
         self.purchases.insert(
@@ -1292,27 +1304,15 @@ impl Credit {
         if u128::from(amount) > pending.amount {
             return R::ExceedsAuthorizedAmount;
         }
-        // A credit balance pays first; the rest is new principal, a drawdown.
-        let from_credit = amount.min(line.credit_balance);
-        let drawn = amount - from_credit;
-        if !fits(&[(line.debt(), drawn), (line.cycle.purchases, amount)]) {
-            return R::OverflowsLineCounters;
-        }
-        if !self.funding[line.program as usize].can_draw(drawn) {
-            return R::OverflowsFundingCounters;
+        if let Some(code) = self.capture_refusal(&line, amount) {
+            return code;
         }
         transfer.amount = u128::from(amount);
         let result = self.post(ledger, clock, &transfer);
         if result != R::Ok {
             return result;
         }
-        self.captured(
-            index,
-            purchase_id,
-            pending.credit_account_id,
-            amount,
-            from_credit,
-        );
+        self.captured(index, purchase_id, pending.credit_account_id, amount);
         R::Ok
     }
 

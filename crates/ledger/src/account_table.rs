@@ -115,15 +115,14 @@ impl AccountTable {
         self.states.iter()
     }
 
-    /// Reads the index bucket of `id` and, when it is stored, the state's balances and the end
-    /// of its transfer list, for a touch pass (see `Ledger::touch_account`).
+    /// Reads the index bucket of `id` (the lookup probes it) and, when it is stored, the
+    /// state's balances and the end of its transfer list, for a touch pass (see
+    /// `Ledger::touch_account`).
     pub(crate) fn touch(&self, id: u128) -> u64 {
-        let bucket = self.index.touch(self.hash(id));
-        let state = self.get(&id).map_or(0, |a| {
+        self.get(&id).map_or(0, |a| {
             #[expect(clippy::cast_possible_truncation, reason = "any bits will do")]
             let balance = a.account.debits_posted as u64;
             balance ^ a.transfers.last().copied().unwrap_or(0)
-        });
-        bucket ^ state
+        })
     }
 }

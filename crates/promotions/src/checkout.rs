@@ -17,7 +17,7 @@ use crate::result::PromotionResult as R;
 use crate::state::{
     Applied, CampaignStatus, Checkout, CheckoutStatus, Clock, CouponStatus, NO_CHECKOUT, NS_PER_S,
     Promotions, TAG_CAPTURE, TAG_HOLD, TAG_PAYER, TAG_REFUND, TAG_VOID, budget_free,
-    campaign_transfer, derived_id, from_credit, id_refusal, pending_transfer, resolve,
+    campaign_transfer, derived_id, from_credit, id_refusal, resolve,
 };
 
 /// The coupons a checkout will apply, worked out before anything changes.
@@ -197,6 +197,21 @@ impl Promotions {
         self.campaigns[campaign as usize].record.exclusive_group
     }
 
+    /// The `k`th coupon's discount of a checkout, budget → merchant, posted at once (a
+    /// one-step checkout's).
+    fn discount(&self, checkout_id: u128, k: usize, applied: &Applied, merchant: u128) -> Transfer {
+        let campaign =
+            &self.campaigns[self.coupons[applied.coupon as usize].campaign as usize].record;
+        campaign_transfer(
+            campaign,
+            derived_id(checkout_id, TAG_HOLD + k as u32),
+            campaign.budget_account_id,
+            merchant,
+            applied.discount,
+        )
+    }
+
+    /// The same discount held until the checkout is captured, voided or expires.
     fn hold(
         &self,
         checkout_id: u128,
@@ -205,16 +220,11 @@ impl Promotions {
         merchant: u128,
         timeout: u32,
     ) -> Transfer {
-        let campaign =
-            &self.campaigns[self.coupons[applied.coupon as usize].campaign as usize].record;
-        pending_transfer(
-            campaign,
-            derived_id(checkout_id, TAG_HOLD + k as u32),
-            campaign.budget_account_id,
-            merchant,
-            applied.discount,
+        Transfer {
             timeout,
-        )
+            flags: TransferFlags(TransferFlags::PENDING),
+            ..self.discount(checkout_id, k, applied, merchant)
+        }
     }
 
     pub(crate) fn checkout_command(
@@ -299,18 +309,13 @@ impl Promotions {
         };
         let mut chain = std::mem::take(&mut self.chain);
         chain.clear();
-        chain.extend(
-            plan.applied[..plan.count]
-                .iter()
-                .enumerate()
-                .map(|(k, a)| self.hold(id, k, a, merchant_account_id, timeout)),
-        );
-        if capture {
-            // One step: the discounts are paid now, not held (same ids as the holds).
-            for t in &mut chain {
-                t.flags.0 &= !TransferFlags::PENDING;
+        chain.extend(plan.applied[..plan.count].iter().enumerate().map(|(k, a)| {
+            if capture {
+                self.discount(id, k, a, merchant_account_id)
+            } else {
+                self.hold(id, k, a, merchant_account_id, timeout)
             }
-        }
+        }));
         let holds = chain.len();
         let result = if plan.buyer > 0 && payer_line {
             let result = if capture {

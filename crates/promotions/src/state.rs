@@ -320,22 +320,6 @@ pub(crate) fn campaign_transfer(
     }
 }
 
-/// A hold the campaign places (a pending `campaign_transfer`) that expires after `timeout`.
-pub(crate) fn pending_transfer(
-    campaign: &Campaign,
-    id: u128,
-    from: u128,
-    to: u128,
-    amount: u64,
-    timeout: u32,
-) -> Transfer {
-    Transfer {
-        timeout,
-        flags: TransferFlags(TransferFlags::PENDING),
-        ..campaign_transfer(campaign, id, from, to, amount)
-    }
-}
-
 /// Whether a user with `segments` may take part in the campaign.
 pub(crate) fn eligible(campaign: &Campaign, segments: u32) -> bool {
     campaign.eligible_segments == 0 || campaign.eligible_segments & segments != 0

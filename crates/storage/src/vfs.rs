@@ -91,7 +91,7 @@ const DIRECT_ALIGN: usize = 4096;
 /// Bytes staged before each direct write.
 const DIRECT_CHUNK: usize = 4 << 20;
 
-/// The staging of a file written with `O_DIRECT`: `bytes()` holds the file's content from
+/// The staging of a file written with `O_DIRECT`: `stage()` holds the file's content from
 /// `offset` (aligned) on; everything before `offset` is written. A partial last block is
 /// written padded with zeros, then the file is cut to its length, and kept staged so that
 /// a later append rewrites it whole.

@@ -490,9 +490,19 @@ impl Auditor {
         command: &Command,
         prefix: &[Transfer],
     ) -> (CreditResult, Option<usize>) {
+        self.with_prefix(prefix, |auditor| auditor.credit_command(first, command))
+    }
+
+    /// Runs `f` with `prefix` linked before the credit model's own posting; its result and
+    /// which prefix transfer refused, if one did.
+    fn with_prefix(
+        &mut self,
+        prefix: &[Transfer],
+        f: impl FnOnce(&mut Auditor) -> CreditResult,
+    ) -> (CreditResult, Option<usize>) {
         self.credit_prefix = prefix.to_vec();
         self.prefix_failure = None;
-        let result = self.credit_command(first, command);
+        let result = f(self);
         self.credit_prefix.clear();
         (result, self.prefix_failure)
     }
@@ -924,13 +934,12 @@ impl Auditor {
         purchase: credit::Purchased,
         prefix: &[Transfer],
     ) -> (CreditResult, Option<usize>) {
-        self.credit_prefix = prefix.to_vec();
-        self.prefix_failure = None;
-        let tracked = self.tracked(purchase.line_id);
-        let result = self.purchase_now(&mut Ticks(first), purchase);
-        self.follow(tracked);
-        self.credit_prefix.clear();
-        (result, self.prefix_failure)
+        self.with_prefix(prefix, |auditor| {
+            let tracked = auditor.tracked(purchase.line_id);
+            let result = auditor.purchase_now(&mut Ticks(first), purchase);
+            auditor.follow(tracked);
+            result
+        })
     }
 
     fn purchase_now(&mut self, ticks: &mut Ticks, purchase: credit::Purchased) -> CreditResult {
