@@ -216,6 +216,9 @@ pub struct RecoveryReport {
     pub cold_transfers: u64,
     pub replayed_batches: u64,
     pub replayed_events: u64,
+    /// Bytes of batches replayed: the log written since the snapshot, which counts toward the
+    /// next one as if this process had written it.
+    pub replayed_bytes: u64,
     pub tail_cut: Option<String>,
     pub duration: Duration,
 }

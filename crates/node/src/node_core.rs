@@ -212,6 +212,7 @@ impl<V: Vfs + Clone> NodeCore<V> {
                 .map_err(|reason| OpenError::BatchOutOfOrder { op, reason })?;
             report.replayed_batches += 1;
             report.replayed_events += batch.event_count();
+            report.replayed_bytes += bytes.len() as u64;
             prefetch(&mut state, &batch, &cold).map_err(OpenError::Storage)?;
             replay_apply(&mut state, op, &batch)
         })
@@ -243,7 +244,9 @@ impl<V: Vfs + Clone> NodeCore<V> {
             head_timestamp,
             pending: None,
             config,
-            log_bytes_since_snapshot: 0,
+            // A process that crashes before each snapshot is due must still take one: the log
+            // replayed counts toward it.
+            log_bytes_since_snapshot: report.replayed_bytes,
             last_snapshot_bytes: recovery
                 .snapshot
                 .as_ref()
@@ -441,8 +444,9 @@ impl<V: Vfs> NodeCore<V> {
         }
         let started = Instant::now();
         let bytes = self.read(StateMachine::encode_snapshot);
-        metrics::histogram!("elevenfold_snapshot_encode_seconds")
-            .record(started.elapsed().as_secs_f64());
+        let encode_s = started.elapsed().as_secs_f64();
+        metrics::histogram!("elevenfold_snapshot_encode_seconds").record(encode_s);
+        tracing::info!(op, bytes = bytes.len(), encode_s, "snapshot encoded");
         self.last_snapshot_bytes = bytes.len() as u64;
         self.log_bytes_since_snapshot = 0;
         self.snapshotter.send(op, bytes)

@@ -190,6 +190,50 @@ fn snapshot_then_replay_recovers_state() {
     node.shutdown();
 }
 
+// Goal: a process that never writes a snapshot's worth of log before it stops (a crash loop,
+// or short-lived runs) still takes snapshots: the log replayed at open counts toward the next
+// one, so the log, and the time to recover, do not grow without bound.
+#[test]
+fn replayed_log_counts_toward_the_next_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        snapshot_log_bytes_min: 64 * 1024,
+        ..Config::new(dir.path())
+    };
+    let mut written = 0;
+    let mut last = None;
+    // 100 transfers of 128 bytes a run: about 12.8 KiB, a fifth of the snapshot threshold.
+    for run in 0..12u128 {
+        let (node, report) = Node::open(config.clone()).expect("opens");
+        if run == 0 {
+            node.execute_blocking(Request::CreateAccounts(vec![account(1), account(2)]))
+                .expect("accounts");
+        }
+        let transfers = (0..100).map(|i| transfer(1 + run * 100 + i, 1)).collect();
+        node.execute_blocking(Request::CreateTransfers(transfers))
+            .expect("transfers");
+        written += 100;
+        node.shutdown();
+        last = Some(report);
+    }
+    let (node, report) = Node::open(config).expect("reopens");
+    assert!(
+        report.snapshot_op.is_some(),
+        "twelve short runs wrote about 150 KiB of log and none took a snapshot: {report:?}"
+    );
+    assert!(report.replayed_events < written, "{report:?} {last:?}");
+    let balance = node
+        .read(|state| {
+            state
+                .ledger()
+                .lookup_account(2)
+                .map(|(a, _)| a.credits_posted)
+        })
+        .expect("account 2 exists");
+    assert_eq!(balance, 1200);
+    node.shutdown();
+}
+
 /// The node's whole state, independent of how much of it was evicted: the snapshot of a copy
 /// with every transfer evicted, followed by every transfer's record.
 fn canonical_state(node: &Node) -> Vec<u8> {

@@ -135,6 +135,7 @@ impl Server {
             snapshot_op = report.snapshot_op,
             replayed_batches = report.replayed_batches,
             replayed_events = report.replayed_events,
+            replayed_bytes = report.replayed_bytes,
             tail_cut = report.tail_cut,
             duration_s = report.duration.as_secs_f64(),
             "node recovered"
