@@ -62,6 +62,17 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A bench's in-process node logs (snapshots, recovery) to stderr only when `RUST_LOG` asks:
+/// stdout stays the report (one JSON object with `--json`).
+fn bench_tracing() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -72,7 +83,10 @@ fn main() -> ExitCode {
         Command::Credit(args) => credit::run(args),
         Command::Promotions(args) => promotions::run(args),
         Command::Provenance(args) => provenance::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => {
+            bench_tracing();
+            bench::run(args)
+        }
     };
     match outcome {
         Ok(code) => code,

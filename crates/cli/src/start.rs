@@ -40,6 +40,18 @@ pub struct StartArgs {
         value_name = "N"
     )]
     pub transfers_reserve: u64,
+    /// Take a snapshot once this many bytes of log were written since the last one (and at
+    /// least as many as the last snapshot's size, so snapshot work stays linear in the log).
+    /// Smaller: shorter recovery, more snapshot work; the crash test uses a small value to
+    /// exercise snapshots and log truncation under SIGKILL.
+    #[arg(
+        long,
+        env = "ELEVENFOLD_SNAPSHOT_LOG_BYTES",
+        default_value_t = node::Config::new(".").snapshot_log_bytes_min,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "BYTES"
+    )]
+    pub snapshot_log_bytes: u64,
     #[command(flatten)]
     pub provenance: ProvenanceFlags,
 }
@@ -97,6 +109,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let mut config = ServerConfig::new(&args.data_dir, &args.http);
         config.node.transfers_reserve = args.transfers_reserve;
+        config.node.snapshot_log_bytes_min = args.snapshot_log_bytes;
         config.provenance = args.provenance.config(&args.data_dir)?;
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use client::Client;
 
 pub use check::{CycleCheck, Model};
-pub use server::{Server, build_server, stale_source};
+pub use server::{Server, build_server, stale};
 pub use workload::{Call, Prng, Shared};
 
 use crate::workload::{Log, Tag};
@@ -63,6 +63,10 @@ pub struct Options {
     pub sample_size: usize,
     /// Every this many cycles, and after the last, look up every transfer ever found.
     pub full_check_every: u64,
+    /// The server takes a snapshot once this many bytes of log were written since the last
+    /// (`elevenfold start --snapshot-log-bytes`): small, so that kills land before, during and
+    /// after snapshots and restarts recover from them.
+    pub snapshot_log_bytes: u64,
     /// Once the run has taken this long, the next cycle is the last.
     pub time_limit: Option<Duration>,
     /// Once set (by a signal handler), the next cycle is the last.
@@ -83,6 +87,7 @@ impl Options {
             kill_delay_ms: (20, 500),
             sample_size: 2048,
             full_check_every: 100,
+            snapshot_log_bytes: 256 * 1024,
             time_limit: None,
             stop: Arc::new(AtomicBool::new(false)),
         }
@@ -115,6 +120,8 @@ pub struct Report {
     pub lost: u64,
     pub in_doubt: u64,
     pub in_doubt_applied: u64,
+    /// Restarts that recovered from a snapshot (then replayed the log after it).
+    pub restarts_from_snapshot: u64,
     /// Transfers the server holds at the end.
     pub transfers: u64,
     pub elapsed: Duration,
@@ -179,6 +186,9 @@ fn reproduce(options: &Options, cycles: u64) -> String {
     if options.kill_delay_ms != defaults.kill_delay_ms {
         let (low, high) = options.kill_delay_ms;
         command += &format!(" --kill-delay-ms {low}..{high}");
+    }
+    if options.snapshot_log_bytes != defaults.snapshot_log_bytes {
+        command += &format!(" --snapshot-log-bytes {}", options.snapshot_log_bytes);
     }
     command
 }
@@ -273,10 +283,12 @@ fn finish(options: &Options, out: &mut dyn Write, report: Report) -> Report {
     }
     let _ = writeln!(
         out,
-        "{} transfers held at the end; {} in doubt at a kill, {} of them found; {:.1} s",
+        "{} transfers held at the end; {} in doubt at a kill, {} of them found; {} restarts \
+         from a snapshot; {:.1} s",
         report.transfers,
         report.in_doubt,
         report.in_doubt_applied,
+        report.restarts_from_snapshot,
         report.elapsed.as_secs_f64()
     );
     let _ = writeln!(
@@ -309,7 +321,7 @@ impl Run<'_> {
         let mut model = Model::new();
         let server = std::fs::copy(&options.binary, &binary)
             .map_err(|error| format!("cannot copy {}: {error}", options.binary.display()))
-            .and_then(|_| Server::start(&binary, &data_dir))
+            .and_then(|_| Server::start(&binary, &data_dir, options.snapshot_log_bytes))
             .and_then(|server| set_up(&server, &mut model).map(|()| server));
         let server = server.inspect_err(|_| {
             // The directory is ours (it was empty or missing), and holds nothing of interest.
@@ -332,8 +344,13 @@ impl Run<'_> {
         let (low, high) = self.options.kill_delay_ms;
         let delay = Duration::from_millis(prng.range(low, high));
         let calls = self.load_then_kill(cycle, delay)?;
-        self.server = Server::start(&self.binary, &self.data_dir)
-            .map_err(|problem| vec![format!("recovery failed: {problem}")])?;
+        self.server = Server::start(
+            &self.binary,
+            &self.data_dir,
+            self.options.snapshot_log_bytes,
+        )
+        .map_err(|problem| vec![format!("recovery failed: {problem}")])?;
+        self.report.restarts_from_snapshot += u64::from(self.server.snapshot_op.is_some());
         let next_id = self.shared.next_id.load(Ordering::Relaxed);
         let began = Instant::now();
         let (check, full_problems) = runtime().block_on(async {
@@ -378,10 +395,13 @@ impl Run<'_> {
         } else {
             format!("{} earlier transfers sampled", check.sampled)
         };
+        let recovered = self.server.snapshot_op.map_or("the log".to_string(), |op| {
+            format!("the snapshot at op {op}")
+        });
         Ok(format!(
             "killed after {} ms; {} calls: {} transfers acknowledged, credit: {} acknowledged, \
-             promotions: {} acknowledged ({} refused), {} in doubt ({} found); restarted in {} \
-             ms, checked in {} ms ({checked}): ok",
+             promotions: {} acknowledged ({} refused), {} in doubt ({} found); restarted from \
+             {recovered} in {} ms, checked in {} ms ({checked}): ok",
             delay.as_millis(),
             calls.len(),
             check.acknowledged,

@@ -3,7 +3,9 @@
 //!
 //! Also `--senders N` (4), `--kill-delay-ms MIN..MAX` (20..500), `--max-seconds T` (the cycle
 //! that starts after T seconds is the last) and `--work-dir PATH` (default: a fresh directory
-//! under the system's temporary directory). Without `--seed`, a random seed (printed).
+//! under the system's temporary directory) and `--snapshot-log-bytes B` (256 KiB: the server's
+//! `--snapshot-log-bytes`, small so that restarts recover from snapshots). Without `--seed`, a
+//! random seed (printed).
 //!
 //! The binary defaults to `elevenfold` next to this one (`target/release/elevenfold` under
 //! `cargo run --release`); when it is missing, or older than a source it was built from, this
@@ -21,10 +23,11 @@ use std::sync::atomic::Ordering;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crashtest::{Options, build_server, run, stale_source};
+use crashtest::{Options, build_server, run, stale};
 
 const USAGE: &str = "usage: crashtest --cycles N [--seed S] [--binary PATH] [--senders N] \
-                     [--kill-delay-ms MIN..MAX] [--max-seconds T] [--work-dir PATH]";
+                     [--kill-delay-ms MIN..MAX] [--max-seconds T] [--work-dir PATH] \
+                     [--snapshot-log-bytes B]";
 
 fn parse(args: &[String]) -> Result<(Options, bool), String> {
     let number = |value: Option<&String>, flag: &str| {
@@ -40,6 +43,7 @@ fn parse(args: &[String]) -> Result<(Options, bool), String> {
     let mut delay = None;
     let mut work_dir = None;
     let mut time_limit = None;
+    let mut snapshot_log_bytes = None;
     let mut index = 0;
     while index < args.len() {
         let value = args.get(index + 1);
@@ -48,6 +52,9 @@ fn parse(args: &[String]) -> Result<(Options, bool), String> {
             "--seed" => seed = Some(number(value, "--seed")?),
             "--senders" => senders = Some(number(value, "--senders")?),
             "--max-seconds" => time_limit = Some(number(value, "--max-seconds")?),
+            "--snapshot-log-bytes" => {
+                snapshot_log_bytes = Some(number(value, "--snapshot-log-bytes")?.max(1));
+            }
             "--binary" => binary = value.map(PathBuf::from),
             "--work-dir" => work_dir = value.map(PathBuf::from),
             "--kill-delay-ms" => {
@@ -83,6 +90,9 @@ fn parse(args: &[String]) -> Result<(Options, bool), String> {
         options.kill_delay_ms = delay;
     }
     options.time_limit = time_limit.map(std::time::Duration::from_secs);
+    if let Some(bytes) = snapshot_log_bytes {
+        options.snapshot_log_bytes = bytes;
+    }
     if let Some(work_dir) = work_dir {
         options.work_dir = work_dir;
     }
@@ -105,8 +115,8 @@ fn default_binary() -> PathBuf {
 /// Builds the server when it is missing, or older than a source it was built from.
 fn ensure_built(binary: &Path) -> Result<(), String> {
     let why = if binary.exists() {
-        match stale_source(binary) {
-            Some(source) => format!("older than {}", source.display()),
+        match stale(binary) {
+            Some(why) => why,
             None => return Ok(()),
         }
     } else {

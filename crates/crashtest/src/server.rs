@@ -24,6 +24,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 type Output = Arc<Mutex<VecDeque<String>>>;
 
+/// The snapshot op in the "node recovered" line (`"snapshot_op":N`, absent when recovery
+/// started from an empty state).
+pub(crate) fn recovered_snapshot_op(line: &str) -> Option<u64> {
+    if !line.contains("node recovered") {
+        return None;
+    }
+    let (_, rest) = line.split_once("\"snapshot_op\":")?;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -34,6 +45,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// From spawn to the ready line: process start plus recovery.
     pub started_in: Duration,
+    /// The op of the snapshot recovery started from (its "node recovered" line), if any.
+    pub snapshot_op: Option<u64>,
     output: Output,
     readers: Vec<JoinHandle<()>>,
 }
@@ -79,14 +92,21 @@ fn drain(
 }
 
 impl Server {
-    /// Starts `binary start` on `data_dir` and waits for its ready line.
-    pub fn start(binary: &Path, data_dir: &Path) -> Result<Server, String> {
+    /// Starts `binary start` on `data_dir` (a snapshot every `snapshot_log_bytes` of log) and
+    /// waits for its ready line.
+    pub fn start(
+        binary: &Path,
+        data_dir: &Path,
+        snapshot_log_bytes: u64,
+    ) -> Result<Server, String> {
         let began = Instant::now();
         let mut child = Command::new(binary)
             .arg("start")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--http", "127.0.0.1:0", "--addr", "127.0.0.1:0"])
+            .arg("--snapshot-log-bytes")
+            .arg(snapshot_log_bytes.to_string())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,6 +126,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             started_in: Duration::ZERO,
+            snapshot_op: None,
             output,
             readers,
         };
@@ -114,6 +135,12 @@ impl Server {
                 server.addr = addr;
                 server.http = http;
                 server.started_in = began.elapsed();
+                server.snapshot_op = server
+                    .output
+                    .lock()
+                    .expect("the output lock is never poisoned")
+                    .iter()
+                    .find_map(|line| recovered_snapshot_op(line));
                 Ok(server)
             }
             Err(error) => {
@@ -174,13 +201,20 @@ impl Drop for Server {
     }
 }
 
-/// Is `binary` older than a source file it was built from? Reads cargo's dep-info file next
-/// to it (`elevenfold.d`); `None` if there is none.
+/// Why `binary` must be rebuilt, if it must: it is older than a source file cargo's dep-info
+/// file next to it (`elevenfold.d`) lists, or that file is missing or unreadable (then nothing
+/// says the binary is current). `None` if it is current, or if `binary` itself is missing.
 #[must_use]
-pub fn stale_source(binary: &Path) -> Option<PathBuf> {
+pub fn stale(binary: &Path) -> Option<String> {
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
-    let dep_info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
-    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    let dep_info_path = binary.with_extension("d");
+    let untraceable = || Some(format!("without a dep-info {}", dep_info_path.display()));
+    let Ok(dep_info) = std::fs::read_to_string(&dep_info_path) else {
+        return untraceable();
+    };
+    let Some((_, sources)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else {
+        return untraceable();
+    };
     // Paths are separated by spaces; a space inside a path is escaped as `\ `.
     let sources = sources.replace("\\ ", "\u{0}");
     sources
@@ -191,6 +225,7 @@ pub fn stale_source(binary: &Path) -> Option<PathBuf> {
                 .and_then(|m| m.modified())
                 .is_ok_and(|modified| modified > built)
         })
+        .map(|source| format!("older than {}", source.display()))
 }
 
 /// Builds `binary`, which must be `<target dir>/<profile>/elevenfold`, with

@@ -7,7 +7,7 @@ use ledger::{CreateTransferResult, Transfer, TransferFlags};
 use promotions::PromotionResult;
 
 use crate::products::{self, LINES, POOLS};
-use crate::server::{ready_addrs, stale_source};
+use crate::server::{ready_addrs, recovered_snapshot_op, stale};
 use crate::views::check_packets;
 use crate::workload::{
     Code, Effect, Expect, LEDGERS, Prng, Sent, Shared, Tag, batch, created, result_of,
@@ -30,12 +30,31 @@ fn the_ready_line_gives_the_binary_protocol_address() {
 }
 
 #[test]
+fn the_recovery_line_gives_the_snapshot_op() {
+    let line = |fields: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-25T11:20:01.5Z","level":"INFO","message":"node recovered","data_dir":"/tmp/d",{fields}"replayed_batches":3,"replayed_events":9,"tail_cut":false,"duration_s":0.01,"target":"server"}}"#
+        )
+    };
+    assert_eq!(
+        recovered_snapshot_op(&line(r#""snapshot_op":1234,"#)),
+        Some(1234)
+    );
+    // Recovery from an empty state has no snapshot: the field is absent.
+    assert_eq!(recovered_snapshot_op(&line("")), None);
+    let other = r#"{"message":"snapshot written","op":77,"snapshot_op":5}"#;
+    assert_eq!(recovered_snapshot_op(other), None);
+}
+
+#[test]
 fn a_binary_older_than_a_source_in_its_dep_info_is_stale() {
     let dir = std::env::temp_dir().join(format!("crashtest-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let binary = dir.join("elevenfold");
     let source = dir.join("a source.rs");
     std::fs::write(&binary, "").expect("written");
+    // No dep-info: nothing says the binary is current.
+    assert!(stale(&binary).is_some_and(|why| why.starts_with("without a dep-info")));
     std::fs::write(
         dir.join("elevenfold.d"),
         format!(
@@ -46,11 +65,14 @@ fn a_binary_older_than_a_source_in_its_dep_info_is_stale() {
     )
     .expect("written");
     // The source does not exist yet: nothing is newer.
-    assert_eq!(stale_source(&binary), None);
+    assert_eq!(stale(&binary), None);
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&source, "").expect("written");
-    assert_eq!(stale_source(&binary), Some(source));
-    assert_eq!(stale_source(&dir.join("missing")), None);
+    assert_eq!(
+        stale(&binary),
+        Some(format!("older than {}", source.display()))
+    );
+    assert_eq!(stale(&dir.join("missing")), None);
     std::fs::remove_dir_all(&dir).expect("removed");
 }
 

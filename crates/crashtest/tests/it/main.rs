@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 
-use crashtest::{Options, build_server, run, stale_source};
+use crashtest::{Options, build_server, run, stale};
 
 fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("ELEVENFOLD_BINARY") {
@@ -32,9 +32,9 @@ fn server_binary() -> PathBuf {
         .expect("tests run from target/<profile>/deps");
     let binary = profile_dir.join("elevenfold");
     let why = if binary.exists() {
-        match stale_source(&binary) {
+        match stale(&binary) {
             None => return binary,
-            Some(source) => format!("older than {}", source.display()),
+            Some(why) => why,
         }
     } else {
         "missing".to_string()
@@ -53,6 +53,8 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     options.senders = 3;
     options.kill_delay_ms = (100, 400);
     options.sample_size = 512;
+    // Small enough that a snapshot is due within the first cycles however slow the machine.
+    options.snapshot_log_bytes = 32 * 1024;
     options.work_dir = std::env::temp_dir().join(format!("crashtest-it-{}", std::process::id()));
     let mut out = Vec::new();
     let report = run(&options, &mut out);
@@ -60,6 +62,10 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     print!("{out}");
     assert!(report.passed(), "{out}");
     assert_eq!(report.cycles, 5);
+    assert!(
+        report.restarts_from_snapshot > 0,
+        "no restart recovered from a snapshot: {out}"
+    );
     assert!(report.acknowledged > 0, "no load reached the server: {out}");
     assert!(
         report.credit_acknowledged > 0 && report.promotions_acknowledged > 0,
