@@ -12,8 +12,9 @@
 //! (two accounts mutably at once, removal of the last one, the touch read).
 //!
 //! Slots never move: an account is removed only when the linked chain that created it rolls
-//! back, and then it is the last one stored (`remove_last`). Nothing observable depends on a
-//! slot: snapshots list accounts by id, and lookups go by id.
+//! back, and then it is the last one stored (`remove_last`). Slot order is the order the log
+//! created the accounts in, which snapshots keep (they list accounts in it, and restoring
+//! inserts them in it); lookups go by id.
 
 use std::hash::BuildHasher;
 

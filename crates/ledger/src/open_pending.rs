@@ -66,11 +66,6 @@ impl OpenPending {
         Some(self.bodies[slot as usize])
     }
 
-    /// Positions, in no particular order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &u64> {
-        self.slots.keys()
-    }
-
     /// (position, body), in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&u64, &Transfer)> {
         self.slots

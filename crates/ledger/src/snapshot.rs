@@ -15,7 +15,11 @@ use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, Limit
 use crate::state::{AccountState, Ledger};
 use crate::transfer::{PendingStatus, Transfer, TransferFlags};
 
-const MAGIC: &[u8; 8] = b"EFLEDGR2";
+/// Version 3 lists accounts and pending statuses in the order they were created (the log's
+/// order, so equal states list them equally) where version 2 sorted them by id; version 2 still
+/// decodes (sorted is one order among others).
+const MAGIC: &[u8; 8] = b"EFLEDGR3";
+const MAGIC_V2: &[u8; 8] = b"EFLEDGR2";
 
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,10 +279,8 @@ impl Ledger {
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.commit_timestamp.to_le_bytes());
-        let mut states: Vec<&AccountState> = self.accounts.values().collect();
-        states.sort_unstable_by_key(|state| state.account.id);
-        out.extend_from_slice(&(states.len() as u64).to_le_bytes());
-        for state in states {
+        out.extend_from_slice(&(self.accounts.len() as u64).to_le_bytes());
+        for state in self.accounts.values() {
             out.extend_from_slice(&state.account.to_bytes());
             out.extend_from_slice(&state.limits.debit_limit.to_le_bytes());
             out.extend_from_slice(&state.limits.credit_limit.to_le_bytes());
@@ -300,20 +302,23 @@ impl Ledger {
         for transfer in &self.tail {
             out.extend_from_slice(&transfer.to_bytes());
         }
-        let mut pending: Vec<(u128, PendingStatus)> =
-            self.pending.iter().map(|(id, s)| (*id, *s)).collect();
-        pending.sort_unstable_by_key(|(id, _)| *id);
-        out.extend_from_slice(&(pending.len() as u64).to_le_bytes());
-        for (id, status) in pending {
+        out.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+        for (id, status) in self.pending.iter() {
             out.extend_from_slice(&id.to_le_bytes());
-            out.push(status_byte(status));
+            out.push(status_byte(*status));
         }
-        let mut open: Vec<u64> = self.open_pending.keys().copied().collect();
-        open.sort_unstable();
+        // The slab's order depends on which slots were freed: sort by position, carrying the
+        // bodies along (no second lookup per position).
+        let mut open: Vec<(u64, &Transfer)> = self
+            .open_pending
+            .iter()
+            .map(|(position, transfer)| (*position, transfer))
+            .collect();
+        open.sort_unstable_by_key(|(position, _)| *position);
         out.extend_from_slice(&(open.len() as u64).to_le_bytes());
-        for position in open {
+        for (position, transfer) in open {
             out.extend_from_slice(&position.to_le_bytes());
-            out.extend_from_slice(&self.open_pending[&position].to_bytes());
+            out.extend_from_slice(&transfer.to_bytes());
         }
         let mut failed: Vec<u128> = self.failed.keys().copied().collect();
         failed.sort_unstable();
@@ -327,20 +332,19 @@ impl Ledger {
     /// back (in position order) before it yields the ledger.
     pub fn decode_snapshot(bytes: &[u8], hash_key: u64) -> Result<Restore, SnapshotError> {
         let mut r = Reader::new(bytes);
-        if r.take(8)? != MAGIC {
+        let magic = r.take(8)?;
+        if magic != MAGIC && magic != MAGIC_V2 {
             return Err(SnapshotError::BadMagic);
         }
         let mut ledger = Ledger::new(hash_key);
         ledger.commit_timestamp = r.u64()?;
         let account_count = r.count(128 + 32 + 8)?;
         ledger.accounts.reserve(account_count);
-        let mut previous_id = 0;
         for _ in 0..account_count {
             let account = Account::from_bytes(r.record()?);
-            if account.id <= previous_id {
-                return Err(r.invalid("accounts not sorted by id"));
+            if account.id == 0 || ledger.accounts.get(&account.id).is_some() {
+                return Err(r.invalid("account id zero or listed twice"));
             }
-            previous_id = account.id;
             let limits = AccountLimits {
                 debit_limit: r.u128()?,
                 credit_limit: r.u128()?,
@@ -372,15 +376,12 @@ impl Ledger {
         }
         let pending_count = r.count(17)?;
         ledger.pending.reserve(pending_count);
-        let mut previous_id = 0;
         for _ in 0..pending_count {
             let id = r.u128()?;
-            if id <= previous_id {
-                return Err(r.invalid("pending ids not sorted"));
-            }
-            previous_id = id;
             let status = pending_status_of(r.u8()?).ok_or_else(|| r.invalid("pending status"))?;
-            ledger.pending.insert(id, status);
+            if id == 0 || ledger.pending.insert(id, status).is_some() {
+                return Err(r.invalid("pending id zero or listed twice"));
+            }
         }
         let open_count = r.count(8 + 128)?;
         let mut previous_position = None;

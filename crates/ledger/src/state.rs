@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 
-use stdx::{IdHashBuilder, IdIndex, IdMap, id_map};
+use stdx::{DenseMap, IdHashBuilder, IdIndex, IdMap, id_map};
 
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 use crate::account_table::AccountTable;
@@ -128,8 +128,9 @@ pub struct Ledger {
     pub(crate) hasher: IdHashBuilder,
     /// Ids whose transfer failed with a transient code: never usable again.
     pub(crate) failed: IdMap<u128, ()>,
-    /// Status of every pending transfer ever created.
-    pub(crate) pending: IdMap<u128, PendingStatus>,
+    /// Status of every pending transfer ever created, in the order they were created (which
+    /// the snapshot keeps: no sort).
+    pub(crate) pending: DenseMap<u128, PendingStatus>,
     /// Bodies of unresolved pending transfers below the cold floor, by position: expiry, post
     /// and void need them without I/O.
     pub(crate) open_pending: OpenPending,
@@ -160,7 +161,7 @@ impl Ledger {
             id_index: IdIndex::new(),
             hasher: IdHashBuilder::new(hash_key),
             failed: id_map(hash_key),
-            pending: id_map(hash_key),
+            pending: DenseMap::new(hash_key),
             open_pending: OpenPending::new(hash_key),
             prefetched: id_map(hash_key),
             expiry: BTreeSet::new(),
@@ -225,7 +226,9 @@ impl Ledger {
         }
         let count = usize_of(floor - self.cold_floor);
         for (offset, transfer) in self.tail.drain(..count).enumerate() {
-            if transfer.flags.pending() && self.pending[&transfer.id] == PendingStatus::Pending {
+            if transfer.flags.pending()
+                && self.pending.get(&transfer.id) == Some(&PendingStatus::Pending)
+            {
                 self.open_pending
                     .insert(self.cold_floor + offset as u64, transfer);
             }
@@ -596,7 +599,8 @@ impl Ledger {
                         self.pending.insert(id, status);
                     }
                     None => {
-                        self.pending.remove(&id).expect("pending exists");
+                        // Undone in reverse: a status inserted later is gone already.
+                        self.pending.remove_last(&id).expect("pending exists");
                     }
                 },
                 Undo::OpenPendingRemove(position, transfer) => {

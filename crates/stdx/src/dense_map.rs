@@ -95,6 +95,19 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
         self.entries.push((key, value));
     }
 
+    /// Removes `key` if it is the last entry inserted (the undo of its insertion); `None`, and
+    /// nothing changes, if it is not.
+    pub fn remove_last(&mut self, key: &K) -> Option<V> {
+        let (last, _) = self.entries.last()?;
+        if last != key {
+            return None;
+        }
+        let slot = (self.entries.len() - 1) as u64;
+        let removed = self.index.remove(self.hasher.hash_one(key), slot);
+        debug_assert!(removed, "the last entry is indexed");
+        self.entries.pop().map(|(_, value)| value)
+    }
+
     /// Every entry, in the order of insertion.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -110,12 +123,12 @@ mod tests {
     use super::DenseMap;
 
     proptest! {
-        // Goal: the map answers as a BTreeMap model through inserts, replacements and
-        // entry_or_default, with keys from a small space so that they repeat, and iterates in
-        // the order keys were first inserted.
+        // Goal: the map answers as a BTreeMap model through inserts, replacements,
+        // entry_or_default and removals of the last entry, with keys from a small space so that
+        // they repeat, and iterates in the order keys were first inserted.
         #[test]
         fn answers_as_a_model(
-            operations in proptest::collection::vec((0u8..3, 0u64..40, any::<u32>()), 1..400),
+            operations in proptest::collection::vec((0u8..4, 0u64..40, any::<u32>()), 1..400),
             hash_key: u64,
         ) {
             let mut map: DenseMap<(u32, u128), u32> = DenseMap::new(hash_key);
@@ -123,10 +136,22 @@ mod tests {
             let mut order: Vec<(u32, u128)> = Vec::new();
             for (kind, k, value) in operations {
                 let key = ((k % 3) as u32, u128::from(k) << 70 | u128::from(k));
-                if !model.contains_key(&key) && kind != 2 {
+                if !model.contains_key(&key) && kind < 2 {
                     order.push(key);
                 }
                 match kind {
+                    3 => {
+                        // The last key inserted, or (half the time) this one, last or not.
+                        let key = if k % 2 == 0 { order.last().copied().unwrap_or(key) } else { key };
+                        let expected = if order.last() == Some(&key) {
+                            order.pop();
+                            model.remove(&key)
+                        } else {
+                            None
+                        };
+                        prop_assert_eq!(map.remove_last(&key), expected);
+                        prop_assert_eq!(map.get(&key), model.get(&key));
+                    }
                     0 => prop_assert_eq!(map.insert(key, value), model.insert(key, value)),
                     1 => {
                         *map.entry_or_default(key) += 1;

@@ -6,8 +6,8 @@
 //! is the payload. Properties: never a panic; a state that restores encodes back to exactly the
 //! payload, and a credit state to exactly the bytes it consumed (both encodings are canonical:
 //! sorted or in creation order, no padding; the decoders refuse any other, fuzz finding F2); a
-//! payload whose promotions or credit section is of an older version (`EFPROMO1`, `EFPROMO2`,
-//! `EFCREDT2`) encodes in the current one instead, and that encoding must restore and encode
+//! payload whose promotions, credit or ledger section is of an older version (`EFPROMO1`,
+//! `EFPROMO2`, `EFCREDT2`, `EFLEDGR2`) encodes in the current one instead, and that encoding must restore and encode
 //! to itself; a restored state holds the credit invariants (`Credit::check_lines`).
 
 use credit::Credit;
@@ -17,10 +17,10 @@ use ledger::Transfer;
 use crate::Target;
 use crate::targets::samples;
 
-/// Whether the payload holds a promotions or credit section of a version before the current
+/// Whether the payload holds a promotions, credit or ledger section of a version before the current
 /// one (which re-encodes in the current version, so not to the same bytes).
 fn older_sections(payload: &[u8]) -> bool {
-    [b"EFPROMO1", b"EFPROMO2", b"EFCREDT2"]
+    [b"EFPROMO1", b"EFPROMO2", b"EFCREDT2", b"EFLEDGR2"]
         .iter()
         .any(|magic| payload.windows(8).any(|w| w == *magic))
 }
