@@ -53,7 +53,11 @@ fn parse(args: &[String]) -> Result<(Options, bool), String> {
             "--senders" => senders = Some(number(value, "--senders")?),
             "--max-seconds" => time_limit = Some(number(value, "--max-seconds")?),
             "--snapshot-log-bytes" => {
-                snapshot_log_bytes = Some(number(value, "--snapshot-log-bytes")?.max(1));
+                let bytes = number(value, "--snapshot-log-bytes")?;
+                if bytes == 0 {
+                    return Err("--snapshot-log-bytes: at least 1".to_string());
+                }
+                snapshot_log_bytes = Some(bytes);
             }
             "--binary" => binary = value.map(PathBuf::from),
             "--work-dir" => work_dir = value.map(PathBuf::from),
