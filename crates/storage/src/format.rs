@@ -18,14 +18,23 @@ pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"EFWL");
 /// Snapshot magic, the bytes `EFSN` read as a little-endian u32.
 pub(crate) const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"EFSN");
 pub(crate) const FRAME_VERSION: u32 = 1;
-pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+/// Snapshot trailer magic, the bytes `EFSE` read as a little-endian u32.
+pub(crate) const SNAPSHOT_TRAILER_MAGIC: u32 = u32::from_le_bytes(*b"EFSE");
+/// Snapshots are written in version 2: header, payload, trailer (size and checksum follow the
+/// payload, so a snapshot streams out without knowing its size first). Version 1 (size and
+/// checksum in the header) is still read.
+pub(crate) const SNAPSHOT_VERSION: u32 = 2;
+pub(crate) const SNAPSHOT_VERSION_HEADED: u32 = 1;
 
 /// Size of a frame header: magic u32, version u32, op u64, payload size u32, payload checksum
 /// u32, header checksum u32.
 pub const FRAME_HEADER_SIZE: usize = 28;
-/// Size of a snapshot header: magic u32, version u32, op u64, payload size u64, payload checksum
-/// u32, header checksum u32.
+/// Size of a snapshot header: magic u32, version u32, op u64, then (version 1) payload size u64
+/// and payload checksum u32 or (version 2) 12 zero bytes, then the header checksum u32.
 pub const SNAPSHOT_HEADER_SIZE: usize = 32;
+/// Size of a version-2 snapshot trailer: magic u32, version u32, op u64, payload size u64,
+/// payload checksum u32, trailer checksum u32.
+pub const SNAPSHOT_TRAILER_SIZE: usize = 32;
 /// The largest payload one WAL entry may carry (64 MiB). Part of the format: a reader treats a
 /// larger announced size as a defect, so raising it needs a format version bump.
 pub const PAYLOAD_SIZE_MAX: u32 = 64 * 1024 * 1024;
@@ -157,15 +166,35 @@ pub(crate) fn frame_header_decode(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SnapshotHeader {
     pub(crate) op: u64,
-    pub(crate) payload_size: u64,
-    pub(crate) payload_checksum: u32,
+    /// Version 1 only: the payload's size and checksum (version 2 keeps them in the trailer).
+    pub(crate) payload: Option<PayloadSeal>,
 }
 
-pub(crate) fn snapshot_header_encode(op: u64, payload: &[u8]) -> [u8; SNAPSHOT_HEADER_SIZE] {
-    let payload_size = u64::try_from(payload.len()).expect("usize fits in u64 on our targets");
+/// A snapshot payload's size and checksum, from a version-1 header or a version-2 trailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PayloadSeal {
+    pub(crate) size: u64,
+    pub(crate) checksum: u32,
+}
+
+/// The version-2 header: it carries only the op; the trailer seals the payload.
+pub(crate) fn snapshot_header_encode(op: u64) -> [u8; SNAPSHOT_HEADER_SIZE] {
     let mut header = [0u8; SNAPSHOT_HEADER_SIZE];
     header[0..4].copy_from_slice(&SNAPSHOT_MAGIC.to_le_bytes());
     header[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    header[8..16].copy_from_slice(&op.to_le_bytes());
+    let header_checksum = checksum(&header[0..28]);
+    header[28..32].copy_from_slice(&header_checksum.to_le_bytes());
+    header
+}
+
+/// The version-1 header, which older elevenfold wrote (kept to test that they still read).
+#[cfg(test)]
+pub(crate) fn snapshot_header_encode_v1(op: u64, payload: &[u8]) -> [u8; SNAPSHOT_HEADER_SIZE] {
+    let payload_size = u64::try_from(payload.len()).expect("usize fits in u64 on our targets");
+    let mut header = [0u8; SNAPSHOT_HEADER_SIZE];
+    header[0..4].copy_from_slice(&SNAPSHOT_MAGIC.to_le_bytes());
+    header[4..8].copy_from_slice(&SNAPSHOT_VERSION_HEADED.to_le_bytes());
     header[8..16].copy_from_slice(&op.to_le_bytes());
     header[16..24].copy_from_slice(&payload_size.to_le_bytes());
     header[24..28].copy_from_slice(&checksum(payload).to_le_bytes());
@@ -183,15 +212,54 @@ pub(crate) fn snapshot_header_decode(
     if checksum(&header[0..28]) != u32_at(header, 28) {
         return Err("snapshot header checksum mismatch".to_owned());
     }
-    let version = u32_at(header, 4);
-    if version != SNAPSHOT_VERSION {
-        return Err(format!("unsupported snapshot version {version}"));
+    let op = u64_at(header, 8);
+    match u32_at(header, 4) {
+        SNAPSHOT_VERSION_HEADED => Ok(SnapshotHeader {
+            op,
+            payload: Some(PayloadSeal {
+                size: u64_at(header, 16),
+                checksum: u32_at(header, 24),
+            }),
+        }),
+        SNAPSHOT_VERSION if header[16..28].iter().all(|byte| *byte == 0) => {
+            Ok(SnapshotHeader { op, payload: None })
+        }
+        SNAPSHOT_VERSION => Err("snapshot header reserved bytes are not zero".to_owned()),
+        version => Err(format!("unsupported snapshot version {version}")),
     }
-    Ok(SnapshotHeader {
-        op: u64_at(header, 8),
-        payload_size: u64_at(header, 16),
-        payload_checksum: u32_at(header, 24),
-    })
+}
+
+pub(crate) fn snapshot_trailer_encode(op: u64, seal: PayloadSeal) -> [u8; SNAPSHOT_TRAILER_SIZE] {
+    let mut trailer = [0u8; SNAPSHOT_TRAILER_SIZE];
+    trailer[0..4].copy_from_slice(&SNAPSHOT_TRAILER_MAGIC.to_le_bytes());
+    trailer[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    trailer[8..16].copy_from_slice(&op.to_le_bytes());
+    trailer[16..24].copy_from_slice(&seal.size.to_le_bytes());
+    trailer[24..28].copy_from_slice(&seal.checksum.to_le_bytes());
+    let trailer_checksum = checksum(&trailer[0..28]);
+    trailer[28..32].copy_from_slice(&trailer_checksum.to_le_bytes());
+    trailer
+}
+
+/// Decodes a version-2 trailer whose own checksum matches, returning its op and seal.
+pub(crate) fn snapshot_trailer_decode(
+    trailer: &[u8; SNAPSHOT_TRAILER_SIZE],
+) -> Result<(u64, PayloadSeal), String> {
+    if u32_at(trailer, 0) != SNAPSHOT_TRAILER_MAGIC {
+        return Err("bad snapshot trailer magic".to_owned());
+    }
+    if checksum(&trailer[0..28]) != u32_at(trailer, 28) {
+        return Err("snapshot trailer checksum mismatch".to_owned());
+    }
+    let version = u32_at(trailer, 4);
+    if version != SNAPSHOT_VERSION {
+        return Err(format!("unsupported snapshot trailer version {version}"));
+    }
+    let seal = PayloadSeal {
+        size: u64_at(trailer, 16),
+        checksum: u32_at(trailer, 24),
+    };
+    Ok((u64_at(trailer, 8), seal))
 }
 
 fn u32_at(bytes: &[u8], offset: usize) -> u32 {

@@ -44,7 +44,7 @@ mod tests;
 pub use error::{FrameDefect, PageDefect, ReplayError, StorageError};
 pub use format::{
     FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX, RECORD_PAGE_SIZE, RECORD_SIZE, RECORDS_FILE_NAME,
-    RECORDS_PER_PAGE, SNAPSHOT_HEADER_SIZE,
+    RECORDS_PER_PAGE, SNAPSHOT_HEADER_SIZE, SNAPSHOT_TRAILER_SIZE,
 };
 pub use inspect::{
     Inspection, RecordsDefect, RecordsInspection, SegmentDefect, SegmentInspection,
@@ -54,6 +54,6 @@ pub use mem_vfs::{MemFile, MemLock, MemVfs};
 pub use records::{RecordFile, RecordReader};
 pub use vfs::{OsFile, OsVfs, Vfs, VfsFile};
 pub use wal::{
-    Options, Recovery, SkippedSnapshot, Snapshot, SnapshotWriter, SyncMode, TailCut, Wal,
-    WrittenSnapshot,
+    Options, Recovery, SkippedSnapshot, Snapshot, SnapshotStream, SnapshotWriter, SyncMode,
+    TailCut, Wal, WrittenSnapshot,
 };

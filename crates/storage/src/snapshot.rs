@@ -3,14 +3,16 @@
 //! Invariants owned here:
 //! - a snapshot file under its final name is complete and durable: it is written under a
 //!   temporary name, fsynced, renamed, and the directory fsynced;
-//! - a snapshot is used only if its header checksum, the op in its name, its size and its
-//!   payload checksum all agree.
+//! - a snapshot is used only if its header (and, from version 2, trailer) checksums, the op in
+//!   its name, header and trailer, its size and its payload checksum all agree.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::StorageError;
-use crate::format::{self, SNAPSHOT_HEADER_SIZE, TEMPORARY_SUFFIX};
+use crate::format::{
+    self, PayloadSeal, SNAPSHOT_HEADER_SIZE, SNAPSHOT_TRAILER_SIZE, TEMPORARY_SUFFIX,
+};
 use crate::vfs::{Vfs, VfsFile};
 
 /// Verification reads snapshots in chunks of this size, so `inspect` never holds a whole
@@ -65,11 +67,40 @@ fn snapshot_verify<F: VfsFile>(
             header.op
         )));
     }
-    let payload_size = file_size - SNAPSHOT_HEADER_SIZE as u64;
-    if header.payload_size != payload_size {
+    // Version 1 seals the payload in its header; version 2 in a trailer after it.
+    let (seal, payload_end) = match header.payload {
+        Some(seal) => (seal, file_size),
+        None => {
+            let Some(trailer_at) =
+                file_size.checked_sub((SNAPSHOT_HEADER_SIZE + SNAPSHOT_TRAILER_SIZE) as u64)
+            else {
+                return Ok(Err(format!(
+                    "file of {file_size} bytes is shorter than a snapshot header and trailer"
+                )));
+            };
+            let trailer_at = trailer_at + SNAPSHOT_HEADER_SIZE as u64;
+            let mut trailer = [0u8; SNAPSHOT_TRAILER_SIZE];
+            if file.read_at(trailer_at, &mut trailer)? < SNAPSHOT_TRAILER_SIZE {
+                return Ok(Err("file shrank while being read".to_owned()));
+            }
+            let (trailer_op, seal) = match format::snapshot_trailer_decode(&trailer) {
+                Ok(decoded) => decoded,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            if trailer_op != header.op {
+                return Ok(Err(format!(
+                    "trailer op {trailer_op} does not match the header op {}",
+                    header.op
+                )));
+            }
+            (seal, trailer_at)
+        }
+    };
+    let payload_size = payload_end - SNAPSHOT_HEADER_SIZE as u64;
+    if seal.size != payload_size {
         return Ok(Err(format!(
-            "header payload size {} does not match the {payload_size} bytes present",
-            header.payload_size
+            "sealed payload size {} does not match the {payload_size} bytes present",
+            seal.size
         )));
     }
     // The size was checked against the real file, so this allocation is bounded by the disk.
@@ -77,8 +108,8 @@ fn snapshot_verify<F: VfsFile>(
     let mut chunk = vec![0u8; VERIFY_CHUNK_SIZE];
     let mut crc = 0u32;
     let mut position = SNAPSHOT_HEADER_SIZE as u64;
-    while position < file_size {
-        let want = usize::try_from(file_size - position)
+    while position < payload_end {
+        let want = usize::try_from(payload_end - position)
             .unwrap_or(usize::MAX)
             .min(chunk.len());
         let read = file.read_at(position, &mut chunk[..want])?;
@@ -91,7 +122,7 @@ fn snapshot_verify<F: VfsFile>(
         }
         position += read as u64;
     }
-    if crc != header.payload_checksum {
+    if crc != seal.checksum {
         return Ok(Err("snapshot payload checksum mismatch".to_owned()));
     }
     Ok(Ok(payload))
@@ -106,42 +137,106 @@ pub(crate) fn snapshot_write<V: Vfs>(
     payload: &[u8],
     durable: bool,
 ) -> Result<PathBuf, StorageError> {
-    let path = dir.join(format::snapshot_name(op));
-    let mut temporary_name = format::snapshot_name(op);
-    temporary_name.push_str(TEMPORARY_SUFFIX);
-    let temporary = dir.join(temporary_name);
-    // A leftover from a failed attempt in this process would make `create` fail.
-    match vfs.remove(&temporary) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => {
-            return Err(StorageError::io(&temporary, "remove", error));
+    let mut stream = Stream::begin(vfs, dir, op, durable)?;
+    stream.append(payload)?;
+    stream.finish(vfs, dir, durable)
+}
+
+/// A snapshot file being written piece by piece under its temporary name: the payload streams
+/// through [`Stream::append`] (its size and checksum are counted on the way), and
+/// [`Stream::finish`] seals, syncs and renames it. Dropped unfinished, it leaves only a
+/// temporary file, which the next attempt at the same op or the next open deletes.
+pub(crate) struct Stream<F> {
+    file: F,
+    op: u64,
+    temporary: PathBuf,
+    seal: PayloadSeal,
+}
+
+impl<F: VfsFile> Stream<F> {
+    pub(crate) fn begin<V: Vfs<File = F>>(
+        vfs: &V,
+        dir: &Path,
+        op: u64,
+        durable: bool,
+    ) -> Result<Stream<F>, StorageError> {
+        let mut temporary_name = format::snapshot_name(op);
+        temporary_name.push_str(TEMPORARY_SUFFIX);
+        let temporary = dir.join(temporary_name);
+        // A leftover from a failed attempt in this process would make `create` fail.
+        match vfs.remove(&temporary) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(StorageError::io(&temporary, "remove", error));
+            }
+            _ => {}
         }
-        _ => {}
+        // Direct I/O for a durable snapshot: its bytes reach the disk by `sync_data`, not
+        // through the page cache (a file from `create_direct` must end with `sync_data`).
+        let created = if durable {
+            vfs.create_direct(&temporary)
+        } else {
+            vfs.create(&temporary)
+        };
+        let mut file = created.map_err(|error| StorageError::io(&temporary, "create", error))?;
+        file.append(&format::snapshot_header_encode(op))
+            .map_err(|error| StorageError::io(&temporary, "write", error))?;
+        Ok(Stream {
+            file,
+            op,
+            temporary,
+            seal: PayloadSeal {
+                size: 0,
+                checksum: 0,
+            },
+        })
     }
-    // Direct I/O for a durable snapshot: its bytes reach the disk by `sync_data`, not through
-    // the page cache (a file from `create_direct` must end with `sync_data`).
-    let created = if durable {
-        vfs.create_direct(&temporary)
-    } else {
-        vfs.create(&temporary)
-    };
-    let mut file = created.map_err(|error| StorageError::io(&temporary, "create", error))?;
-    let header = format::snapshot_header_encode(op, payload);
-    file.append(&header)
-        .map_err(|error| StorageError::io(&temporary, "write", error))?;
-    file.append(payload)
-        .map_err(|error| StorageError::io(&temporary, "write", error))?;
-    if durable {
-        file.sync_data()
-            .map_err(|error| StorageError::io(&temporary, "sync_data", error))?;
+
+    pub(crate) fn op(&self) -> u64 {
+        self.op
     }
-    drop(file);
-    vfs.rename(&temporary, &path)
-        .map_err(|error| StorageError::io(&path, "rename", error))?;
-    if durable {
-        // IMPORTANT: without this fsync the rename may not survive a crash, and the WAL
-        // segments deleted next would then be the only copy of the ops this snapshot covers.
-        vfs.sync_dir(dir)
-            .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
+
+    /// Payload bytes appended so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.seal.size
     }
-    Ok(path)
+
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<(), StorageError> {
+        self.file
+            .append(payload)
+            .map_err(|error| StorageError::io(&self.temporary, "write", error))?;
+        self.seal.checksum = crc32c::crc32c_append(self.seal.checksum, payload);
+        self.seal.size += payload.len() as u64;
+        Ok(())
+    }
+
+    /// Appends the trailer, syncs (if `durable`), renames to the final name and syncs the
+    /// directory; returns the final path.
+    pub(crate) fn finish<V: Vfs<File = F>>(
+        mut self,
+        vfs: &V,
+        dir: &Path,
+        durable: bool,
+    ) -> Result<PathBuf, StorageError> {
+        let temporary = self.temporary;
+        self.file
+            .append(&format::snapshot_trailer_encode(self.op, self.seal))
+            .map_err(|error| StorageError::io(&temporary, "write", error))?;
+        if durable {
+            self.file
+                .sync_data()
+                .map_err(|error| StorageError::io(&temporary, "sync_data", error))?;
+        }
+        drop(self.file);
+        let path = dir.join(format::snapshot_name(self.op));
+        vfs.rename(&temporary, &path)
+            .map_err(|error| StorageError::io(&path, "rename", error))?;
+        if durable {
+            // IMPORTANT: without this fsync the rename may not survive a crash, and the WAL
+            // segments deleted next would then be the only copy of the ops this snapshot
+            // covers.
+            vfs.sync_dir(dir)
+                .map_err(|error| StorageError::io(dir, "sync_dir", error))?;
+        }
+        Ok(path)
+    }
 }

@@ -558,6 +558,102 @@ fn both_snapshots_corrupt_is_refused() {
     assert_eq!(vfs.file(&last).unwrap(), torn);
 }
 
+/// Whether the snapshot file at `path` verifies as the snapshot of `op`.
+fn snapshot_verdict(vfs: &MemVfs, path: &Path, op: u64) -> Result<Vec<u8>, String> {
+    crate::snapshot::snapshot_read(vfs, path, op, true)
+        .expect("no read fault")
+        .verdict
+}
+
+#[test]
+fn streamed_snapshot_equals_one_written_whole() {
+    // Goal: a snapshot appended in pieces of any sizes (empty ones included) gives the same file,
+    // byte for byte, as one written whole, and reads back as its payload; the stream counts
+    // the payload's size.
+    let vfs = MemVfs::new();
+    let (mut wal, _) = open(&vfs, options(1 << 20));
+    append(&mut wal, 1..=3, true);
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let writer = wal.snapshot_writer();
+    writer.write(2, &payload).unwrap();
+    let whole = vfs.file(&snapshot_path(2)).unwrap();
+    let mut stream = writer.begin(3).unwrap();
+    let mut rest = payload.as_slice();
+    for size in [0, 1, 4095, 0, 4096, 7] {
+        stream.append(&rest[..size]).unwrap();
+        rest = &rest[size..];
+    }
+    stream.append(rest).unwrap();
+    assert_eq!(stream.size(), payload.len() as u64);
+    let written = writer.finish(stream).unwrap();
+    assert_eq!(written.op(), 3);
+    let streamed = vfs.file(&snapshot_path(3)).unwrap();
+    // Equal but for the op, which the header and the trailer both carry.
+    let mut expected = whole.clone();
+    expected[8..16].copy_from_slice(&3u64.to_le_bytes());
+    let header_checksum = crc32c::crc32c(&expected[0..28]);
+    expected[28..32].copy_from_slice(&header_checksum.to_le_bytes());
+    let trailer = expected.len() - crate::SNAPSHOT_TRAILER_SIZE;
+    expected[trailer + 8..trailer + 16].copy_from_slice(&3u64.to_le_bytes());
+    let trailer_checksum = crc32c::crc32c(&expected[trailer..trailer + 28]);
+    expected[trailer + 28..].copy_from_slice(&trailer_checksum.to_le_bytes());
+    assert_eq!(streamed, expected);
+    assert_eq!(snapshot_verdict(&vfs, &snapshot_path(3), 3), Ok(payload));
+}
+
+#[test]
+fn every_truncation_and_bit_flip_of_a_snapshot_is_detected() {
+    // Goal: a version-2 snapshot file cut at any length, or with any single bit flipped (header,
+    // payload or trailer), fails verification; so does a file renamed to another op.
+    let vfs = MemVfs::new();
+    let (mut wal, _) = open(&vfs, options(1 << 20));
+    append(&mut wal, 1..=5, true);
+    wal.write_snapshot(5, &snapshot_payload(5)).unwrap();
+    let path = snapshot_path(5);
+    let pristine = vfs.file(&path).unwrap();
+    assert_eq!(snapshot_verdict(&vfs, &path, 5), Ok(snapshot_payload(5)));
+    assert!(snapshot_verdict(&vfs, &path, 4).is_err());
+    for length in 0..pristine.len() {
+        vfs.set_file(&path, pristine[..length].to_vec());
+        assert!(
+            snapshot_verdict(&vfs, &path, 5).is_err(),
+            "cut to {length} bytes"
+        );
+    }
+    for offset in 0..pristine.len() {
+        for bit in 0..8 {
+            let mut flipped = pristine.clone();
+            flipped[offset] ^= 1 << bit;
+            vfs.set_file(&path, flipped);
+            assert!(
+                snapshot_verdict(&vfs, &path, 5).is_err(),
+                "bit {bit} of byte {offset}"
+            );
+        }
+    }
+}
+
+#[test]
+fn version_one_snapshots_still_recover() {
+    // Goal: a snapshot in the version-1 layout (size and checksum in the header, no trailer),
+    // as elevenfold wrote before streamed snapshots, is still the base of recovery; one with a
+    // wrong payload checksum is still refused.
+    let vfs = snapshots_setup();
+    let newest = snapshot_path(90);
+    let payload = snapshot_payload(90);
+    let mut v1 = crate::format::snapshot_header_encode_v1(90, &payload).to_vec();
+    v1.extend_from_slice(&payload);
+    vfs.set_file(&newest, v1.clone());
+    let (wal, recovery) = open(&vfs, options(400));
+    let snapshot = recovery.snapshot.unwrap();
+    assert_eq!((snapshot.op, snapshot.payload), (90, payload));
+    drop(wal);
+    let last = v1.len() - 1;
+    v1[last] ^= 1;
+    vfs.set_file(&newest, v1);
+    assert!(snapshot_verdict(&vfs, &newest, 90).is_err());
+}
+
 #[test]
 fn leftover_temporary_file_is_removed() {
     // Goal: a temporary file from an interrupted snapshot write is deleted on open and reported.

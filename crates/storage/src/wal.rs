@@ -137,6 +137,37 @@ impl<V: Vfs> SnapshotWriter<V> {
         let path = snapshot::snapshot_write(&self.vfs, &self.dir, op, payload, self.durable)?;
         Ok(WrittenSnapshot { op, path })
     }
+
+    /// Starts the snapshot of `op` for a payload that arrives in pieces
+    /// ([`SnapshotStream::append`]), so no one holds it whole; [`SnapshotWriter::finish`] makes
+    /// it durable as [`SnapshotWriter::write`] does. A stream dropped unfinished leaves only a
+    /// temporary file, which the next attempt or the next open deletes.
+    pub fn begin(&self, op: u64) -> Result<SnapshotStream<V>, StorageError> {
+        snapshot::Stream::begin(&self.vfs, &self.dir, op, self.durable).map(SnapshotStream)
+    }
+
+    /// Seals (trailer with size and checksum), syncs and renames a streamed snapshot.
+    pub fn finish(&self, stream: SnapshotStream<V>) -> Result<WrittenSnapshot, StorageError> {
+        let op = stream.0.op();
+        let path = stream.0.finish(&self.vfs, &self.dir, self.durable)?;
+        Ok(WrittenSnapshot { op, path })
+    }
+}
+
+/// A snapshot being written piece by piece (see [`SnapshotWriter::begin`]).
+pub struct SnapshotStream<V: Vfs>(snapshot::Stream<V::File>);
+
+impl<V: Vfs> SnapshotStream<V> {
+    /// Appends the next piece of the payload.
+    pub fn append(&mut self, payload: &[u8]) -> Result<(), StorageError> {
+        self.0.append(payload)
+    }
+
+    /// Payload bytes appended so far.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.0.size()
+    }
 }
 
 /// A snapshot file written by a [`SnapshotWriter`], waiting for [`Wal::install_snapshot`].
