@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+use stdx::bytes::ByteSink;
+
 use crate::bytes::{Reader, Truncated, Writer};
 use crate::command::{FUNDERS_MAX, PROGRAM_SIZE, Program};
 use crate::date::Date;
@@ -323,8 +325,10 @@ fn get_plan(r: &mut Reader<'_>, lines: usize) -> Result<Plan, CreditSnapshotErro
 }
 
 impl Credit {
-    /// Appends the snapshot encoding of the credit state.
-    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+    /// Appends the snapshot encoding of the credit state to `sink`, with a record boundary
+    /// after every line, purchase, plan and funding, so a streaming sink holds little of it.
+    pub fn encode_snapshot(&self, sink: &mut impl ByteSink) {
+        let out = sink.bytes();
         out.extend_from_slice(MAGIC);
         let mut o = Writer(out);
         o.u32(self.business_date.0);
@@ -336,26 +340,31 @@ impl Credit {
         }
         o.count(self.lines.len());
         for line in &self.lines {
-            put_line(&mut o, line);
+            put_line(&mut Writer(sink.bytes()), line);
+            sink.boundary();
         }
         let mut purchases: Vec<(u128, Purchase)> =
             self.purchases.iter().map(|(&k, &v)| (k, v)).collect();
         purchases.sort_unstable_by_key(|(id, _)| *id);
-        o.count(purchases.len());
+        Writer(sink.bytes()).count(purchases.len());
         for (id, p) in purchases {
-            o.u128(id);
-            o.u32(p.line);
-            o.u128(p.merchant_account_id);
-            o.u64(p.captured);
-            o.u64(p.refunded);
-            o.u32(p.captured_on.0);
-            o.u32(p.plan);
+            Writer(sink.bytes())
+                .u128(id)
+                .u32(p.line)
+                .u128(p.merchant_account_id)
+                .u64(p.captured)
+                .u64(p.refunded)
+                .u32(p.captured_on.0)
+                .u32(p.plan);
+            sink.boundary();
         }
-        o.count(self.plans.len());
+        Writer(sink.bytes()).count(self.plans.len());
         for plan in &self.plans {
-            put_plan(&mut o, plan);
+            put_plan(&mut Writer(sink.bytes()), plan);
+            sink.boundary();
         }
         for funding in &self.funding {
+            let mut o = Writer(sink.bytes());
             put_share(&mut o, &funding.platform);
             o.count(funding.funders.len());
             for f in &funding.funders {
@@ -366,6 +375,7 @@ impl Credit {
                 o.u64(f.unsettled_repaid);
                 o.u64(f.unsettled_lost);
             }
+            sink.boundary();
         }
     }
 

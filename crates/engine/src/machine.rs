@@ -8,6 +8,7 @@ use std::fmt;
 use credit::{Credit, CreditSnapshotError};
 use ledger::{Ledger, Restore, SnapshotError, Transfer};
 use promotions::{Promotions, PromotionsSnapshotError};
+use stdx::bytes::ByteSink;
 
 use crate::{Batch, Reply, Request};
 
@@ -243,12 +244,19 @@ impl StateMachine {
     #[must_use]
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        self.encode_snapshot_to(&mut out);
+        out
+    }
+
+    /// The snapshot encoding, appended to `sink` (a streaming sink gets it in record-aligned
+    /// chunks; the concatenation is what [`StateMachine::encode_snapshot`] returns).
+    pub fn encode_snapshot_to(&self, sink: &mut impl ByteSink) {
+        let out = sink.bytes();
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&self.op.to_le_bytes());
-        self.credit.encode_snapshot(&mut out);
-        self.promotions.encode_snapshot(&mut out);
-        self.ledger.encode_snapshot(&mut out);
-        out
+        self.credit.encode_snapshot(sink);
+        self.promotions.encode_snapshot(sink);
+        self.ledger.encode_snapshot(sink);
     }
 
     /// Decodes a snapshot; the transfers below its cold floor are then fed back from the

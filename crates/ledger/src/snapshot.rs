@@ -11,6 +11,8 @@
 use std::fmt;
 use std::hash::BuildHasher;
 
+use stdx::bytes::ByteSink;
+
 use crate::account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitChange};
 use crate::state::{AccountState, Ledger};
 use crate::transfer::{PendingStatus, Transfer, TransferFlags};
@@ -276,11 +278,15 @@ fn pending_status_of(byte: u8) -> Option<PendingStatus> {
 }
 
 impl Ledger {
-    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+    /// Appends the snapshot encoding to `sink`, with a record boundary after every account,
+    /// transfer and status, so a streaming sink holds little of it at a time.
+    pub fn encode_snapshot(&self, sink: &mut impl ByteSink) {
+        let out = sink.bytes();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.commit_timestamp.to_le_bytes());
         out.extend_from_slice(&(self.accounts.len() as u64).to_le_bytes());
         for state in self.accounts.values() {
+            let out = sink.bytes();
             out.extend_from_slice(&state.account.to_bytes());
             out.extend_from_slice(&state.limits.debit_limit.to_le_bytes());
             out.extend_from_slice(&state.limits.credit_limit.to_le_bytes());
@@ -296,16 +302,22 @@ impl Ledger {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
             }
+            sink.boundary();
         }
+        let out = sink.bytes();
         out.extend_from_slice(&self.cold_floor.to_le_bytes());
         out.extend_from_slice(&(self.tail.len() as u64).to_le_bytes());
         for transfer in &self.tail {
-            out.extend_from_slice(&transfer.to_bytes());
+            sink.bytes().extend_from_slice(&transfer.to_bytes());
+            sink.boundary();
         }
-        out.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+        sink.bytes()
+            .extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
         for (id, status) in self.pending.iter() {
+            let out = sink.bytes();
             out.extend_from_slice(&id.to_le_bytes());
             out.push(status_byte(*status));
+            sink.boundary();
         }
         // The slab's order depends on which slots were freed: sort by position, carrying the
         // bodies along (no second lookup per position).
@@ -315,16 +327,21 @@ impl Ledger {
             .map(|(position, transfer)| (*position, transfer))
             .collect();
         open.sort_unstable_by_key(|(position, _)| *position);
-        out.extend_from_slice(&(open.len() as u64).to_le_bytes());
+        sink.bytes()
+            .extend_from_slice(&(open.len() as u64).to_le_bytes());
         for (position, transfer) in open {
+            let out = sink.bytes();
             out.extend_from_slice(&position.to_le_bytes());
             out.extend_from_slice(&transfer.to_bytes());
+            sink.boundary();
         }
         let mut failed: Vec<u128> = self.failed.keys().copied().collect();
         failed.sort_unstable();
-        out.extend_from_slice(&(failed.len() as u64).to_le_bytes());
+        sink.bytes()
+            .extend_from_slice(&(failed.len() as u64).to_le_bytes());
         for id in failed {
-            out.extend_from_slice(&id.to_le_bytes());
+            sink.bytes().extend_from_slice(&id.to_le_bytes());
+            sink.boundary();
         }
     }
 

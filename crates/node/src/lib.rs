@@ -63,6 +63,10 @@ pub struct Config {
     pub transfers_reserve: u64,
     /// A new WAL segment is started once the current one would exceed this size.
     pub wal_segment_size_max: u64,
+    /// A snapshot streams to its file in chunks of about this size (handed on at the first
+    /// record boundary past it), reused from one snapshot to the next, so none is ever held
+    /// whole. The simulator varies it to put chunk edges everywhere.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Config {
@@ -76,6 +80,7 @@ impl Config {
             records_sync_bytes: 2 * 1024 * 1024,
             transfers_reserve: 0,
             wal_segment_size_max: storage::Options::default().segment_size_max,
+            snapshot_chunk_bytes: 4 * 1024 * 1024,
         }
     }
 }

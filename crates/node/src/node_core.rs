@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use engine::{Batch, Reply, Request, StateMachine, encode_batch};
 use ledger::{ColdStore, Transfer};
+use stdx::bytes::ChunkedOut;
 use storage::{Options, OsVfs, RecordFile, SnapshotWriter, Vfs, Wal};
 
 use crate::records::{Archiver, ColdRecords};
@@ -108,7 +109,7 @@ impl<V: Vfs + Clone> NodeCore<V> {
         NodeCore::open_with(vfs, config, hash_key, |records, writer, config| {
             (
                 Archiver::inline(records, config.records_sync_bytes, config.sync),
-                Snapshotter::inline(writer),
+                Snapshotter::inline(writer, config.snapshot_chunk_bytes),
             )
         })
     }
@@ -124,7 +125,7 @@ impl NodeCore<OsVfs> {
         NodeCore::open_with(OsVfs, config, hash_key, |records, writer, config| {
             (
                 Archiver::start(records, config.records_sync_bytes, config.sync),
-                Snapshotter::start(writer),
+                Snapshotter::start(writer, config.snapshot_chunk_bytes),
             )
         })
     }
@@ -436,20 +437,36 @@ impl<V: Vfs> NodeCore<V> {
         }
     }
 
-    /// Encodes a snapshot of the state after `op` and hands it to the snapshot writer, unless
-    /// one is still being written (then the next batch tries again).
+    /// Encodes a snapshot of the state after `op`, streaming it in chunks to the snapshot
+    /// writer, unless one is still being written (then the next batch tries again).
     fn snapshot(&mut self, op: u64) -> Result<(), String> {
         if self.snapshotter.in_flight {
             return Ok(());
         }
         let started = Instant::now();
-        let bytes = self.read(StateMachine::encode_snapshot);
+        let first = self.snapshotter.begin(op);
+        let state = self.state.read().expect("state lock is never poisoned");
+        let snapshotter = &mut self.snapshotter;
+        let chunk_bytes = snapshotter.chunk_bytes;
+        let mut hand_on = |full: Vec<u8>| snapshotter.hand_on(full);
+        let mut out = ChunkedOut::new(chunk_bytes, first, &mut hand_on);
+        state.encode_snapshot_to(&mut out);
+        let (last, bytes) = out.finish();
+        drop(state);
+        let ended = self.snapshotter.end(last);
         let encode_s = started.elapsed().as_secs_f64();
         metrics::histogram!("elevenfold_snapshot_encode_seconds").record(encode_s);
-        tracing::info!(op, bytes = bytes.len(), encode_s, "snapshot encoded");
-        self.last_snapshot_bytes = bytes.len() as u64;
+        tracing::info!(
+            op,
+            bytes,
+            encode_s,
+            chunks = self.snapshotter.handed,
+            chunks_allocated = self.snapshotter.allocated,
+            "snapshot encoded"
+        );
+        self.last_snapshot_bytes = bytes;
         self.log_bytes_since_snapshot = 0;
-        self.snapshotter.send(op, bytes)
+        ended
     }
 
     /// Takes in the snapshot the snapshot writer finished, if any (waiting for it if `wait`).

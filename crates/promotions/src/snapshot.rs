@@ -28,7 +28,7 @@
 use std::fmt;
 
 use ledger::Ledger;
-use stdx::bytes::{Reader, Truncated, Writer};
+use stdx::bytes::{ByteSink, Reader, Truncated, Writer};
 
 use crate::games::{CoinAccount, CoinLot, Draw, Prize, StoredRule};
 use crate::record::{
@@ -117,12 +117,16 @@ fn inconsistent(what: &'static str, id: u128) -> E {
 }
 
 impl Promotions {
-    /// Appends the snapshot encoding. States the same commands built encode to equal bytes
-    /// (usage and ops in the order they were created, everything else in id or creation order).
-    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+    /// Appends the snapshot encoding to `sink`, with a record boundary after every item of
+    /// the large tables, so a streaming sink holds little of it at a time. States the same
+    /// commands built encode to equal bytes (usage and ops in the order they were created,
+    /// everything else in id or creation order).
+    pub fn encode_snapshot(&self, sink: &mut impl ByteSink) {
+        let out = sink.bytes();
         out.extend_from_slice(MAGIC);
         Writer(out).count(self.campaigns.len());
         for c in &self.campaigns {
+            let out = sink.bytes();
             c.record.encode(out);
             Writer(out)
                 .u8(c.status as u8)
@@ -133,30 +137,35 @@ impl Promotions {
                 .u64(c.reserved)
                 .u64(c.spent)
                 .u64(c.grabbed);
+            sink.boundary();
         }
-        let mut w = Writer(out);
-        w.count(self.coupons.len());
+        Writer(sink.bytes()).count(self.coupons.len());
         for c in &self.coupons {
-            w.u128(c.id)
+            Writer(sink.bytes())
+                .u128(c.id)
                 .u32(c.campaign)
                 .u128(c.user_id)
                 .u8(u8::from(c.claimed))
                 .u64(c.expires_at)
                 .u8(c.status as u8)
                 .u32(c.checkout);
+            sink.boundary();
         }
         // In insertion order, which the log decides: equal states list them equally.
-        w.count(self.usage.len());
+        Writer(sink.bytes()).count(self.usage.len());
         for ((campaign, user), u) in self.usage.iter() {
-            w.u32(*campaign)
+            Writer(sink.bytes())
+                .u32(*campaign)
                 .u128(*user)
                 .u32(u.coupons)
                 .u32(u.redemptions)
                 .u64(u.discount)
                 .u64(u.grabbed);
+            sink.boundary();
         }
-        w.count(self.checkouts.len());
+        Writer(sink.bytes()).count(self.checkouts.len());
         for c in &self.checkouts {
+            let out = sink.bytes();
             c.command.encode(out);
             let mut w = Writer(out);
             w.u8(u8::from(c.payer_line))
@@ -166,17 +175,18 @@ impl Promotions {
                 w.u32(a.coupon).u64(a.discount).u64(a.refunded);
             }
             w.u64(c.deadline).u8(c.status as u8).u64(c.buyer_refunded);
+            sink.boundary();
         }
-        let mut w = Writer(out);
-        w.count(self.ops.len());
+        Writer(sink.bytes()).count(self.ops.len());
         for (&id, &print) in self.ops.iter() {
-            w.u128(id).u64(print);
+            Writer(sink.bytes()).u128(id).u64(print);
+            sink.boundary();
         }
-        self.encode_games(out);
+        self.encode_games(sink);
     }
 
-    fn encode_games(&self, out: &mut Vec<u8>) {
-        let mut w = Writer(out);
+    fn encode_games(&self, sink: &mut impl ByteSink) {
+        let mut w = Writer(sink.bytes());
         w.count(self.prizes.values().map(Vec::len).sum());
         for (&campaign, prizes) in &self.prizes {
             for p in prizes {
@@ -191,38 +201,50 @@ impl Promotions {
         }
         w.count(self.game_usage.len());
         for (&(campaign, user), g) in &self.game_usage {
-            w.u32(campaign)
+            Writer(sink.bytes())
+                .u32(campaign)
                 .u128(user)
                 .u32(g.draws)
                 .u32(g.check_in_day)
                 .u64(g.coins);
+            sink.boundary();
         }
-        w.count(self.draws.len());
+        Writer(sink.bytes()).count(self.draws.len());
         for d in &self.draws {
-            w.u128(d.id)
+            Writer(sink.bytes())
+                .u128(d.id)
                 .u32(d.campaign)
                 .u128(d.user_id)
                 .u32(d.position)
                 .u8(d.prize);
+            sink.boundary();
         }
-        w.count(self.lots.len());
+        Writer(sink.bytes()).count(self.lots.len());
         for l in &self.lots {
-            w.u128(l.id)
+            Writer(sink.bytes())
+                .u128(l.id)
                 .u32(l.campaign)
                 .u128(l.account_id)
                 .u64(l.amount)
                 .u64(l.expires_at)
                 .u64(l.expired)
                 .u8(u8::from(l.done));
+            sink.boundary();
         }
-        w.count(self.coin_accounts.len());
+        Writer(sink.bytes()).count(self.coin_accounts.len());
         for (&id, a) in &self.coin_accounts {
-            w.u128(id).u128(a.consumed).u128(a.expired);
+            Writer(sink.bytes())
+                .u128(id)
+                .u128(a.consumed)
+                .u128(a.expired);
+            sink.boundary();
         }
-        w.count(self.coins_earned.len());
+        Writer(sink.bytes()).count(self.coins_earned.len());
         for &(campaign, checkout) in &self.coins_earned {
-            w.u32(campaign).u32(checkout);
+            Writer(sink.bytes()).u32(campaign).u32(checkout);
+            sink.boundary();
         }
+        let mut w = Writer(sink.bytes());
         w.count(self.rules.len());
         for (&campaign, rule) in &self.rules {
             w.u32(campaign)

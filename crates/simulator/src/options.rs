@@ -80,6 +80,8 @@ pub struct Options {
     pub snapshot_log_bytes_min: u64,
     pub records_sync_bytes: u64,
     pub wal_segment_size_max: u64,
+    /// Snapshots stream to their file in chunks of about this size.
+    pub snapshot_chunk_bytes: usize,
     /// Faults, per mille per step.
     pub crash_per_mille: u32,
     /// Share of crashes that tear unsynced writes.
@@ -188,6 +190,7 @@ impl Options {
             snapshot_log_bytes_min: *prng.pick(&[256, 1024, 4096, 16 * 1024, 1 << 20]),
             records_sync_bytes: 31 * 128 * prng.range(1, 4),
             wal_segment_size_max: *prng.pick(&[512, 2048, 8192, 64 * 1024, 64 << 20]),
+            snapshot_chunk_bytes: 4 << 20,
             crash_per_mille: per_mille(&mut prng, crash, 30),
             torn_percent,
             crash_armed_per_mille: per_mille(&mut prng, armed, 20),
@@ -238,6 +241,8 @@ impl Options {
         if options.credit_percent > 0 && prng.percent(70) {
             options.plans_percent = u32::try_from(prng.range(5, 30)).expect("small");
         }
+        // Drawn last: chunk edges fall anywhere in a snapshot, down to one per record.
+        options.snapshot_chunk_bytes = *prng.pick(&[1, 64, 1024, 16 * 1024, 4 << 20]);
         options
     }
 }
@@ -252,6 +257,7 @@ impl fmt::Display for Options {
              linked={}% duplicate={}% invalid={}% huge={}%) \
              clock_step_ns_max={} idle={}% pulse={}% \
              snapshot_log_bytes_min={} records_sync_bytes={} wal_segment_size_max={} \
+             snapshot_chunk_bytes={} \
              faults(crash={}‰ torn={}% armed_crash={}‰ sync_failure={}‰ restart={}‰ \
              flip_at_restart={}% flip_records={}‰) \
              credit(requests={}% lines_max={} day_close={}% chunk_max={} write_off_days={} \
@@ -281,6 +287,7 @@ impl fmt::Display for Options {
             self.snapshot_log_bytes_min,
             self.records_sync_bytes,
             self.wal_segment_size_max,
+            self.snapshot_chunk_bytes,
             self.crash_per_mille,
             self.torn_percent,
             self.crash_armed_per_mille,

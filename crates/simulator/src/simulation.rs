@@ -132,6 +132,7 @@ pub fn run(options: &Options, trace: bool) -> Result<Report, String> {
         snapshot_log_bytes_min: options.snapshot_log_bytes_min,
         records_sync_bytes: options.records_sync_bytes,
         wal_segment_size_max: options.wal_segment_size_max,
+        snapshot_chunk_bytes: options.snapshot_chunk_bytes,
         ..Config::new(data_dir)
     };
     let clock_ns = start_ns(options) + prng.below(NS_PER_S);

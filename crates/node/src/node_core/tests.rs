@@ -298,3 +298,46 @@ fn a_failed_sync_in_the_pipeline_answers_only_the_durable_batch() {
     assert_eq!(core.read(StateMachine::op), 1, "the unsynced batch is gone");
     assert_eq!(core.read(|s| s.ledger().account_count()), 3);
 }
+
+// Goal: a snapshot streams to the snapshot thread in many chunks whose buffers are reused (from
+// the second snapshot on, fewer chunks are allocated than handed on; at most `POOL_KEEP` wait
+// between snapshots), and the file they make is the state: the directory reopens from the
+// newest snapshot to the state the node had.
+#[test]
+fn snapshots_stream_in_reused_chunks() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = Config {
+        snapshot_log_bytes_min: 4096,
+        snapshot_chunk_bytes: 256,
+        ..Config::new(dir.path())
+    };
+    let (mut core, _) = NodeCore::open_threaded(config.clone(), 1).expect("opens");
+    let (mut handed, mut allocated, mut newest) = (Vec::new(), Vec::new(), None);
+    for (index, requests) in pipeline_batches().into_iter().cycle().take(60).enumerate() {
+        let now = 1_000_000 * (index as u64 + 1);
+        let batch = core.stamp(now, requests);
+        core.commit(&batch, |_| {}).expect("commits");
+        if core.snapshotter.in_flight {
+            handed.push(core.snapshotter.handed);
+            allocated.push(core.snapshotter.allocated);
+            newest = Some(core.read(StateMachine::op));
+            core.install_snapshot(true).expect("snapshot written");
+            assert!(core.snapshotter.pooled() <= crate::snapshotter::POOL_KEEP);
+        }
+    }
+    assert!(handed.len() >= 3, "snapshots taken: {handed:?}");
+    assert!(
+        handed.iter().all(|&chunks| chunks > 4),
+        "every snapshot spans chunks: {handed:?}"
+    );
+    let later = |counts: &[usize]| counts[1..].iter().sum::<usize>();
+    assert!(
+        later(&allocated) < later(&handed),
+        "chunks reused: allocated {allocated:?}, handed on {handed:?}"
+    );
+    let expected = core.read(StateMachine::encode_snapshot);
+    drop(core);
+    let (reopened, report) = NodeCore::open_threaded(config, 1).expect("recovers");
+    assert_eq!(report.snapshot_op, newest);
+    assert_eq!(reopened.read(StateMachine::encode_snapshot), expected);
+}
