@@ -462,6 +462,7 @@ impl<V: Vfs> NodeCore<V> {
             encode_s,
             chunks = self.snapshotter.handed,
             chunks_allocated = self.snapshotter.allocated,
+            chunk_wait_s = self.snapshotter.waited.as_secs_f64(),
             "snapshot encoded"
         );
         self.last_snapshot_bytes = bytes;

@@ -3,9 +3,11 @@
 //!
 //! A snapshot streams: the writer encodes it into chunks of `Config::snapshot_chunk_bytes` and hands
 //! each one on as it fills ([`Snapshotter::hand_on`]), so no one holds a snapshot whole. The
-//! chunks come back empty and are reused, within a snapshot and (up to [`POOL_KEEP`]) across
-//! snapshots: a reused buffer has its pages already, where a fresh one of gigabytes cost the
-//! writer more in page faults than the encoding itself (BENCHMARKS.md, "Streamed snapshots").
+//! chunks come back empty and are reused, within a snapshot and across snapshots: a reused
+//! buffer has its pages already, where a fresh one of gigabytes cost the writer more in page
+//! faults than the encoding itself (BENCHMARKS.md, "Streamed snapshots"). At most
+//! [`CHUNKS_MAX`] chunks ever exist: when all are on their way to the disk, the writer waits
+//! for one to come back, so a disk slower than the encoder costs time, never memory.
 //!
 //! By default a thread of its own does the writing, so a large snapshot does not stall commits
 //! on the disk; for the deterministic simulator the same writes run inline, in the calls
@@ -22,8 +24,10 @@ use storage::{OsVfs, SnapshotStream, SnapshotWriter, StorageError, Vfs, WrittenS
 
 /// Room past the chunk size for the record that crosses it, so a chunk rarely reallocates.
 const CHUNK_SLACK: usize = 64 << 10;
-/// Empty chunks kept between snapshots (32 MiB); the rest are freed.
-pub(crate) const POOL_KEEP: usize = 8;
+/// The most chunks that ever exist (64 MiB of 4 MiB chunks); they are kept between snapshots.
+/// Freeing extra ones instead left them in the allocator's heap, 200 MB of RSS after a 1 GB
+/// snapshot.
+pub(crate) const CHUNKS_MAX: usize = 16;
 
 /// A written snapshot, its payload size, and how long the writing took.
 pub(crate) type SnapshotDone = Result<(WrittenSnapshot, u64, Duration), StorageError>;
@@ -33,9 +37,13 @@ pub(crate) struct Snapshotter<V: Vfs> {
     pub(crate) in_flight: bool,
     /// Empty chunks ready for the writer.
     pool: Vec<Vec<u8>>,
-    /// Chunks handed on, and chunks allocated (not reused), during the current snapshot.
+    /// Chunks that exist (in the pool, being filled, or on their way to the disk).
+    pub(crate) live: usize,
+    /// During the current snapshot: chunks handed on, chunks allocated, and how long the
+    /// writer waited for a chunk to come back.
     pub(crate) handed: usize,
     pub(crate) allocated: usize,
+    pub(crate) waited: Duration,
     /// A chunk is handed on at the first record boundary past this many bytes.
     pub(crate) chunk_bytes: usize,
 }
@@ -163,8 +171,10 @@ impl<V: Vfs> Snapshotter<V> {
             worker,
             in_flight: false,
             pool: Vec::new(),
+            live: 0,
             handed: 0,
             allocated: 0,
+            waited: Duration::ZERO,
             chunk_bytes: chunk_bytes.max(1),
         }
     }
@@ -176,6 +186,7 @@ impl<V: Vfs> Snapshotter<V> {
         self.in_flight = true;
         self.handed = 0;
         self.allocated = 0;
+        self.waited = Duration::ZERO;
         self.send(Request::Begin(op));
         self.chunk()
     }
@@ -196,8 +207,16 @@ impl<V: Vfs> Snapshotter<V> {
     /// Takes the last (short) chunk and ends the snapshot; its result comes from `finished`.
     /// An error here means the snapshot thread stopped.
     pub(crate) fn end(&mut self, last: Vec<u8>) -> Result<(), String> {
-        let empty = self.hand_on(last);
-        self.pool.push(empty);
+        self.handed += 1;
+        match &mut self.worker {
+            Worker::Inline { stream, .. } => {
+                stream.append(&last);
+                let mut empty = last;
+                empty.clear();
+                self.pool.push(empty);
+            }
+            Worker::Thread { .. } => self.send(Request::Chunk(last)),
+        }
         self.send(Request::End);
         match &self.worker {
             Worker::Thread { stopped: true, .. } => {
@@ -229,15 +248,32 @@ impl<V: Vfs> Snapshotter<V> {
         }
     }
 
-    /// An empty chunk: one the snapshot thread gave back, else a new one.
+    /// An empty chunk: one the snapshot thread gave back, else a new one, else (all
+    /// [`CHUNKS_MAX`] on their way to the disk) the next one it gives back.
     fn chunk(&mut self) -> Vec<u8> {
         if let Worker::Thread { recycled, .. } = &self.worker {
             self.pool.extend(recycled.try_iter());
         }
-        self.pool.pop().unwrap_or_else(|| {
-            self.allocated += 1;
-            Vec::with_capacity(self.chunk_bytes + CHUNK_SLACK)
-        })
+        if let Some(chunk) = self.pool.pop() {
+            return chunk;
+        }
+        if let Worker::Thread {
+            recycled, stopped, ..
+        } = &mut self.worker
+            && self.live >= CHUNKS_MAX
+        {
+            let started = Instant::now();
+            if let Ok(chunk) = recycled.recv() {
+                self.waited += started.elapsed();
+                return chunk;
+            }
+            // The thread is gone with the chunks; this snapshot fails at `end`.
+            *stopped = true;
+            return Vec::new();
+        }
+        self.live += 1;
+        self.allocated += 1;
+        Vec::with_capacity(self.chunk_bytes + CHUNK_SLACK)
     }
 
     pub(crate) fn finished(&mut self, wait: bool) -> Option<SnapshotDone> {
@@ -251,12 +287,10 @@ impl<V: Vfs> Snapshotter<V> {
         };
         if finished.is_some() {
             self.in_flight = false;
-            // Every chunk of the snapshot came back before its result: keep a few for the
-            // next one, free the rest.
+            // Every chunk of the snapshot came back before its result: keep them for the next.
             if let Worker::Thread { recycled, .. } = &self.worker {
                 self.pool.extend(recycled.try_iter());
             }
-            self.pool.truncate(POOL_KEEP);
         }
         finished
     }
