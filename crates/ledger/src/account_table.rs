@@ -116,6 +116,12 @@ impl AccountTable {
         self.states.iter()
     }
 
+    /// Reads only the index bucket a lookup of `id` probes first, for the first of two touch
+    /// passes (see `Ledger::touch_account_home`).
+    pub(crate) fn touch_home(&self, id: u128) -> u64 {
+        self.index.touch(self.hash(id))
+    }
+
     /// Reads the index bucket of `id` (the lookup probes it) and, when it is stored, the
     /// state's balances and the end of its transfer list, for a touch pass (see
     /// `Ledger::touch_account`).

@@ -486,6 +486,15 @@ impl Ledger {
         self.accounts.touch(id)
     }
 
+    /// Reads only the index bucket a lookup of account `id` probes first: a pass of these over
+    /// a run of commands, before the pass of [`Ledger::touch_account`], has the index misses of
+    /// the whole run in flight at once (each is independent of the others), so the second pass
+    /// waits only for the accounts themselves.
+    #[must_use]
+    pub fn touch_account_home(&self, id: u128) -> u64 {
+        self.accounts.touch_home(id)
+    }
+
     /// The stored transfer with this id, during apply. A cold one must have been prefetched
     /// (`prefetch_needs` lists it for a transfer with this id).
     #[must_use]

@@ -27,6 +27,13 @@ impl<K: Hash + Eq + Copy, V> DenseMap<K, V> {
         }
     }
 
+    /// Reads the index bucket a lookup of `key` probes first (see [`IdIndex::touch`]): a
+    /// first touch pass of these keeps many misses in flight before the lookups proper.
+    #[must_use]
+    pub fn touch_home(&self, key: &K) -> u64 {
+        self.index.touch(self.hasher.hash_one(key))
+    }
+
     fn slot(&self, key: &K) -> Option<usize> {
         self.index
             .find(self.hasher.hash_one(key), |slot| {
