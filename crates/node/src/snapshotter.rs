@@ -193,29 +193,17 @@ impl<V: Vfs> Snapshotter<V> {
 
     /// Takes a full chunk of the snapshot begun last; returns an empty one to go on in.
     pub(crate) fn hand_on(&mut self, full: Vec<u8>) -> Vec<u8> {
-        self.handed += 1;
-        if let Worker::Inline { stream, .. } = &mut self.worker {
-            stream.append(&full);
-            let mut empty = full;
-            empty.clear();
-            return empty;
+        match self.write(full) {
+            Some(empty) => empty,
+            None => self.chunk(),
         }
-        self.send(Request::Chunk(full));
-        self.chunk()
     }
 
     /// Takes the last (short) chunk and ends the snapshot; its result comes from `finished`.
     /// An error here means the snapshot thread stopped.
     pub(crate) fn end(&mut self, last: Vec<u8>) -> Result<(), String> {
-        self.handed += 1;
-        match &mut self.worker {
-            Worker::Inline { stream, .. } => {
-                stream.append(&last);
-                let mut empty = last;
-                empty.clear();
-                self.pool.push(empty);
-            }
-            Worker::Thread { .. } => self.send(Request::Chunk(last)),
+        if let Some(empty) = self.write(last) {
+            self.pool.push(empty);
         }
         self.send(Request::End);
         match &self.worker {
@@ -224,6 +212,20 @@ impl<V: Vfs> Snapshotter<V> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Passes a chunk on: inline, writes it and returns it emptied; else sends it to the
+    /// snapshot thread (which gives it back later).
+    fn write(&mut self, chunk: Vec<u8>) -> Option<Vec<u8>> {
+        self.handed += 1;
+        if let Worker::Inline { stream, .. } = &mut self.worker {
+            stream.append(&chunk);
+            let mut empty = chunk;
+            empty.clear();
+            return Some(empty);
+        }
+        self.send(Request::Chunk(chunk));
+        None
     }
 
     fn send(&mut self, request: Request) {
