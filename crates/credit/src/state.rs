@@ -15,8 +15,8 @@
 //! merchant account), and credit state changes only after the ledger accepted it.
 
 use ledger::{
-    Account, AccountFlags, CreateTransferResult, Ledger, PendingStatus, RESERVED_ID_MIN, Transfer,
-    TransferFlags,
+    Account, AccountFlags, CreateTransferResult, Ledger, PendingStatus, PrefetchKey,
+    RESERVED_ID_MIN, Transfer, TransferFlags,
 };
 use std::hash::BuildHasher;
 use stdx::{IdHashBuilder, IdIndex, IdMap, id_map};
@@ -451,21 +451,15 @@ impl Credit {
     }
 
     /// Transfer ids a batch of commands may find already stored: the shell prefetches their
-    /// records before apply (`Ledger::prefetch_needs` on transfers carrying these ids).
-    pub fn prefetch_transfers(commands: &[Command], out: &mut Vec<Transfer>) {
-        for command in commands {
-            if let Some(id) = command.transfer_id() {
-                let mut t = Transfer {
-                    id,
-                    ..Transfer::default()
-                };
-                if let Some(pending_id) = command.purchase_id() {
-                    t.pending_id = pending_id;
-                    t.flags = TransferFlags(TransferFlags::POST_PENDING_TRANSFER);
-                }
-                out.push(t);
-            }
-        }
+    /// records before apply (see `ledger::Ledger::prefetch_needs`).
+    pub fn prefetch_keys(commands: &[Command], out: &mut Vec<PrefetchKey>) {
+        out.extend(commands.iter().filter_map(|command| {
+            let id = command.transfer_id()?;
+            Some(PrefetchKey {
+                id,
+                resolves: command.purchase_id(),
+            })
+        }));
     }
 
     /// Reads what applying `commands` will read first: each command's line (its index entry

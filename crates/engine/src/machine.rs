@@ -6,7 +6,7 @@
 use std::fmt;
 
 use credit::{Credit, CreditSnapshotError};
-use ledger::{Ledger, Restore, SnapshotError, Transfer};
+use ledger::{Ledger, PrefetchKey, Restore, SnapshotError, Transfer};
 use promotions::{Promotions, PromotionsSnapshotError};
 use stdx::bytes::ByteSink;
 
@@ -201,22 +201,22 @@ impl StateMachine {
     /// The cold transfer positions applying `batch` may read (see `Ledger::prefetch_needs`).
     /// The shell reads them, hands them in with `prefetch`, and asks again until none remain.
     pub fn prefetch_needs(&self, batch: &Batch, needs: &mut Vec<u64>) {
-        let mut credit_transfers = Vec::new();
+        let mut keys = Vec::new();
         for request in &batch.requests {
             match request {
                 Request::CreateTransfers(transfers) => {
-                    self.ledger.prefetch_needs(transfers, needs);
+                    self.ledger
+                        .prefetch_needs(transfers.iter().map(PrefetchKey::of), needs);
                 }
                 Request::Credit(commands) => {
-                    credit_transfers.clear();
-                    Credit::prefetch_transfers(commands, &mut credit_transfers);
-                    self.ledger.prefetch_needs(&credit_transfers, needs);
+                    keys.clear();
+                    Credit::prefetch_keys(commands, &mut keys);
+                    self.ledger.prefetch_needs(keys.iter().copied(), needs);
                 }
                 Request::Promotions(commands) => {
-                    credit_transfers.clear();
-                    self.promotions
-                        .prefetch_transfers(commands, &mut credit_transfers);
-                    self.ledger.prefetch_needs(&credit_transfers, needs);
+                    keys.clear();
+                    self.promotions.prefetch_keys(commands, &mut keys);
+                    self.ledger.prefetch_needs(keys.iter().copied(), needs);
                 }
                 _ => {}
             }

@@ -22,7 +22,8 @@ pub use account::{Account, AccountBalance, AccountFlags, AccountLimits, LimitCha
 pub use result::{CreateAccountResult, CreateTransferResult, SetLimitResult};
 pub use snapshot::{LIMIT_CHANGE_SIZE, Restore, SnapshotError};
 pub use state::{
-    AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, RESERVED_ID_MIN, WideSum,
+    AccountFilter, BalanceAtError, ColdStore, Ledger, LedgerTotals, PrefetchKey, RESERVED_ID_MIN,
+    WideSum,
 };
 pub use transfer::{AMOUNT_MAX, PendingStatus, Transfer, TransferFlags};
 

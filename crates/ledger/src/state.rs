@@ -24,6 +24,45 @@ const NS_PER_S: u64 = 1_000_000_000;
 /// Expiry times must fit in 63 bits, like the reference engine's.
 const TIMESTAMP_MAX: u64 = i64::MAX as u64;
 
+/// Transfers whose id-index buckets `Ledger::prefetch_needs` reads together before probing them.
+const PREFETCH_RUN: usize = 64;
+
+/// What [`Ledger::prefetch_needs`] needs of a transfer a batch may create: its id, and the
+/// pending transfer it resolves if it is a post or a void.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefetchKey {
+    pub id: u128,
+    pub resolves: Option<u128>,
+}
+
+impl PrefetchKey {
+    /// A transfer that resolves nothing.
+    #[must_use]
+    pub fn plain(id: u128) -> PrefetchKey {
+        PrefetchKey { id, resolves: None }
+    }
+
+    /// A post or void of `pending_id`.
+    #[must_use]
+    pub fn resolving(id: u128, pending_id: u128) -> PrefetchKey {
+        PrefetchKey {
+            id,
+            resolves: Some(pending_id),
+        }
+    }
+
+    /// The key of `transfer`.
+    #[must_use]
+    pub fn of(transfer: &Transfer) -> PrefetchKey {
+        let resolves =
+            transfer.flags.post_pending_transfer() || transfer.flags.void_pending_transfer();
+        PrefetchKey {
+            id: transfer.id,
+            resolves: resolves.then_some(transfer.pending_id),
+        }
+    }
+}
+
 pub(crate) struct AccountState {
     pub(crate) account: Account,
     pub(crate) limits: AccountLimits,
@@ -236,30 +275,60 @@ impl Ledger {
         self.cold_floor = floor;
     }
 
-    /// Appends to `needs` the cold positions that applying `transfers` may read and that are
-    /// not in memory: records of ids that may exist (idempotency), of pending transfers being
-    /// resolved, and of the pending transfer an existing post or void resolved. The shell reads
-    /// them, hands them in with `prefetch`, and asks again until nothing is needed (at most twice).
-    /// A position may be appended more than once.
-    pub fn prefetch_needs(&self, transfers: &[Transfer], needs: &mut Vec<u64>) {
-        // One probe per id: this pass runs over every batch, ahead of apply.
-        for t in transfers {
-            for position in self.candidates(t.id) {
-                match self.available(position) {
-                    None => needs.push(position),
-                    Some(e)
-                        if e.id == t.id
-                            && (e.flags.post_pending_transfer()
-                                || e.flags.void_pending_transfer()) =>
-                    {
-                        self.unavailable_candidates(e.pending_id, needs);
-                    }
-                    Some(_) => {}
+    /// Appends to `needs` the cold positions that applying the transfers named by `keys` may
+    /// read and that are not in memory: records of ids that may exist (idempotency), of pending
+    /// transfers being resolved, and of the pending transfer an existing post or void resolved.
+    /// The shell reads them, hands them in with `prefetch`, and asks again until nothing is
+    /// needed (at most twice). A position may be appended more than once.
+    pub fn prefetch_needs(
+        &self,
+        keys: impl IntoIterator<Item = PrefetchKey>,
+        needs: &mut Vec<u64>,
+    ) {
+        // One probe per id: this pass runs over every batch, ahead of apply. A probe is a cache
+        // miss on a table far larger than the caches, and with its branches it leaves the core
+        // room for only a few misses in flight; so each run's home buckets are read first, in a
+        // loop of independent loads that has the whole run's misses in flight at once
+        // (BENCHMARKS.md, "The prefetch pass in runs").
+        let mut keys = keys.into_iter();
+        let mut run = [(PrefetchKey::default(), 0u64); PREFETCH_RUN];
+        loop {
+            let mut len = 0;
+            for (slot, key) in run.iter_mut().zip(keys.by_ref()) {
+                *slot = (key, self.hash(key.id));
+                len += 1;
+            }
+            // The loads alone, a few instructions each, so that the core's reorder window
+            // holds many of them (with the hashing in the same loop it held about five).
+            let touched = run[..len]
+                .iter()
+                .fold(0, |sum, &(_, hash)| sum ^ self.id_index.touch(hash));
+            std::hint::black_box(touched);
+            for &(key, hash) in &run[..len] {
+                self.prefetch_needs_one(key, hash, needs);
+            }
+            if len < PREFETCH_RUN {
+                return;
+            }
+        }
+    }
+
+    /// `prefetch_needs` for one key whose id hashes to `hash`.
+    fn prefetch_needs_one(&self, key: PrefetchKey, hash: u64, needs: &mut Vec<u64>) {
+        for position in self.id_index.candidates(hash) {
+            match self.available(position) {
+                None => needs.push(position),
+                Some(e)
+                    if e.id == key.id
+                        && (e.flags.post_pending_transfer() || e.flags.void_pending_transfer()) =>
+                {
+                    self.unavailable_candidates(e.pending_id, needs);
                 }
+                Some(_) => {}
             }
-            if t.flags.post_pending_transfer() || t.flags.void_pending_transfer() {
-                self.unavailable_candidates(t.pending_id, needs);
-            }
+        }
+        if let Some(pending_id) = key.resolves {
+            self.unavailable_candidates(pending_id, needs);
         }
     }
 

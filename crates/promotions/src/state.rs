@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use credit::{Credit, CreditResult};
 use ledger::{
-    Account, AccountFlags, CreateAccountResult, Ledger, RESERVED_ID_MIN, Transfer, TransferFlags,
+    Account, AccountFlags, CreateAccountResult, Ledger, PrefetchKey, RESERVED_ID_MIN, Transfer,
+    TransferFlags,
 };
 use stdx::{DenseMap, IdMap, id_map};
 
@@ -463,20 +464,12 @@ impl Promotions {
             .map_or(0, |u| u.grabbed)
     }
 
-    /// The transfers `commands` may post or resolve, with the ids they will have, for the shell
+    /// The transfers `commands` may post or resolve, by the ids they will have, for the shell
     /// to prefetch their cold namesakes (see `ledger::Ledger::prefetch_needs`). Computed from
     /// the commands and this state, before the batch applies.
-    pub fn prefetch_transfers(&self, commands: &[Command], out: &mut Vec<Transfer>) {
-        let plain = |id| Transfer {
-            id,
-            ..Transfer::default()
-        };
-        let resolving = |id, pending_id| Transfer {
-            id,
-            pending_id,
-            flags: TransferFlags(TransferFlags::POST_PENDING_TRANSFER),
-            ..Transfer::default()
-        };
+    pub fn prefetch_keys(&self, commands: &[Command], out: &mut Vec<PrefetchKey>) {
+        let plain = PrefetchKey::plain;
+        let resolving = PrefetchKey::resolving;
         for command in commands {
             match *command {
                 Command::FundCampaign { id, .. }

@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use crate::{
     AMOUNT_MAX, Account, AccountBalance, AccountFilter, AccountFlags, AccountLimits,
     BalanceAtError, CreateAccountResult, CreateTransferResult, Ledger, LimitChange, PendingStatus,
-    SetLimitResult, Transfer, TransferFlags,
+    PrefetchKey, SetLimitResult, Transfer, TransferFlags,
 };
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -1723,13 +1723,13 @@ fn run(initial: &[Account], ops: &[(Op, Probe)], hash_key: u64) {
 fn prefetch(ledger: &mut Ledger, events: &[Transfer], cold: &[Transfer]) {
     for _round in 0..2 {
         let mut needs = Vec::new();
-        ledger.prefetch_needs(events, &mut needs);
+        ledger.prefetch_needs(events.iter().map(PrefetchKey::of), &mut needs);
         for position in needs {
             ledger.prefetch(position, cold[usize_of(position)]);
         }
     }
     let mut needs = Vec::new();
-    ledger.prefetch_needs(events, &mut needs);
+    ledger.prefetch_needs(events.iter().map(PrefetchKey::of), &mut needs);
     assert!(needs.is_empty(), "two prefetch rounds suffice");
 }
 

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use crate::{
     Account, AccountFlags, CreateAccountResult, CreateTransferResult, Ledger, LimitChange,
-    SetLimitResult, Transfer, TransferFlags,
+    PrefetchKey, SetLimitResult, Transfer, TransferFlags,
 };
 
 /// Result names seen across every scenario, to check that each code is covered.
@@ -740,4 +740,71 @@ fn reserved_id_index_does_not_grow() {
     assert!(results.iter().all(|r| *r == CreateTransferResult::Ok));
     assert_eq!(ledger.id_index.capacity(), capacity);
     assert_eq!(ledger.transfer_count(), 8_000);
+}
+
+/// `prefetch_needs` reads its keys' index buckets in runs (64 at a time) before probing them:
+/// over batches that end inside a run, at its edge and past several, it must name exactly the
+/// cold positions that asking key by key names.
+#[test]
+fn prefetch_needs_in_runs_matches_key_by_key() {
+    let mut ledger = Ledger::new(5);
+    let account = |id| Account {
+        id,
+        ledger: 1,
+        code: 1,
+        ..Account::default()
+    };
+    let mut results = Vec::new();
+    ledger.create_accounts(10, &[account(1), account(2)], &mut results);
+    // Ids 1..=300, every third a pending transfer; then all of them evicted.
+    let transfers: Vec<Transfer> = (1..=300u128)
+        .map(|id| Transfer {
+            id,
+            debit_account_id: 1,
+            credit_account_id: 2,
+            amount: 1,
+            ledger: 1,
+            code: 1,
+            flags: TransferFlags(if id % 3 == 0 {
+                TransferFlags::PENDING
+            } else {
+                0
+            }),
+            ..Transfer::default()
+        })
+        .collect();
+    let mut results = Vec::new();
+    ledger.create_transfers(1_000, &transfers, &mut results);
+    assert!(results.iter().all(|r| *r == CreateTransferResult::Ok));
+    ledger.evict_below(ledger.transfer_count());
+    // Retries of stored ids (cold unless an open pending transfer), posts of stored pending
+    // transfers under new ids, and new ids.
+    let keys: Vec<PrefetchKey> = (0..400u128)
+        .map(|k| match k % 5 {
+            0 | 1 | 3 => PrefetchKey::plain(1 + (k * 7) % 300),
+            2 => PrefetchKey::resolving(1_000 + k, 3 * (1 + k % 100)),
+            _ => PrefetchKey::plain(5_000 + k),
+        })
+        .collect();
+    for len in [0, 1, 63, 64, 65, 128, 200, 400] {
+        let keys = &keys[..len];
+        let mut together = Vec::new();
+        ledger.prefetch_needs(keys.iter().copied(), &mut together);
+        let mut one_by_one = Vec::new();
+        for &key in keys {
+            ledger.prefetch_needs([key], &mut one_by_one);
+        }
+        assert_eq!(together, one_by_one, "{len} keys");
+        // Every retried id that is not an open pending transfer is cold and named.
+        let retried: BTreeSet<u64> = keys
+            .iter()
+            .filter(|key| key.resolves.is_none() && key.id <= 300 && key.id % 3 != 0)
+            .map(|key| u64::try_from(key.id - 1).expect("small"))
+            .collect();
+        let named: BTreeSet<u64> = together.iter().copied().collect();
+        assert!(
+            retried.is_subset(&named),
+            "{len} keys: {retried:?} {named:?}"
+        );
+    }
 }
