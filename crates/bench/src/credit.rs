@@ -38,11 +38,12 @@ use std::time::{Duration, Instant};
 use client::{Client, ClientConfig};
 use credit::math::{EarlySettlement, Rate, RoundingMode};
 use credit::{Command, Component, CreditResult, DAY_CLOSE_LINES_MAX, Date, Program, StudentPolicy};
-use engine::{Batch, Reply, Request, StateMachine};
+use engine::{Reply, Request, StateMachine};
 use hdrhistogram::Histogram;
 use ledger::{Account, AccountFlags};
 use tokio::task::JoinSet;
 
+use crate::machine::Machine;
 use crate::{histogram, quantiles, record};
 
 /// Which layer to measure.
@@ -787,31 +788,6 @@ fn report(
 // ---------------------------------------------------------------------------------------------
 // State machine: one core, no log.
 
-/// The state machine with the engine time and op a node would give it.
-struct Machine {
-    state: StateMachine,
-    timestamp: u64,
-    op: u64,
-}
-
-impl Machine {
-    fn apply(&mut self, request: Request) -> Reply {
-        self.timestamp += request.timestamp_count();
-        self.op += 1;
-        let batch = Batch {
-            timestamp: self.timestamp,
-            requests: vec![request],
-        };
-        let reply = self.state.apply(self.op, &batch).pop().expect("one reply");
-        // As a node does once the archiver made them durable (every 16 batches here).
-        if self.op.is_multiple_of(16) {
-            let count = self.state.ledger().transfer_count();
-            self.state.evict_below(count);
-        }
-        reply
-    }
-}
-
 fn credit_results(reply: Reply) -> Vec<CreditResult> {
     match reply {
         Reply::Credit(results) | Reply::CreatePrograms(results) => results,
@@ -824,23 +800,19 @@ fn run_state_machine(
     plan: Plan,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<CreditReport, String> {
-    let mut machine = Machine {
-        state: StateMachine::new(0x5eed),
-        timestamp: 1_000_000_000,
-        op: 0,
-    };
+    let mut machine = Machine::new();
     if config.transfers_reserve > 0 {
         machine.state.reserve_transfers(
             usize::try_from(config.transfers_reserve).map_err(|e| e.to_string())?,
         );
     }
     for chunk in plan.accounts().chunks(engine::REQUEST_EVENTS_MAX) {
-        match machine.apply(Request::CreateAccounts(chunk.to_vec())) {
+        match machine.apply_one(Request::CreateAccounts(chunk.to_vec())) {
             Reply::CreateAccounts(results) if results.iter().all(|r| r.name() == "ok") => {}
             other => return Err(format!("creating accounts: {other:?}")),
         }
     }
-    let program = credit_results(machine.apply(Request::CreatePrograms(vec![plan.program()])));
+    let program = credit_results(machine.apply_one(Request::CreatePrograms(vec![plan.program()])));
     if program != [CreditResult::Ok] {
         return Err(format!("creating the program: {program:?}"));
     }
@@ -862,7 +834,7 @@ fn run_state_machine(
                 date,
                 max_lines: config.day_close_chunk,
             };
-            let results = credit_results(machine.apply(Request::Credit(vec![command])));
+            let results = credit_results(machine.apply_one(Request::Credit(vec![command])));
             if results != [CreditResult::Ok] {
                 return Err(format!(
                     "day-close of {date} refused: {}",
@@ -906,7 +878,7 @@ fn apply_phase(
     for r in 0..total {
         let commands = plan.request(phase, r);
         let request_started = Instant::now();
-        let results = credit_results(machine.apply(Request::Credit(commands)));
+        let results = credit_results(machine.apply_one(Request::Credit(commands)));
         record(&mut driven.latency, request_started.elapsed());
         for (i, result) in results.into_iter().enumerate() {
             if result != CreditResult::Ok {

@@ -24,6 +24,7 @@
 
 mod credit;
 mod http;
+mod machine;
 mod promotions;
 mod provenance;
 mod soak;
@@ -33,7 +34,7 @@ mod workload;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use engine::{Batch, Reply, Request, StateMachine};
+use engine::{Reply, Request};
 use hdrhistogram::Histogram;
 use ledger::CreateTransferResult;
 
@@ -305,22 +306,9 @@ fn run_state_machine(
     workload: &Workload,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Report {
-    let mut machine = StateMachine::new(0x5eed);
-    let mut timestamp = 1_000_000_000u64;
-    let mut op = 0;
-    let mut apply = |machine: &mut StateMachine, request: Request| {
-        timestamp += request.event_count() as u64;
-        op += 1;
-        machine.apply(
-            op,
-            &Batch {
-                timestamp,
-                requests: vec![request],
-            },
-        )
-    };
+    let mut machine = machine::Machine::new();
     for request in workload.account_requests() {
-        apply(&mut machine, request);
+        machine.apply(request);
     }
     let requests: Vec<Request> = workload.transfer_requests().collect();
     let mut latency = histogram();
@@ -329,7 +317,7 @@ fn run_state_machine(
     let total = requests.len();
     for (index, request) in requests.into_iter().enumerate() {
         let batch_started = Instant::now();
-        for reply in apply(&mut machine, request) {
+        for reply in machine.apply(request) {
             rejected += count_rejected(&reply);
         }
         record(&mut latency, batch_started.elapsed());
@@ -339,7 +327,7 @@ fn run_state_machine(
         }
     }
     let elapsed = started.elapsed();
-    machine.ledger().check_conservation();
+    machine.state.ledger().check_conservation();
     report(config, elapsed, &latency, rejected)
 }
 

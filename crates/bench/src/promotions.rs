@@ -51,13 +51,14 @@ use std::time::{Duration, Instant};
 
 use client::{Client, ClientConfig};
 use credit::{Date, Program};
-use engine::{Batch, Reply, Request, StateMachine};
+use engine::{Reply, Request, StateMachine};
 use hdrhistogram::Histogram;
 use ledger::{Account, AccountFlags};
 use promotions::{Campaign, CampaignKind, Command, Offer};
 use tokio::task::JoinSet;
 
 use crate::credit::{draw, huabei_program, per_second, rss, share};
+use crate::machine::Machine;
 use crate::{histogram, quantiles, record};
 
 /// Most promotions commands (or campaigns) in one request: a 1 MiB body of 256-byte records.
@@ -1254,31 +1255,6 @@ pub fn run(
 // ---------------------------------------------------------------------------------------------
 // State machine: one core, no log.
 
-/// The state machine with the engine time and op a node would give it.
-struct Machine {
-    state: StateMachine,
-    timestamp: u64,
-    op: u64,
-}
-
-impl Machine {
-    fn apply(&mut self, request: Request) -> Reply {
-        self.timestamp += request.timestamp_count();
-        self.op += 1;
-        let batch = Batch {
-            timestamp: self.timestamp,
-            requests: vec![request],
-        };
-        let reply = self.state.apply(self.op, &batch).pop().expect("one reply");
-        // As a node does once the archiver made them durable (every 16 batches here).
-        if self.op.is_multiple_of(16) {
-            let count = self.state.ledger().transfer_count();
-            self.state.evict_below(count);
-        }
-        reply
-    }
-}
-
 /// (what was measured, `Some(transfer count)` if the state was checked).
 type Ran = (Measured, Option<Option<u64>>);
 
@@ -1287,11 +1263,7 @@ fn run_state_machine(
     plan: &Plan,
     progress: &Progress<'_>,
 ) -> Result<Ran, String> {
-    let mut machine = Machine {
-        state: StateMachine::new(0x5eed),
-        timestamp: 1_000_000_000,
-        op: 0,
-    };
+    let mut machine = Machine::new();
     if config.transfers_reserve > 0 {
         machine.state.reserve_transfers(
             usize::try_from(config.transfers_reserve).map_err(|e| e.to_string())?,
@@ -1361,7 +1333,7 @@ fn apply_phase(
     for r in 0..total {
         let request = plan.request(phase, r).into_request();
         let request_started = Instant::now();
-        let reply = machine.apply(request);
+        let reply = machine.apply_one(request);
         record(&mut driven.latency, request_started.elapsed());
         for (i, name) in reply_failures(&reply) {
             driven.reject(r * size + u64::from(i), name);
