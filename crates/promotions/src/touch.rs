@@ -32,10 +32,21 @@ impl Promotions {
     /// grabs/s), as it was for credit's authorizations.
     fn touch_homes(&self, ledger: &Ledger, credit: &Credit, command: &Command) -> u64 {
         match *command {
-            Command::Checkout { id, payer_id, .. } => {
-                self.ops.touch_home(&id)
+            Command::Checkout {
+                id,
+                payer_id,
+                coupons,
+                ..
+            } => {
+                let mut sink = self.ops.touch_home(&id)
                     ^ credit.touch_line_home(payer_id)
                     ^ ledger.touch_account_home(payer_id)
+                    ^ ledger.touch_transfer_id(id)
+                    ^ ledger.touch_transfer_id(derived_id(id, TAG_PAYER));
+                for k in 0..coupons.iter().take_while(|&&c| c != 0).count() {
+                    sink ^= ledger.touch_transfer_id(derived_id(id, TAG_HOLD + k as u32));
+                }
+                sink
             }
             _ => 0,
         }
@@ -84,10 +95,11 @@ impl Promotions {
                 coupons,
                 ..
             } => {
-                let mut sink = touch_id(id) ^ touch_payer(payer_id);
-                sink ^= ledger.touch_transfer_id(derived_id(id, TAG_PAYER));
-                for (k, &coupon_id) in coupons.iter().take_while(|&&c| c != 0).enumerate() {
-                    sink ^= ledger.touch_transfer_id(derived_id(id, TAG_HOLD + k as u32));
+                // The transfer ids' buckets were read in the first pass.
+                let mut sink = self.ops.get(&id).copied().unwrap_or(0)
+                    ^ u64::from(self.checkout_index.get(&id).copied().unwrap_or(0))
+                    ^ touch_payer(payer_id);
+                for &coupon_id in coupons.iter().take_while(|&&c| c != 0) {
                     if let Some(&index) = self.coupon_index.get(&coupon_id) {
                         let coupon = &self.coupons[index as usize];
                         sink ^= self
