@@ -208,15 +208,21 @@ impl StateMachine {
                     self.ledger
                         .prefetch_needs(transfers.iter().map(PrefetchKey::of), needs);
                 }
+                // In runs of commands, so that the keys stay a few KiB (a whole request's would
+                // be a fresh megabyte of pages each batch).
                 Request::Credit(commands) => {
-                    keys.clear();
-                    Credit::prefetch_keys(commands, &mut keys);
-                    self.ledger.prefetch_needs(keys.iter().copied(), needs);
+                    for run in commands.chunks(TOUCH_RUN) {
+                        keys.clear();
+                        Credit::prefetch_keys(run, &mut keys);
+                        self.ledger.prefetch_needs(keys.iter().copied(), needs);
+                    }
                 }
                 Request::Promotions(commands) => {
-                    keys.clear();
-                    self.promotions.prefetch_keys(commands, &mut keys);
-                    self.ledger.prefetch_needs(keys.iter().copied(), needs);
+                    for run in commands.chunks(TOUCH_RUN) {
+                        keys.clear();
+                        self.promotions.prefetch_keys(run, &mut keys);
+                        self.ledger.prefetch_needs(keys.iter().copied(), needs);
+                    }
                 }
                 _ => {}
             }

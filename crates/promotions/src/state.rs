@@ -498,12 +498,13 @@ impl Promotions {
                     out.push(plain(derived_id(campaign_id, TAG_CLOSE)));
                 }
                 Command::IssueCoupon { .. } | Command::ClaimCoupon { .. } => {}
-                Command::Checkout { id, .. } => {
+                Command::Checkout { id, coupons, .. } => {
                     out.push(plain(id));
                     out.push(plain(derived_id(id, TAG_PAYER)));
-                    out.extend(
-                        (0..COUPONS_MAX as u32).map(|i| plain(derived_id(id, TAG_HOLD + i))),
-                    );
+                    // A hold per coupon applied, at most one per coupon listed (a list ends
+                    // at its first zero; `plan` refuses one that goes on after it).
+                    let listed = coupons.iter().take_while(|&&c| c != 0).count() as u32;
+                    out.extend((0..listed).map(|i| plain(derived_id(id, TAG_HOLD + i))));
                 }
                 Command::CaptureCheckout { id, checkout_id }
                 | Command::VoidCheckout { id, checkout_id } => {
