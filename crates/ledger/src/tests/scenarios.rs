@@ -710,9 +710,9 @@ fn every_result_code_is_covered() {
 }
 
 // Goal: a reserved id index takes that many transfers without growing (no rehash stall).
-#[test]
-fn reserved_id_index_does_not_grow() {
-    let mut ledger = Ledger::new(3);
+/// A ledger with accounts 1 and 2 (ledger 1, code 1), created at engine time 10.
+fn two_accounts(hash_key: u64) -> Ledger {
+    let mut ledger = Ledger::new(hash_key);
     let account = |id| Account {
         id,
         ledger: 1,
@@ -721,20 +721,31 @@ fn reserved_id_index_does_not_grow() {
     };
     let mut results = Vec::new();
     ledger.create_accounts(10, &[account(1), account(2)], &mut results);
+    assert!(results.iter().all(|r| *r == CreateAccountResult::Ok));
+    ledger
+}
+
+/// A transfer of 1 from account 1 to account 2 (see [`two_accounts`]).
+fn one_to_two(id: u128, flags: u16) -> Transfer {
+    Transfer {
+        id,
+        debit_account_id: 1,
+        credit_account_id: 2,
+        amount: 1,
+        ledger: 1,
+        code: 1,
+        flags: TransferFlags(flags),
+        ..Transfer::default()
+    }
+}
+
+#[test]
+fn reserved_id_index_does_not_grow() {
+    let mut ledger = two_accounts(3);
     ledger.reserve_transfers(10_000);
     let capacity = ledger.id_index.capacity();
     assert!(capacity >= 10_000, "capacity {capacity}");
-    let transfers: Vec<Transfer> = (1..=8_000u128)
-        .map(|id| Transfer {
-            id,
-            debit_account_id: 1,
-            credit_account_id: 2,
-            amount: 1,
-            ledger: 1,
-            code: 1,
-            ..Transfer::default()
-        })
-        .collect();
+    let transfers: Vec<Transfer> = (1..=8_000u128).map(|id| one_to_two(id, 0)).collect();
     let mut results = Vec::new();
     ledger.create_transfers(100_000, &transfers, &mut results);
     assert!(results.iter().all(|r| *r == CreateTransferResult::Ok));
@@ -747,30 +758,16 @@ fn reserved_id_index_does_not_grow() {
 /// cold positions that asking key by key names.
 #[test]
 fn prefetch_needs_in_runs_matches_key_by_key() {
-    let mut ledger = Ledger::new(5);
-    let account = |id| Account {
-        id,
-        ledger: 1,
-        code: 1,
-        ..Account::default()
-    };
-    let mut results = Vec::new();
-    ledger.create_accounts(10, &[account(1), account(2)], &mut results);
+    let mut ledger = two_accounts(5);
     // Ids 1..=300, every third a pending transfer; then all of them evicted.
     let transfers: Vec<Transfer> = (1..=300u128)
-        .map(|id| Transfer {
-            id,
-            debit_account_id: 1,
-            credit_account_id: 2,
-            amount: 1,
-            ledger: 1,
-            code: 1,
-            flags: TransferFlags(if id % 3 == 0 {
+        .map(|id| {
+            let pending = if id % 3 == 0 {
                 TransferFlags::PENDING
             } else {
                 0
-            }),
-            ..Transfer::default()
+            };
+            one_to_two(id, pending)
         })
         .collect();
     let mut results = Vec::new();
