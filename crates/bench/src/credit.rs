@@ -22,8 +22,9 @@
 //! Modes: `tcp` runs a node and the binary listener in this process on a temporary directory
 //! (as `bench ledger --mode tcp` does), or drives a server at `addr`; `state-machine` applies the
 //! same requests to an `engine::StateMachine` on one core, with no log and no fsync, evicting
-//! applied transfers every 16 batches as a node does once they are archived. It is the mode
-//! for the memory and day-close figures of very many lines.
+//! applied transfers every 16 batches as a node does once they are archived, with the node
+//! writer's prefetch pass before every batch (`crate::machine`). It is the mode for the memory
+//! and day-close figures of very many lines.
 //!
 //! Commands are derived from (seed, phase, index) by a counter-based hash, so each request is
 //! built when it is sent: no workload sits in memory to inflate the resident set, and a run

@@ -7,7 +7,8 @@
 //! sampled per interval, and a verdict on memory growth).
 //!
 //! Modes, from the inside out:
-//! - `state-machine`: batches applied to a `StateMachine` on one core; no log, no fsync;
+//! - `state-machine`: batches applied to a `StateMachine` on one core, with the node writer's
+//!   prefetch pass and eviction (`machine::Machine`); no log, no fsync;
 //! - `node`: an in-process node on a temporary directory, durable (fsync before reply), with
 //!   `clients` threads each sending requests of `batch` transfers and waiting for the reply;
 //! - `http`: a server (started here, or at `--addr`) driven over HTTP/JSON by `clients`

@@ -34,7 +34,8 @@
 //! Modes: `tcp` runs a node and the binary listener in this process on a temporary directory
 //! (as `bench credit` does), or drives a server at `addr`; `state-machine` applies the same
 //! requests to an `engine::StateMachine` on one core, with no log and no fsync, evicting
-//! applied transfers every 16 batches as a node does once they are archived.
+//! applied transfers every 16 batches as a node does once they are archived, with the node
+//! writer's prefetch pass before every batch (`crate::machine`).
 //!
 //! Commands are derived from (seed, index) by a counter-based hash, built when sent. Ids are
 //! sequential per kind from `seed << 64` against a running server (0 otherwise).
