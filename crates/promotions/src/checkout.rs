@@ -11,7 +11,7 @@ use credit::Credit;
 use ledger::{Ledger, Transfer, TransferFlags};
 
 use crate::games::Facts;
-use crate::record::{COUPONS_MAX, CampaignKind, Command};
+use crate::record::{COUPONS_MAX, CampaignKind, Command, listed_coupons};
 use crate::redpacket::double_average;
 use crate::result::PromotionResult as R;
 use crate::state::{
@@ -45,7 +45,7 @@ impl Promotions {
         else {
             unreachable!("plan takes checkouts")
         };
-        let listed = coupons.iter().take_while(|&&c| c != 0).count();
+        let listed = listed_coupons(&coupons);
         if coupons[listed..].iter().any(|&c| c != 0) {
             return Err(R::ReservedField);
         }

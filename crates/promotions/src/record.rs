@@ -12,6 +12,12 @@ pub const RECORD_SIZE: usize = 256;
 /// Most coupons one payment may carry.
 pub const COUPONS_MAX: usize = 4;
 
+/// How many coupons a checkout lists: the list ends at its first zero (`plan` refuses a list
+/// that goes on after one), and a checkout posts at most one hold per coupon listed.
+pub(crate) fn listed_coupons(coupons: &[u128; COUPONS_MAX]) -> usize {
+    coupons.iter().take_while(|&&c| c != 0).count()
+}
+
 /// What a campaign gives away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

@@ -22,7 +22,9 @@ use ledger::{
 use stdx::{DenseMap, IdMap, id_map};
 
 use crate::games::{CoinAccount, CoinLot, Draw, Facts, Prize, StoredRule};
-use crate::record::{COUPONS_MAX, Campaign, CampaignKind, Command, Offer, StatusChange};
+use crate::record::{
+    COUPONS_MAX, Campaign, CampaignKind, Command, Offer, StatusChange, listed_coupons,
+};
 use crate::result::PromotionResult as R;
 
 pub(crate) const NS_PER_S: u64 = 1_000_000_000;
@@ -501,9 +503,8 @@ impl Promotions {
                 Command::Checkout { id, coupons, .. } => {
                     out.push(plain(id));
                     out.push(plain(derived_id(id, TAG_PAYER)));
-                    // A hold per coupon applied, at most one per coupon listed (a list ends
-                    // at its first zero; `plan` refuses one that goes on after it).
-                    let listed = coupons.iter().take_while(|&&c| c != 0).count() as u32;
+                    // A hold per coupon applied, at most one per coupon listed.
+                    let listed = listed_coupons(&coupons) as u32;
                     out.extend((0..listed).map(|i| plain(derived_id(id, TAG_HOLD + i))));
                 }
                 Command::CaptureCheckout { id, checkout_id }

@@ -4,7 +4,7 @@
 use credit::Credit;
 use ledger::Ledger;
 
-use crate::record::Command;
+use crate::record::{Command, listed_coupons};
 use crate::state::{Promotions, TAG_HOLD, TAG_PAYER, derived_id};
 
 impl Promotions {
@@ -43,7 +43,7 @@ impl Promotions {
                     ^ ledger.touch_account_home(payer_id)
                     ^ ledger.touch_transfer_id(id)
                     ^ ledger.touch_transfer_id(derived_id(id, TAG_PAYER));
-                for k in 0..coupons.iter().take_while(|&&c| c != 0).count() {
+                for k in 0..listed_coupons(&coupons) {
                     sink ^= ledger.touch_transfer_id(derived_id(id, TAG_HOLD + k as u32));
                 }
                 sink
@@ -99,7 +99,7 @@ impl Promotions {
                 let mut sink = self.ops.get(&id).copied().unwrap_or(0)
                     ^ u64::from(self.checkout_index.get(&id).copied().unwrap_or(0))
                     ^ touch_payer(payer_id);
-                for &coupon_id in coupons.iter().take_while(|&&c| c != 0) {
+                for &coupon_id in &coupons[..listed_coupons(&coupons)] {
                     if let Some(&index) = self.coupon_index.get(&coupon_id) {
                         let coupon = &self.coupons[index as usize];
                         sink ^= self
