@@ -31,6 +31,15 @@ fn transfer(id: u128, amount: u128) -> Transfer {
     }
 }
 
+/// A node's config in `dir` that takes a snapshot once 64 KiB of log has been written since the
+/// last one.
+fn snapshot_every_64_kib(dir: &std::path::Path) -> Config {
+    Config {
+        snapshot_log_bytes_min: 64 * 1024,
+        ..Config::new(dir)
+    }
+}
+
 fn open(dir: &std::path::Path) -> Node {
     Node::open(Config::new(dir)).expect("node opens").0
 }
@@ -166,10 +175,7 @@ fn pending_transfers_expire_without_traffic() {
 #[test]
 fn snapshot_then_replay_recovers_state() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        snapshot_log_bytes_min: 64 * 1024,
-        ..Config::new(dir.path())
-    };
+    let config = snapshot_every_64_kib(dir.path());
     let (node, _) = Node::open(config.clone()).expect("opens");
     node.execute_blocking(Request::CreateAccounts(vec![account(1), account(2)]))
         .expect("accounts");
@@ -196,10 +202,7 @@ fn snapshot_then_replay_recovers_state() {
 #[test]
 fn replayed_log_counts_toward_the_next_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        snapshot_log_bytes_min: 64 * 1024,
-        ..Config::new(dir.path())
-    };
+    let config = snapshot_every_64_kib(dir.path());
     let mut written = 0;
     let mut last = None;
     // 100 transfers of 128 bytes a run: about 12.8 KiB, a fifth of the snapshot threshold.
@@ -268,10 +271,9 @@ fn canonical_state(node: &Node) -> Vec<u8> {
 fn evicted_transfers_answer_as_if_in_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
-        snapshot_log_bytes_min: 64 * 1024,
         // Sync (and so evict) every two pages of records.
         records_sync_bytes: 2 * 31 * 128,
-        ..Config::new(dir.path())
+        ..snapshot_every_64_kib(dir.path())
     };
     let (node, _) = Node::open(config.clone()).expect("opens");
     let mut history = account(1);
